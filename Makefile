@@ -1,0 +1,114 @@
+# genie - one flat Makefile. `make` builds lib/ and bin/; see README.md.
+PROGRAMS = onnx2h5 idx2h5 eval
+
+PKGS      = hdf5 openblas libprotobuf-c libpng
+DEBS      = build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-dev parallel bats \
+            bats-support bats-assert libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
+            libpng-dev dataset-fashion-mnist zlib1g-dev gnuplot-nox
+PREFIX   ?= /usr/local
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+
+ifeq ($(SANITIZE),1)
+VARIANT   = san
+OPT       = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+VARIANT   = rel
+OPT       = -O2 -g -march=x86-64-v2
+endif
+BUILD     = build/$(VARIANT)
+GEN       = build/gen
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter -Ilib -I$(GEN) $(PKG_CFLAGS)
+LDFLAGS  += $(OPT)
+LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
+
+LIB_SRC   = $(wildcard lib/*.c)
+LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/gen/onnx.pb-c.o
+LIBA      = $(BUILD)/libgenie.a
+BINS      = $(PROGRAMS:%=bin/%)
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check unit bats demo bench install clean variant FORCE
+.SECONDARY:
+
+all: $(BINS)
+
+# `make deps`: every Debian package genie needs, installed only where missing.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+
+# the build variant in use; programs in bin/ relink when it changes
+build/variant: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
+
+$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(GEN) $(ONNX_PROTO)
+
+$(BUILD)/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -w -c $< -o $@
+
+$(BUILD)/lib/%.o: lib/%.c $(GEN)/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/bin/%.o: bin/%.c $(GEN)/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+bin/%: $(BUILD)/bin/%.o $(LIBA) build/variant
+	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBA)
+	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+# `make check`: deps, build, C unit tests, then the bats suites; one summary line.
+check: deps
+	@$(MAKE) --no-print-directory all unit-build
+	@tests/run-all $(UNITS)
+
+unit-build: $(UNITS)
+
+unit: $(UNITS)
+	@tests/run-all --unit-only $(UNITS)
+
+bats: all
+	@tests/run-all --bats-only
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@pipelines/demo.sh
+
+bench: all
+	@tests/bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	-install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+
+clean:
+	rm -rf build $(BINS)
+
+FORCE:

@@ -1,0 +1,126 @@
+/* gn_ops.h - the operator kernels: forward and backward side by side.
+ *
+ * Conventions (llm.c / darknet style):
+ * - raw float* in NCHW order; shapes come in a struct, last argument;
+ * - argument order: outputs, caches, inputs, weights, shape (then workspace);
+ * - backward ADDS into every gradient it is given (caller zeroes), and any
+ *   gradient pointer may be NULL: that gradient is then neither computed nor
+ *   touched. This is how "gradients for any subset" is honoured;
+ * - no allocation inside forward/backward: scratch comes from `ws`, sized by
+ *   the matching *_workspace() call up front;
+ * - every fast kernel has a plain *_ref twin that tests compare against.
+ * What this file does not do: graph bookkeeping (gn_graph.h/gn_run.h). */
+#ifndef GN_OPS_H
+#define GN_OPS_H
+
+#include <stddef.h>
+
+/* ---- convolution (op_conv.c) -------------------------------------------- */
+typedef struct {
+    int B, Cin, H, W;       /* input (B,Cin,H,W) */
+    int Cout, KH, KW;       /* weight (Cout, Cin/groups, KH, KW) */
+    int SH, SW;             /* stride */
+    int PT, PL, PB, PR;     /* zero padding: top, left, bottom, right */
+    int groups;             /* 1 = dense; Cin = groups = Cout/k is depthwise */
+    int OH, OW;             /* output (B,Cout,OH,OW); filled by gn_conv_shape_init */
+} gn_conv_shape;
+
+/* Computes OH, OW. Returns 0, or -1 if the shape is impossible (no output
+ * pixel, channels not divisible by groups). */
+int gn_conv_shape_init(gn_conv_shape *s);
+/* Floats of scratch that forward/backward need for this shape (for one
+ * sample's im2col in the dense case). */
+size_t gn_conv2d_workspace(const gn_conv_shape *s);
+/* y (B,Cout,OH,OW) = conv(x, w) + b; b may be NULL. Dense/grouped with
+ * Cin/groups > 1 use im2col + sgemm; depthwise has its own direct kernel. */
+void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                       const gn_conv_shape *s, float *ws);
+/* dx (B,Cin,H,W), dw (Cout,Cin/g,KH,KW), db (Cout) += ...; any may be NULL. */
+void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, const gn_conv_shape *s,
+                        float *ws);
+void gn_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
+                           const gn_conv_shape *s);
+void gn_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, const gn_conv_shape *s);
+
+/* ---- batch normalisation (op_bn.c) -------------------------------------- */
+typedef struct {
+    int B, C, HW;  /* x (B,C,HW) */
+    float eps;
+} gn_bn_shape;
+
+/* Inference: y = gamma*(x-rmean)/sqrt(rvar+eps)+beta. gamma/beta NULL = 1/0. */
+void gn_bn_forward_infer(float *y, const float *x, const float *gamma, const float *beta,
+                         const float *rmean, const float *rvar, const gn_bn_shape *s);
+void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
+                          const float *x, const float *gamma, const float *rmean,
+                          const float *rvar, const gn_bn_shape *s);
+/* Training: batch statistics over (B,HW). Caches mean (C) and invstd (C),
+ * invstd = 1/sqrt(biased_var + eps). gamma/beta NULL = no affine. */
+void gn_bn_forward_train(float *y, float *mean, float *invstd, const float *x,
+                         const float *gamma, const float *beta, const gn_bn_shape *s);
+/* Full backward through the batch mean and variance. */
+void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+                          const float *x, const float *mean, const float *invstd,
+                          const float *gamma, const gn_bn_shape *s);
+/* running = (1-momentum)*running + momentum*batch, with the unbiased
+ * variance (PyTorch's rule), from the cached mean/invstd. */
+void gn_bn_update_running(float *rmean, float *rvar, const float *mean,
+                          const float *invstd, float momentum, const gn_bn_shape *s);
+
+/* ---- element-wise activations (op_act.c); n = element count ------------- */
+void gn_relu_forward(float *y, const float *x, size_t n);
+void gn_relu_backward(float *dx, const float *dy, const float *x, size_t n);
+/* Clip / ReLU6: y = min(max(x, lo), hi); gradient passes where lo < x < hi. */
+void gn_clip_forward(float *y, const float *x, float lo, float hi, size_t n);
+void gn_clip_backward(float *dx, const float *dy, const float *x, float lo, float hi, size_t n);
+void gn_leaky_forward(float *y, const float *x, float slope, size_t n);
+void gn_leaky_backward(float *dx, const float *dy, const float *x, float slope, size_t n);
+void gn_tanh_forward(float *y, const float *x, size_t n);
+/* uses the forward output y: dx += dy*(1-y^2) */
+void gn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
+/* y = a + b */
+void gn_add_forward(float *y, const float *a, const float *b, size_t n);
+/* dx += dy (Identity, Add's two inputs, Flatten/Reshape) */
+void gn_accum(float *dx, const float *dy, size_t n);
+
+/* ---- pooling (op_pool.c) ------------------------------------------------- */
+typedef struct {
+    int B, C, H, W;
+    int KH, KW, SH, SW, PT, PL, PB, PR;
+    int count_include_pad; /* AveragePool only */
+    int OH, OW;            /* filled by gn_pool_shape_init */
+} gn_pool_shape;
+int gn_pool_shape_init(gn_pool_shape *s);
+/* argmax (B,C,OH,OW) caches the flat index h*W+w of the max inside x's plane */
+void gn_maxpool_forward(float *y, int *argmax, const float *x, const gn_pool_shape *s);
+void gn_maxpool_backward(float *dx, const float *dy, const int *argmax, const gn_pool_shape *s);
+void gn_avgpool_forward(float *y, const float *x, const gn_pool_shape *s);
+void gn_avgpool_backward(float *dx, const float *dy, const gn_pool_shape *s);
+/* global average pool: x (B,C,HW) -> y (B,C) */
+void gn_gap_forward(float *y, const float *x, int B, int C, int HW);
+void gn_gap_backward(float *dx, const float *dy, int B, int C, int HW);
+
+/* ---- fully connected (op_linear.c) --------------------------------------- */
+/* y (B,O) = x (B,I) . w(O,I)^T + b(O); b may be NULL. Via sgemm. */
+void gn_linear_forward(float *y, const float *x, const float *w, const float *b, int B,
+                       int I, int O);
+void gn_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, int B, int I, int O);
+void gn_linear_forward_ref(float *y, const float *x, const float *w, const float *b, int B,
+                           int I, int O);
+
+/* ---- nearest-neighbour upsample x2 (op_upsample.c) ----------------------- */
+/* x (B,C,H,W) -> y (B,C,2H,2W) */
+void gn_upsample2_forward(float *y, const float *x, int B, int C, int H, int W);
+void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int W);
+
+/* ---- softmax cross-entropy (op_xent.c) ----------------------------------- */
+/* logits (B,K), labels (B). Returns the mean loss over the batch; if dlogits
+ * is not NULL, ADDS scale*(softmax - onehot)/B into it. probs (B,K) is scratch
+ * the caller provides (may be NULL when dlogits is NULL). */
+float gn_xent_forward_backward(float *dlogits, float *probs, const float *logits,
+                               const int *labels, int B, int K, float scale);
+
+#endif
