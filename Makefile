@@ -1,5 +1,5 @@
 # genie - one flat Makefile. `make` builds lib/ and bin/; see README.md.
-PROGRAMS = onnx2h5 idx2h5 eval
+PROGRAMS = $(sort $(basename $(notdir $(wildcard bin/*.c))))
 
 PKGS      = hdf5 openblas libprotobuf-c libpng
 DEBS      = build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-dev parallel bats \
@@ -27,7 +27,7 @@ LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/gen/onnx.pb-c.o
 LIBA      = $(BUILD)/libgenie.a
-BINS      = $(PROGRAMS:%=bin/%)
+BINS      = $(PROGRAMS:%=bin/%) bin/genie-eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -71,6 +71,10 @@ $(BUILD)/bin/%.o: bin/%.c $(GEN)/onnx.pb-c.h
 bin/%: $(BUILD)/bin/%.o $(LIBA) build/variant
 	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
+# `eval` is also a shell builtin; genie-eval is the same program under a name a shell won't shadow
+bin/genie-eval: bin/eval
+	ln -sf eval $@
+
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
@@ -97,13 +101,21 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@pipelines/demo.sh
 
-bench: all
+BENCH_SRC = $(wildcard tests/bench/*.c)
+BENCHES   = $(BENCH_SRC:tests/bench/%.c=build/rel/bench/%)
+
+build/rel/bench/%: tests/bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+bench: all $(BENCHES)
 	@tests/bench/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PROGRAMS:%=bin/%) $(DESTDIR)$(PREFIX)/bin
+	ln -sf eval $(DESTDIR)$(PREFIX)/bin/genie-eval
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	-install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7

@@ -26,6 +26,7 @@ typedef enum {
     GN_OP_FLATTEN,  /* (C,H,W) -> (C*H*W,1,1) */
     GN_OP_UPSAMPLE, /* nearest x2 */
     GN_OP_RESHAPE,  /* to (rc,rh,rw), same element count */
+    GN_OP_SWING,    /* Genie-D swing: reflect-pad 1, crop back at a random offset */
     GN_OP_COUNT
 } gn_opkind;
 

@@ -116,6 +116,13 @@ void gn_linear_forward_ref(float *y, const float *x, const float *w, const float
 void gn_upsample2_forward(float *y, const float *x, int B, int C, int H, int W);
 void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int W);
 
+/* ---- swing (op_swing.c): Genie-D's swing convolution input ------------- */
+/* y (B,C,H,W) = crop of reflect_pad(x, 1) (B,C,H+2,W+2) at offset (oy, ox),
+ * oy, ox in {0,1,2}; (1,1) is the identity. One offset for the whole batch. */
+void gn_swing_forward(float *y, const float *x, int oy, int ox, int B, int C, int H, int W);
+/* dx += the adjoint of the above (reflected cells fold back onto their source) */
+void gn_swing_backward(float *dx, const float *dy, int oy, int ox, int B, int C, int H, int W);
+
 /* ---- softmax cross-entropy (op_xent.c) ----------------------------------- */
 /* logits (B,K), labels (B). Returns the mean loss over the batch; if dlogits
  * is not NULL, ADDS scale*(softmax - onehot)/B into it. probs (B,K) is scratch

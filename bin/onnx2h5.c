@@ -1,0 +1,59 @@
+/* onnx2h5 - imports an ONNX model, BatchNormalization nodes kept, into a
+ * genie model file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gn_cli.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_onnx.h"
+
+static void usage(void)
+{
+    printf("Usage: onnx2h5 MODEL.onnx -o MODEL.h5\n"
+           "Import an ONNX model into a genie model file. BatchNormalization nodes are\n"
+           "kept as they are (zero-shot distillation needs their statistics), including\n"
+           "nodes exported in training mode.\n\n"
+           "  -o, --output FILE  output model file ('-' for stdout)\n"
+           "  -q, --quiet        no warnings\n"
+           "  -h, --help         show this help\n      --version      print the version\n\n"
+           "Operators: Conv, BatchNormalization, Relu, Clip, LeakyRelu, Tanh, Add, Identity,\n"
+           "Constant, MaxPool, AveragePool, GlobalAveragePool, Flatten, Gemm, MatMul, Reshape,\n"
+           "Resize/Upsample (nearest x2). Any other operator is an error naming it.\n"
+           "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    gn_cli_init(argv[0]);
+    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
+                                       {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    const char *out = NULL;
+    int quiet = 0, c;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(); return 0;
+        case 'V': gn_print_version(); return 0;
+        default: return gn_usage_error("unknown option");
+        }
+    }
+    if (argc - optind != 1) return gn_usage_error("expected one ONNX file, got %d argument(s)", argc - optind);
+    if (!out) return gn_usage_error("no output file given (-o)");
+    gn_graph *g = NULL;
+    char warn[4096];
+    if (gn_onnx_import(argv[optind], &g, warn, sizeof warn)) return gn_fail();
+    if (!quiet) {
+        for (char *l = warn, *e; *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (!e) e = l + strlen(l) - 1;
+            fprintf(stderr, "%s: warning: %s: %.*s\n", gn_prog(), argv[optind], (int)(e - l), l);
+            if (!e[1]) break;
+        }
+    }
+    int rc = gn_model_save(out, g, NULL, NULL);
+    gn_graph_free(g);
+    return rc ? gn_fail() : 0;
+}

@@ -1,0 +1,166 @@
+/* cli.c - shared command-line helpers (see gn_cli.h). */
+#include "gn_cli.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gn_err.h"
+
+static const char *prog = "genie";
+
+void gn_cli_init(const char *name)
+{
+    const char *s = strrchr(name, '/');
+    prog = s ? s + 1 : name;
+}
+
+const char *gn_prog(void) { return prog; }
+
+void gn_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void gn_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: warning: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int gn_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    va_end(ap);
+    return GN_EXIT_USAGE;
+}
+
+int gn_fail(void)
+{
+    fprintf(stderr, "%s: %s\n", prog, gn_err_msg());
+    return GN_EXIT_FAIL;
+}
+
+void gn_print_version(void)
+{
+    unsigned maj, min, rel;
+    H5get_libversion(&maj, &min, &rel);
+    printf("%s (genie) %s\nHDF5 %u.%u.%u\n", prog, GN_VERSION, maj, min, rel);
+}
+
+int gn_parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int gn_parse_int(const char *s, int lo, int hi, int *out)
+{
+    long v;
+    if (gn_parse_long(s, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int gn_parse_float(const char *s, double lo, double hi, float *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+int gn_parse_u64(const char *s, unsigned long long *out)
+{
+    if (!s || !*s || *s == '-') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+double gn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void gn_progress_start(gn_progress *p, const char *what, long total, int quiet)
+{
+    memset(p, 0, sizeof *p);
+    p->what = what;
+    p->total = total;
+    p->quiet = quiet;
+    p->tty = isatty(2);
+    p->t0 = p->last = gn_now();
+    p->every_s = 10.0;
+}
+
+static void fmt_time(char *b, size_t n, double s)
+{
+    if (s < 0 || !isfinite(s)) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(b, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+void gn_progress_update(gn_progress *p, long it, const char *status)
+{
+    if (p->quiet) return;
+    double now = gn_now();
+    int final = it >= p->total;
+    if (p->tty) {
+        if (!final && now - p->last < 0.1) return;
+    } else if (!final && now - p->last < p->every_s) {
+        return;
+    }
+    p->last = now;
+    double el = now - p->t0, left = it > 0 ? el / (double)it * (double)(p->total - it) : 0;
+    char tl[32], te[32];
+    fmt_time(tl, sizeof tl, left);
+    fmt_time(te, sizeof te, el);
+    if (p->tty) {
+        int width = 24, fill = p->total ? (int)((double)width * (double)it / (double)p->total) : 0;
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r%s: %s [%s] %ld/%ld %s %s %s\033[K", prog, p->what, bar, it, p->total,
+                status ? status : "", final ? "in" : "left", final ? te : tl);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "%s: %s %ld/%ld %s (%s %s)\n", prog, p->what, it, p->total,
+                status ? status : "", final ? "took" : "left", final ? te : tl);
+    }
+}
+
+void gn_progress_end(gn_progress *p) { (void)p; }

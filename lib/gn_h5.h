@@ -1,0 +1,82 @@
+/* gn_h5.h - genie's HDF5 files: models and datasets (formats in
+ * man/man5/genie-model.5 and genie-dataset.5), plus the small helpers every
+ * file kind shares. HDF5's own error printing is switched off; every failure
+ * comes back as a code with a message naming the file, the object and the
+ * value. Writers write to a temporary name and rename (gn_out.h). */
+#ifndef GN_H5_H
+#define GN_H5_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "gn_graph.h"
+
+#define GN_MODEL_FORMAT 1
+#define GN_DATASET_FORMAT 1
+
+/* Silences HDF5's automatic error stack printing (idempotent). */
+void gn_h5_quiet(void);
+
+/* Opens `path` read-only. Fails with "PATH: no such file", "PATH: not an
+ * HDF5 file" etc. */
+int gn_h5_open(const char *path, hid_t *f);
+/* Reads the root attribute genie_kind into buf ("" when absent). */
+int gn_h5_kind(hid_t f, char *buf, size_t len);
+/* Creates (truncating) a new HDF5 file at `path` (a temporary name). */
+int gn_h5_create(const char *path, hid_t *f);
+
+/* String / int / float attributes on an object (loc = file or group). */
+int gn_h5_attr_str_w(hid_t loc, const char *name, const char *value);
+/* Reads a string attribute (fixed or variable length); returns malloc'd copy
+ * in *out, or NULL with no error when absent and `optional`. */
+int gn_h5_attr_str_r(hid_t loc, const char *name, char **out, int optional);
+int gn_h5_attr_ints_w(hid_t loc, const char *name, const int *v, int n);
+/* Reads exactly n ints; absent -> error unless optional (then v untouched). */
+int gn_h5_attr_ints_r(hid_t loc, const char *name, int *v, int n, int optional);
+int gn_h5_attr_floats_w(hid_t loc, const char *name, const float *v, int n);
+int gn_h5_attr_floats_r(hid_t loc, const char *name, float *v, int n, int optional);
+
+/* Writes a float32 dataset `name` with `ndim` dims (chunked+compressed when
+ * large is not done: plain contiguous). */
+int gn_h5_write_f32(hid_t loc, const char *name, int ndim, const size_t *dims, const float *v);
+int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, const int *v);
+/* Reads a dataset of floating class into a malloc'd float array; checks the
+ * rank is `ndim` (0 = any rank up to 4) and fills dims. `file` names the
+ * file in messages. */
+int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   float **out);
+int gn_h5_read_i32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   int **out);
+/* Reads rows [first, first+count) of a dataset (first axis) into `out`
+ * (float class), rank `ndim`; dims of the whole dataset known by caller. */
+int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t first,
+                        size_t count, float *out);
+
+/* ---- models -------------------------------------------------------------- */
+/* Writes graph g (finalized) to `path` atomically (temporary name, rename).
+ * Extra root attributes are written by `extra(fid, arg)` when not NULL. */
+int gn_model_save(const char *path, const gn_graph *g, int (*extra)(hid_t, void *), void *arg);
+/* Reads a model file: kind must be "model"; finalizes the graph. */
+int gn_model_load(const char *path, gn_graph **out);
+/* Writes the graph's nodes and parameters into an open file (no kind attrs). */
+int gn_model_write_graph(hid_t f, const gn_graph *g);
+/* Reads graph from an open file; `path` for messages. */
+int gn_model_read_graph(hid_t f, const char *path, gn_graph **out);
+
+/* ---- datasets ------------------------------------------------------------ */
+typedef struct {
+    size_t n;
+    int c, h, w;
+    float *x; /* (n,c,h,w) */
+    int *y;   /* (n) or NULL when unlabelled */
+} gn_dataset;
+
+/* Reads /x (and /y when present). A file whose genie_kind names another kind
+ * is refused; a file without genie_kind is accepted when it has /x. */
+int gn_dataset_load(const char *path, gn_dataset *d);
+/* Writes /x, /y (when d->y) and kind attributes atomically; extra as above. */
+int gn_dataset_save(const char *path, const gn_dataset *d, int (*extra)(hid_t, void *),
+                    void *arg);
+void gn_dataset_free(gn_dataset *d);
+
+#endif

@@ -1,0 +1,59 @@
+/* gn_run.h - executing a graph forward and backward on a batch.
+ *
+ * A run owns every activation of the graph for up to Bmax samples, the
+ * gradients of those activations (when asked for), the per-node caches that
+ * backward needs (BatchNorm batch mean and inverse std, max-pool argmax) and
+ * one scratch workspace sized up front: forward and backward allocate
+ * nothing. Losses may read any tensor (r->val[t]) and inject a gradient
+ * anywhere (r->grad[t]) before gn_run_backward.
+ * What this does not do: own the graph or its parameters. */
+#ifndef GN_RUN_H
+#define GN_RUN_H
+
+#include "gn_graph.h"
+
+enum {
+    GN_WANT_INPUT = 1,  /* gradient with respect to the model input */
+    GN_WANT_PARAMS = 2, /* gradients of the trainable parameters */
+};
+
+typedef struct {
+    gn_graph *g;
+    int Bmax; /* capacity */
+    int b;    /* samples in the current batch */
+    float **val;   /* [nt] -> (Bmax, C,H,W) */
+    float **grad;  /* [nt] -> (Bmax, C,H,W), NULL without gradients */
+    float **cache; /* [nn] BN: mean (C) then invstd (C) */
+    int **argmax;  /* [nn] maxpool */
+    char *trainable; /* [np] 1 if gn_run_backward accumulates this parameter's grad */
+    float *ws;
+    size_t nws;
+    int bn_train;        /* BatchNorm uses batch statistics (training mode) */
+    int update_running;  /* with bn_train: update running mean/var */
+    int with_grad;
+    struct gn_rng *swing_rng; /* swing nodes draw offsets from it; NULL = no swing (identity) */
+    int *swing_off;           /* [2*nn] offsets (oy,ox) used by the last forward of each swing node */
+} gn_run;
+
+/* Creates a run of graph g (finalized) for up to Bmax samples; with_grad
+ * allocates activation gradients too. Never fails (aborts on no memory). */
+gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
+void gn_run_free(gn_run *r);
+/* Copies b samples x (b, C,H,W) into the input and runs every node. */
+void gn_run_forward(gn_run *r, const float *x, int b);
+/* Runs nodes [first, last) only, on the current values (for units). */
+void gn_run_forward_nodes(gn_run *r, int first, int last);
+/* Zeroes every activation gradient (not parameter gradients). */
+void gn_run_zero_grad(gn_run *r);
+/* Back-propagates the gradients present in r->grad (injected by the caller)
+ * through every node, in reverse order; parameter gradients are ADDED into
+ * g->params[i].grad (allocated by this call when missing) for trainable
+ * parameters when `want` has GN_WANT_PARAMS. */
+void gn_run_backward(gn_run *r, unsigned want);
+void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last);
+/* Pointer to sample 0 of tensor t's value / gradient. */
+static inline float *gn_run_val(gn_run *r, int t) { return r->val[t]; }
+/* Memory held by the run, in bytes (activations, gradients, caches, ws). */
+size_t gn_run_bytes(const gn_run *r);
+
+#endif

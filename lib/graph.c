@@ -1,0 +1,327 @@
+/* graph.c - building, checking and copying the static model graph (see
+ * gn_graph.h). Shape inference lives here; execution does not. */
+#include "gn_graph.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "gn_err.h"
+#include "gn_ops.h"
+
+static const char *op_names[GN_OP_COUNT] = {
+    [GN_OP_CONV] = "conv",       [GN_OP_BN] = "batchnorm",   [GN_OP_RELU] = "relu",
+    [GN_OP_CLIP] = "clip",       [GN_OP_LEAKY] = "leakyrelu", [GN_OP_TANH] = "tanh",
+    [GN_OP_ADD] = "add",         [GN_OP_IDENTITY] = "identity", [GN_OP_MAXPOOL] = "maxpool",
+    [GN_OP_AVGPOOL] = "avgpool", [GN_OP_GAP] = "globalavgpool", [GN_OP_LINEAR] = "linear",
+    [GN_OP_FLATTEN] = "flatten", [GN_OP_UPSAMPLE] = "upsample", [GN_OP_RESHAPE] = "reshape", [GN_OP_SWING] = "swing",
+};
+
+const char *gn_op_name(gn_opkind op) { return op >= 0 && op < GN_OP_COUNT ? op_names[op] : "?"; }
+
+int gn_op_from_name(const char *s)
+{
+    for (int i = 0; i < GN_OP_COUNT; i++)
+        if (op_names[i] && !strcmp(op_names[i], s)) return i;
+    return -1;
+}
+
+gn_graph *gn_graph_new(void)
+{
+    gn_graph *g = gn_xcalloc(1, sizeof *g);
+    g->input = g->output = -1;
+    return g;
+}
+
+void gn_graph_free(gn_graph *g)
+{
+    if (!g) return;
+    for (int i = 0; i < g->nt; i++) free(g->t[i].name);
+    for (int i = 0; i < g->nn; i++) free(g->nodes[i].name);
+    for (int i = 0; i < g->np; i++) {
+        free(g->params[i].name);
+        free(g->params[i].data);
+        free(g->params[i].grad);
+    }
+    free(g->t);
+    free(g->nodes);
+    free(g->params);
+    free(g);
+}
+
+static void *grow(void *p, int *cap, int need, size_t elt)
+{
+    if (need <= *cap) return p;
+    int nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    void *q = realloc(p, (size_t)nc * elt);
+    if (!q) {
+        fprintf(stderr, "genie: out of memory\n");
+        abort();
+    }
+    memset((char *)q + (size_t)*cap * elt, 0, (size_t)(nc - *cap) * elt);
+    *cap = nc;
+    return q;
+}
+
+int gn_graph_find_tensor(const gn_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nt; i++)
+        if (!strcmp(g->t[i].name, name)) return i;
+    return -1;
+}
+
+int gn_graph_tensor(gn_graph *g, const char *name)
+{
+    int i = gn_graph_find_tensor(g, name);
+    if (i >= 0) return i;
+    g->t = grow(g->t, &g->cap_t, g->nt + 1, sizeof *g->t);
+    g->t[g->nt].name = gn_xstrdup(name);
+    return g->nt++;
+}
+
+int gn_graph_find_param(const gn_graph *g, const char *name)
+{
+    for (int i = 0; i < g->np; i++)
+        if (!strcmp(g->params[i].name, name)) return i;
+    return -1;
+}
+
+int gn_graph_add_param(gn_graph *g, const char *name, int ndim, const int *dims,
+                       const float *data)
+{
+    GN_ASSERT(ndim >= 1 && ndim <= 4);
+    if (gn_graph_find_param(g, name) >= 0) {
+        gn_err_set("parameter %s defined twice", name);
+        return -1;
+    }
+    g->params = grow(g->params, &g->cap_p, g->np + 1, sizeof *g->params);
+    gn_param *p = &g->params[g->np];
+    p->name = gn_xstrdup(name);
+    p->ndim = ndim;
+    p->n = 1;
+    for (int d = 0; d < 4; d++) p->dims[d] = d < ndim ? dims[d] : 1;
+    for (int d = 0; d < ndim; d++) p->n *= (size_t)dims[d];
+    p->data = gn_xcalloc(p->n, sizeof(float));
+    if (data) memcpy(p->data, data, p->n * sizeof(float));
+    p->grad = NULL;
+    return g->np++;
+}
+
+gn_node *gn_graph_add_node(gn_graph *g, gn_opkind op, const char *name)
+{
+    g->nodes = grow(g->nodes, &g->cap_n, g->nn + 1, sizeof *g->nodes);
+    gn_node *n = &g->nodes[g->nn++];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->name = gn_xstrdup(name);
+    n->in[0] = n->in[1] = -1;
+    n->out = -1;
+    for (int s = 0; s < GN_NSLOT; s++) n->p[s] = -1;
+    n->kh = n->kw = 1;
+    n->sh = n->sw = 1;
+    n->groups = 1;
+    n->eps = 1e-5f;
+    n->momentum = 0.1f;
+    n->slope = 0.01f;
+    n->lo = -INFINITY;
+    n->hi = INFINITY;
+    return n;
+}
+
+size_t gn_tensor_size(const gn_graph *g, int i)
+{
+    return (size_t)g->t[i].c * g->t[i].h * g->t[i].w;
+}
+
+int gn_graph_count_op(const gn_graph *g, gn_opkind op)
+{
+    int k = 0;
+    for (int i = 0; i < g->nn; i++) k += g->nodes[i].op == op;
+    return k;
+}
+
+/* checks parameter slot s of node n has n_expected elements (and exists if
+ * required). */
+static int check_param(const gn_graph *g, const gn_node *n, int s, const char *role,
+                       size_t expect, int required)
+{
+    if (n->p[s] < 0) {
+        if (required) return gn_err_set("node %s: missing %s parameter", n->name, role);
+        return 0;
+    }
+    if (n->p[s] >= g->np) return gn_err_set("node %s: bad parameter index %d", n->name, n->p[s]);
+    const gn_param *p = &g->params[n->p[s]];
+    if (p->n != expect)
+        return gn_err_set("node %s: %s parameter %s has %zu elements, expected %zu", n->name,
+                          role, p->name, p->n, expect);
+    return 0;
+}
+
+int gn_graph_finalize(gn_graph *g, int C, int H, int W)
+{
+    if (g->input < 0 || g->input >= g->nt) return gn_err_set("graph has no input tensor");
+    if (g->output < 0 || g->output >= g->nt) return gn_err_set("graph has no output tensor");
+    if (C < 1 || H < 1 || W < 1) return gn_err_set("bad input shape %dx%dx%d", C, H, W);
+    char *known = gn_xcalloc((size_t)g->nt, 1);
+    int rc = 0;
+    for (int i = 0; i < g->nt; i++) g->t[i].c = g->t[i].h = g->t[i].w = 0;
+    g->t[g->input].c = C;
+    g->t[g->input].h = H;
+    g->t[g->input].w = W;
+    known[g->input] = 1;
+    for (int k = 0; k < g->nn && !rc; k++) {
+        gn_node *n = &g->nodes[k];
+        int want_in = n->op == GN_OP_ADD ? 2 : 1;
+        if (n->nin != want_in) {
+            rc = gn_err_set("node %s (%s): %d inputs, expected %d", n->name, gn_op_name(n->op),
+                            n->nin, want_in);
+            break;
+        }
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] < 0 || n->in[j] >= g->nt || !known[n->in[j]]) {
+                rc = gn_err_set("node %s: input %s is not computed before it (graph not in "
+                                "topological order)",
+                                n->name, n->in[j] >= 0 && n->in[j] < g->nt ? g->t[n->in[j]].name : "?");
+                break;
+            }
+        if (rc) break;
+        if (n->out < 0 || n->out >= g->nt || known[n->out]) {
+            rc = gn_err_set("node %s: output tensor assigned twice or missing", n->name);
+            break;
+        }
+        const gn_tensorinfo *x = &g->t[n->in[0]];
+        int c = x->c, h = x->h, w = x->w;
+        switch (n->op) {
+        case GN_OP_CONV: {
+            const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
+            if (!wp || wp->ndim != 4) {
+                rc = gn_err_set("node %s: convolution weight must be 4-D", n->name);
+                break;
+            }
+            gn_conv_shape s = {.B = 1, .Cin = c, .H = h, .W = w, .Cout = wp->dims[0],
+                               .KH = wp->dims[2], .KW = wp->dims[3], .SH = n->sh, .SW = n->sw,
+                               .PT = n->pt, .PL = n->pl, .PB = n->pb, .PR = n->pr,
+                               .groups = n->groups};
+            if (n->groups < 1 || c % n->groups || wp->dims[0] % n->groups ||
+                wp->dims[1] != c / n->groups) {
+                rc = gn_err_set("node %s: weight %s is %dx%dx%dx%d, input has %d channels, "
+                                "groups %d",
+                                n->name, wp->name, wp->dims[0], wp->dims[1], wp->dims[2],
+                                wp->dims[3], c, n->groups);
+                break;
+            }
+            if (gn_conv_shape_init(&s)) {
+                rc = gn_err_set("node %s: convolution gives no output for a %dx%d input", n->name,
+                                h, w);
+                break;
+            }
+            n->kh = s.KH;
+            n->kw = s.KW;
+            rc = check_param(g, n, GN_P_B, "bias", (size_t)s.Cout, 0);
+            c = s.Cout, h = s.OH, w = s.OW;
+            break;
+        }
+        case GN_OP_BN:
+            rc = check_param(g, n, GN_P_GAMMA, "scale", (size_t)c, 0) ||
+                 check_param(g, n, GN_P_BETA, "bias", (size_t)c, 0) ||
+                 check_param(g, n, GN_P_MEAN, "running mean", (size_t)c, 0) ||
+                 check_param(g, n, GN_P_VAR, "running variance", (size_t)c, 0);
+            if (!rc && ((n->p[GN_P_MEAN] < 0) != (n->p[GN_P_VAR] < 0)))
+                rc = gn_err_set("node %s: running mean without variance", n->name);
+            break;
+        case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
+        case GN_OP_IDENTITY: case GN_OP_SWING:
+            break;
+        case GN_OP_ADD: {
+            const gn_tensorinfo *y = &g->t[n->in[1]];
+            if (y->c != c || y->h != h || y->w != w)
+                rc = gn_err_set("node %s: adds %dx%dx%d to %dx%dx%d", n->name, c, h, w, y->c,
+                                y->h, y->w);
+            break;
+        }
+        case GN_OP_MAXPOOL: case GN_OP_AVGPOOL: {
+            gn_pool_shape s = {.B = 1, .C = c, .H = h, .W = w, .KH = n->kh, .KW = n->kw,
+                               .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl,
+                               .PB = n->pb, .PR = n->pr};
+            if (gn_pool_shape_init(&s)) {
+                rc = gn_err_set("node %s: pooling gives no output for a %dx%d input", n->name, h,
+                                w);
+                break;
+            }
+            h = s.OH, w = s.OW;
+            break;
+        }
+        case GN_OP_GAP:
+            h = w = 1;
+            break;
+        case GN_OP_FLATTEN:
+            c = c * h * w, h = w = 1;
+            break;
+        case GN_OP_LINEAR: {
+            const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
+            if (!wp || wp->ndim != 2 || (size_t)wp->dims[1] != (size_t)c * h * w) {
+                rc = gn_err_set("node %s: linear weight %s does not take %d inputs", n->name,
+                                wp ? wp->name : "(none)", c * h * w);
+                break;
+            }
+            c = wp->dims[0], h = w = 1;
+            rc = check_param(g, n, GN_P_B, "bias", (size_t)c, 0);
+            break;
+        }
+        case GN_OP_UPSAMPLE:
+            h *= 2, w *= 2;
+            break;
+        case GN_OP_RESHAPE:
+            if ((size_t)n->rc * n->rh * n->rw != (size_t)c * h * w || n->rc < 1) {
+                rc = gn_err_set("node %s: cannot reshape %dx%dx%d to %dx%dx%d", n->name, c, h, w,
+                                n->rc, n->rh, n->rw);
+                break;
+            }
+            c = n->rc, h = n->rh, w = n->rw;
+            break;
+        default:
+            rc = gn_err_set("node %s: unknown operator %d", n->name, (int)n->op);
+        }
+        if (rc) break;
+        g->t[n->out].c = c;
+        g->t[n->out].h = h;
+        g->t[n->out].w = w;
+        known[n->out] = 1;
+    }
+    if (!rc && !known[g->output]) rc = gn_err_set("graph output %s is never computed", g->t[g->output].name);
+    free(known);
+    return rc;
+}
+
+void gn_graph_alloc_grads(gn_graph *g)
+{
+    for (int i = 0; i < g->np; i++)
+        if (!g->params[i].grad) g->params[i].grad = gn_xcalloc(g->params[i].n, sizeof(float));
+}
+
+void gn_graph_zero_grads(gn_graph *g)
+{
+    for (int i = 0; i < g->np; i++)
+        if (g->params[i].grad) memset(g->params[i].grad, 0, g->params[i].n * sizeof(float));
+}
+
+gn_graph *gn_graph_clone(const gn_graph *g)
+{
+    gn_graph *c = gn_graph_new();
+    for (int i = 0; i < g->nt; i++) {
+        int k = gn_graph_tensor(c, g->t[i].name);
+        c->t[k].c = g->t[i].c, c->t[k].h = g->t[i].h, c->t[k].w = g->t[i].w;
+    }
+    for (int i = 0; i < g->np; i++)
+        gn_graph_add_param(c, g->params[i].name, g->params[i].ndim, g->params[i].dims,
+                           g->params[i].data);
+    for (int i = 0; i < g->nn; i++) {
+        gn_node *n = gn_graph_add_node(c, g->nodes[i].op, g->nodes[i].name);
+        char *nm = n->name;
+        *n = g->nodes[i];
+        n->name = nm;
+    }
+    c->input = g->input;
+    c->output = g->output;
+    return c;
+}

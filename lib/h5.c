@@ -1,0 +1,604 @@
+/* h5.c - HDF5 helpers, model files and dataset files (see gn_h5.h).
+ * What this does not do: quantised-model or statistics files (their own
+ * modules build on the helpers here). */
+#include "gn_h5.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gn_err.h"
+#include "gn_out.h"
+
+void gn_h5_quiet(void)
+{
+    static int done;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        done = 1;
+    }
+}
+
+int gn_h5_open(const char *path, hid_t *f)
+{
+    gn_h5_quiet();
+    struct stat st;
+    if (stat(path, &st)) return gn_err_set("%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);
+    if (access(path, R_OK)) return gn_err_set("%s: %s", path, strerror(errno));
+    htri_t ok = H5Fis_hdf5(path);
+    if (ok <= 0) return gn_err_set("%s: not an HDF5 file (or truncated)", path);
+    hid_t id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) return gn_err_set("%s: cannot open as HDF5 (truncated or damaged?)", path);
+    *f = id;
+    return 0;
+}
+
+int gn_h5_create(const char *path, hid_t *f)
+{
+    gn_h5_quiet();
+    hid_t id = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) return gn_err_set("%s: cannot create: %s", path, strerror(errno));
+    *f = id;
+    return 0;
+}
+
+int gn_h5_kind(hid_t f, char *buf, size_t len)
+{
+    char *s = NULL;
+    buf[0] = 0;
+    if (gn_h5_attr_str_r(f, "genie_kind", &s, 1)) return GN_EIO;
+    if (s) snprintf(buf, len, "%s", s);
+    free(s);
+    return 0;
+}
+
+int gn_h5_attr_str_w(hid_t loc, const char *name, const char *value)
+{
+    int rc = 0;
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+    a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, t, value) < 0) rc = gn_err_set("cannot write attribute %s", name);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc;
+}
+
+int gn_h5_attr_str_r(hid_t loc, const char *name, char **out, int optional)
+{
+    *out = NULL;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) return optional ? 0 : gn_err_set("attribute %s missing", name);
+    int rc = 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    if (a < 0 || t < 0 || H5Tget_class(t) != H5T_STRING) {
+        rc = gn_err_set("attribute %s is not a string", name);
+    } else if (H5Tis_variable_str(t) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        char *v = NULL;
+        if (H5Aread(a, mt, &v) < 0 || !v) rc = gn_err_set("attribute %s unreadable", name);
+        else {
+            *out = gn_xstrdup(v);
+            H5free_memory(v);
+        }
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(t);
+        char *v = gn_xcalloc(sz + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz);
+        if (H5Aread(a, mt, v) < 0) {
+            free(v);
+            rc = gn_err_set("attribute %s unreadable", name);
+        } else *out = v;
+        H5Tclose(mt);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return rc;
+}
+
+static int attr_num_w(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v, int n)
+{
+    hsize_t d = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (a < 0 || H5Awrite(a, mtype, v) < 0) ? gn_err_set("cannot write attribute %s", name) : 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+static int attr_num_r(hid_t loc, const char *name, hid_t mtype, void *v, int n, int optional)
+{
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) return optional ? 0 : gn_err_set("attribute %s missing", name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    int rc = 0;
+    if (a < 0 || sp < 0) rc = gn_err_set("attribute %s unreadable", name);
+    else if (H5Sget_simple_extent_npoints(sp) != n)
+        rc = gn_err_set("attribute %s has %lld values, expected %d", name,
+                        (long long)H5Sget_simple_extent_npoints(sp), n);
+    else if (H5Aread(a, mtype, v) < 0) rc = gn_err_set("attribute %s has the wrong type", name);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    return rc;
+}
+
+int gn_h5_attr_ints_w(hid_t loc, const char *name, const int *v, int n)
+{
+    return attr_num_w(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, v, n);
+}
+int gn_h5_attr_ints_r(hid_t loc, const char *name, int *v, int n, int optional)
+{
+    return attr_num_r(loc, name, H5T_NATIVE_INT, v, n, optional);
+}
+int gn_h5_attr_floats_w(hid_t loc, const char *name, const float *v, int n)
+{
+    return attr_num_w(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n);
+}
+int gn_h5_attr_floats_r(hid_t loc, const char *name, float *v, int n, int optional)
+{
+    return attr_num_r(loc, name, H5T_NATIVE_FLOAT, v, n, optional);
+}
+
+static int write_ds(hid_t loc, const char *name, int ndim, const size_t *dims, hid_t ftype,
+                    hid_t mtype, const void *v)
+{
+    hsize_t d[8];
+    for (int i = 0; i < ndim; i++) d[i] = dims[i];
+    hid_t sp = H5Screate_simple(ndim, d, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+                 ? gn_err_set("cannot write dataset %s", name)
+                 : 0;
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(lcpl);
+    H5Sclose(sp);
+    return rc;
+}
+
+int gn_h5_write_f32(hid_t loc, const char *name, int ndim, const size_t *dims, const float *v)
+{
+    return write_ds(loc, name, ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v);
+}
+int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, const int *v)
+{
+    return write_ds(loc, name, ndim, dims, H5T_STD_I32LE, H5T_NATIVE_INT, v);
+}
+
+/* opens dataset `name`, checks class and rank, fills dims */
+static int open_ds(hid_t loc, const char *file, const char *name, H5T_class_t cls, int ndim,
+                   size_t *dims, hid_t *ds_out, size_t *count)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return gn_err_set("%s: no dataset %s", file, name);
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return gn_err_set("%s: %s is not a dataset", file, name);
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    hsize_t d[H5S_MAX_RANK];
+    int rc = 0;
+    H5T_class_t c = H5Tget_class(t);
+    if (c != cls)
+        rc = gn_err_set("%s: %s has type class %d, expected %s", file, name, (int)c,
+                        cls == H5T_FLOAT ? "float" : "integer");
+    else if (rank < 1 || rank > 4 || (ndim && rank != ndim))
+        rc = gn_err_set("%s: %s has rank %d, expected %d", file, name, rank, ndim);
+    else {
+        H5Sget_simple_extent_dims(sp, d, NULL);
+        *count = 1;
+        for (int i = 0; i < rank; i++) {
+            dims[i] = d[i];
+            *count *= d[i];
+        }
+        for (int i = rank; i < 4; i++) dims[i] = 1;
+    }
+    H5Tclose(t);
+    H5Sclose(sp);
+    if (rc) H5Dclose(ds);
+    else *ds_out = ds;
+    return rc;
+}
+
+int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   float **out)
+{
+    hid_t ds;
+    size_t n;
+    if (open_ds(loc, file, name, H5T_FLOAT, ndim, dims, &ds, &n)) return GN_EIO;
+    float *v = gn_xmalloc(n * sizeof(float));
+    int rc = 0;
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        rc = gn_err_set("%s: cannot read %s (truncated file?)", file, name);
+        free(v);
+    } else *out = v;
+    H5Dclose(ds);
+    return rc;
+}
+
+int gn_h5_read_i32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   int **out)
+{
+    hid_t ds;
+    size_t n;
+    if (open_ds(loc, file, name, H5T_INTEGER, ndim, dims, &ds, &n)) return GN_EIO;
+    int *v = gn_xmalloc(n * sizeof(int));
+    int rc = 0;
+    if (H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        rc = gn_err_set("%s: cannot read %s (truncated file?)", file, name);
+        free(v);
+    } else *out = v;
+    H5Dclose(ds);
+    return rc;
+}
+
+int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t first,
+                        size_t count, float *out)
+{
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return gn_err_set("%s: no dataset %s", file, name);
+    hid_t sp = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    hsize_t d[H5S_MAX_RANK], start[H5S_MAX_RANK] = {0};
+    H5Sget_simple_extent_dims(sp, d, NULL);
+    int rc = 0;
+    if (first + count > d[0]) rc = gn_err_set("%s: %s has %llu rows, asked for %zu..%zu", file, name,
+                                              (unsigned long long)d[0], first, first + count);
+    else {
+        start[0] = first;
+        d[0] = count;
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, d, NULL);
+        hid_t ms = H5Screate_simple(rank, d, NULL);
+        if (H5Dread(ds, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, out) < 0)
+            rc = gn_err_set("%s: cannot read %s", file, name);
+        H5Sclose(ms);
+    }
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return rc;
+}
+
+/* ---- models ------------------------------------------------------------- */
+
+/* parameter names may hold '/', which HDF5 takes as a path separator */
+static void escape_name(char *dst, size_t len, const char *src)
+{
+    size_t k = 0;
+    for (; *src && k + 4 < len; src++) {
+        if (*src == '/' || *src == '%') k += (size_t)snprintf(dst + k, len - k, "%%%02X", (unsigned char)*src);
+        else dst[k++] = *src;
+    }
+    dst[k] = 0;
+}
+
+int gn_model_write_graph(hid_t f, const gn_graph *g)
+{
+    int rc = 0;
+    hid_t gg = H5Gcreate2(f, "graph", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gp = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (gg < 0 || gp < 0) rc = gn_err_set("cannot create groups");
+    int shape[3] = {g->t[g->input].c, g->t[g->input].h, g->t[g->input].w};
+    rc = rc || gn_h5_attr_ints_w(f, "input_shape", shape, 3) ||
+         gn_h5_attr_str_w(f, "input_name", g->t[g->input].name) ||
+         gn_h5_attr_str_w(f, "output_name", g->t[g->output].name);
+    for (int k = 0; k < g->nn && !rc; k++) {
+        const gn_node *n = &g->nodes[k];
+        char nm[32], buf[8192];
+        snprintf(nm, sizeof nm, "%04d", k);
+        hid_t ng = H5Gcreate2(gg, nm, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ng < 0) {
+            rc = gn_err_set("cannot create graph/%s", nm);
+            break;
+        }
+        rc = gn_h5_attr_str_w(ng, "op", gn_op_name(n->op)) || gn_h5_attr_str_w(ng, "name", n->name);
+        size_t o = 0;
+        buf[0] = 0;
+        for (int j = 0; j < n->nin; j++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", j ? "\n" : "", g->t[n->in[j]].name);
+        rc = rc || gn_h5_attr_str_w(ng, "inputs", buf) ||
+             gn_h5_attr_str_w(ng, "output", g->t[n->out].name);
+        o = 0;
+        buf[0] = 0;
+        for (int s = 0; s < GN_NSLOT; s++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", s ? "\n" : "",
+                                  n->p[s] >= 0 ? g->params[n->p[s]].name : "");
+        rc = rc || gn_h5_attr_str_w(ng, "params", buf);
+        int ints[13] = {n->kh, n->kw, n->sh, n->sw, n->pt, n->pl, n->pb, n->pr, n->groups,
+                        n->count_include_pad, n->rc, n->rh, n->rw};
+        float fl[5] = {n->eps, n->momentum, n->lo, n->hi, n->slope};
+        rc = rc || gn_h5_attr_ints_w(ng, "kernel", ints, 2) ||
+             gn_h5_attr_ints_w(ng, "stride", ints + 2, 2) ||
+             gn_h5_attr_ints_w(ng, "pads", ints + 4, 4) ||
+             gn_h5_attr_ints_w(ng, "groups", ints + 8, 1) ||
+             gn_h5_attr_ints_w(ng, "count_include_pad", ints + 9, 1) ||
+             gn_h5_attr_ints_w(ng, "reshape", ints + 10, 3) ||
+             gn_h5_attr_floats_w(ng, "eps", fl, 1) ||
+             gn_h5_attr_floats_w(ng, "momentum", fl + 1, 1) ||
+             gn_h5_attr_floats_w(ng, "clip", fl + 2, 2) ||
+             gn_h5_attr_floats_w(ng, "slope", fl + 4, 1);
+        H5Gclose(ng);
+    }
+    for (int i = 0; i < g->np && !rc; i++) {
+        const gn_param *p = &g->params[i];
+        char nm[1024];
+        size_t dims[4];
+        for (int d = 0; d < p->ndim; d++) dims[d] = (size_t)p->dims[d];
+        escape_name(nm, sizeof nm, p->name);
+        rc = gn_h5_write_f32(gp, nm, p->ndim, dims, p->data);
+        if (!rc) {
+            hid_t ds = H5Dopen2(gp, nm, H5P_DEFAULT);
+            rc = gn_h5_attr_str_w(ds, "name", p->name);
+            H5Dclose(ds);
+        }
+    }
+    if (gg >= 0) H5Gclose(gg);
+    if (gp >= 0) H5Gclose(gp);
+    return rc;
+}
+
+/* splits s at '\n' into up to max fields (in place); returns the count */
+static int split_lines(char *s, char **f, int max)
+{
+    int n = 0;
+    if (!*s) return 0;
+    f[n++] = s;
+    for (char *c = s; *c; c++)
+        if (*c == '\n') {
+            *c = 0;
+            if (n < max) f[n++] = c + 1;
+        }
+    return n;
+}
+
+struct param_it {
+    gn_graph *g;
+    const char *path;
+    int rc;
+};
+
+static herr_t read_param(hid_t loc, const char *name, const H5L_info_t *info, void *arg)
+{
+    struct param_it *it = arg;
+    size_t dims[4];
+    float *v = NULL;
+    char *pname = NULL;
+    char full[1100];
+    snprintf(full, sizeof full, "params/%s", name);
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) {
+        it->rc = gn_err_set("%s: %s is not a dataset", it->path, full);
+        return -1;
+    }
+    int rc = gn_h5_attr_str_r(ds, "name", &pname, 1);
+    H5Dclose(ds);
+    if (rc || gn_h5_read_f32(loc, it->path, name, 0, dims, &v)) {
+        free(pname);
+        it->rc = GN_EIO;
+        return -1;
+    }
+    hid_t d2 = H5Dopen2(loc, name, H5P_DEFAULT), sp = H5Dget_space(d2);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    H5Sclose(sp);
+    H5Dclose(d2);
+    int idims[4];
+    for (int i = 0; i < 4; i++) idims[i] = (int)dims[i];
+    if (gn_graph_add_param(it->g, pname ? pname : name, rank, idims, v) < 0) {
+        gn_err_prefix("%s", it->path);
+        it->rc = GN_EIO;
+    }
+    free(v);
+    free(pname);
+    return it->rc ? -1 : 0;
+}
+
+int gn_model_read_graph(hid_t f, const char *path, gn_graph **out)
+{
+    gn_graph *g = gn_graph_new();
+    int rc = 0, shape[3];
+    char *in_name = NULL, *out_name = NULL;
+    if (gn_h5_attr_ints_r(f, "input_shape", shape, 3, 0) ||
+        gn_h5_attr_str_r(f, "input_name", &in_name, 0) ||
+        gn_h5_attr_str_r(f, "output_name", &out_name, 0)) {
+        gn_err_prefix("%s", path);
+        gn_graph_free(g);
+        return GN_EIO;
+    }
+    if (H5Lexists(f, "params", H5P_DEFAULT) <= 0 || H5Lexists(f, "graph", H5P_DEFAULT) <= 0) {
+        rc = gn_err_set("%s: no /graph or /params group", path);
+        goto done;
+    }
+    struct param_it it = {g, path, 0};
+    hid_t gp = H5Gopen2(f, "params", H5P_DEFAULT);
+    H5Literate(gp, H5_INDEX_NAME, H5_ITER_INC, NULL, read_param, &it);
+    H5Gclose(gp);
+    if ((rc = it.rc)) goto done;
+    g->input = gn_graph_tensor(g, in_name);
+    hid_t gg = H5Gopen2(f, "graph", H5P_DEFAULT);
+    H5G_info_t gi;
+    H5Gget_info(gg, &gi);
+    for (hsize_t k = 0; k < gi.nlinks && !rc; k++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "%04d", (int)k);
+        hid_t ng = H5Gopen2(gg, nm, H5P_DEFAULT);
+        if (ng < 0) {
+            rc = gn_err_set("%s: graph/%s missing", path, nm);
+            break;
+        }
+        char *op = NULL, *name = NULL, *ins = NULL, *outn = NULL, *ps = NULL;
+        rc = gn_h5_attr_str_r(ng, "op", &op, 0) || gn_h5_attr_str_r(ng, "name", &name, 0) ||
+             gn_h5_attr_str_r(ng, "inputs", &ins, 0) || gn_h5_attr_str_r(ng, "output", &outn, 0) ||
+             gn_h5_attr_str_r(ng, "params", &ps, 0);
+        int kind = rc ? -1 : gn_op_from_name(op);
+        if (!rc && kind < 0) rc = gn_err_set("unknown operator '%s'", op);
+        if (!rc) {
+            gn_node *n = gn_graph_add_node(g, (gn_opkind)kind, name);
+            char *f2[GN_NSLOT + 1];
+            n->nin = split_lines(ins, f2, 2);
+            for (int j = 0; j < n->nin; j++) n->in[j] = gn_graph_tensor(g, f2[j]);
+            n = &g->nodes[g->nn - 1];
+            n->out = gn_graph_tensor(g, outn);
+            n = &g->nodes[g->nn - 1];
+            int np = split_lines(ps, f2, GN_NSLOT);
+            for (int s = 0; s < np && !rc; s++)
+                if (*f2[s] && (n->p[s] = gn_graph_find_param(g, f2[s])) < 0)
+                    rc = gn_err_set("node %s: parameter %s not in /params", name, f2[s]);
+            int ints[13] = {0};
+            float fl[5] = {0};
+            ints[0] = n->kh, ints[1] = n->kw, ints[2] = n->sh, ints[3] = n->sw, ints[8] = n->groups;
+            fl[0] = n->eps, fl[1] = n->momentum, fl[2] = n->lo, fl[3] = n->hi, fl[4] = n->slope;
+            rc = rc || gn_h5_attr_ints_r(ng, "kernel", ints, 2, 1) ||
+                 gn_h5_attr_ints_r(ng, "stride", ints + 2, 2, 1) ||
+                 gn_h5_attr_ints_r(ng, "pads", ints + 4, 4, 1) ||
+                 gn_h5_attr_ints_r(ng, "groups", ints + 8, 1, 1) ||
+                 gn_h5_attr_ints_r(ng, "count_include_pad", ints + 9, 1, 1) ||
+                 gn_h5_attr_ints_r(ng, "reshape", ints + 10, 3, 1) ||
+                 gn_h5_attr_floats_r(ng, "eps", fl, 1, 1) ||
+                 gn_h5_attr_floats_r(ng, "momentum", fl + 1, 1, 1) ||
+                 gn_h5_attr_floats_r(ng, "clip", fl + 2, 2, 1) ||
+                 gn_h5_attr_floats_r(ng, "slope", fl + 4, 1, 1);
+            n->kh = ints[0], n->kw = ints[1], n->sh = ints[2], n->sw = ints[3];
+            n->pt = ints[4], n->pl = ints[5], n->pb = ints[6], n->pr = ints[7];
+            n->groups = ints[8], n->count_include_pad = ints[9];
+            n->rc = ints[10], n->rh = ints[11], n->rw = ints[12];
+            n->eps = fl[0], n->momentum = fl[1], n->lo = fl[2], n->hi = fl[3], n->slope = fl[4];
+        }
+        if (rc) gn_err_prefix("%s: graph/%s", path, nm);
+        free(op), free(name), free(ins), free(outn), free(ps);
+        H5Gclose(ng);
+    }
+    H5Gclose(gg);
+    if (rc) goto done;
+    g->output = gn_graph_find_tensor(g, out_name);
+    if (g->output < 0) {
+        rc = gn_err_set("%s: output tensor %s is not produced by any node", path, out_name);
+        goto done;
+    }
+    if ((rc = gn_graph_finalize(g, shape[0], shape[1], shape[2]))) gn_err_prefix("%s", path);
+done:
+    free(in_name);
+    free(out_name);
+    if (rc) gn_graph_free(g);
+    else *out = g;
+    return rc;
+}
+
+/* checks the root kind attribute; kind "" accepted only when allow_none */
+static int expect_kind(hid_t f, const char *path, const char *want)
+{
+    char kind[64];
+    int version = 0;
+    if (gn_h5_kind(f, kind, sizeof kind)) return GN_EIO;
+    if (!*kind) return gn_err_set("%s: not a genie %s file (no genie_kind attribute)", path, want);
+    if (strcmp(kind, want))
+        return gn_err_set("%s: is a genie %s file, expected a %s file", path, kind, want);
+    if (gn_h5_attr_ints_r(f, "genie_format", &version, 1, 0)) {
+        gn_err_prefix("%s", path);
+        return GN_EIO;
+    }
+    if (version != GN_MODEL_FORMAT)
+        return gn_err_set("%s: %s format version %d, this genie reads %d", path, want, version,
+                          GN_MODEL_FORMAT);
+    return 0;
+}
+
+int gn_model_load(const char *path, gn_graph **out)
+{
+    hid_t f;
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    int rc = expect_kind(f, path, "model") || gn_model_read_graph(f, path, out);
+    H5Fclose(f);
+    return rc;
+}
+
+static int write_kind(hid_t f, const char *kind, int version)
+{
+    return gn_h5_attr_str_w(f, "genie_kind", kind) ||
+           gn_h5_attr_ints_w(f, "genie_format", &version, 1);
+}
+
+int gn_model_save(const char *path, const gn_graph *g, int (*extra)(hid_t, void *), void *arg)
+{
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    int rc = write_kind(f, "model", GN_MODEL_FORMAT) || gn_model_write_graph(f, g) ||
+             (extra && extra(f, arg));
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("%s: cannot close", tmp);
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
+/* ---- datasets ----------------------------------------------------------- */
+
+int gn_dataset_load(const char *path, gn_dataset *d)
+{
+    hid_t f;
+    memset(d, 0, sizeof *d);
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    char kind[64];
+    int rc = gn_h5_kind(f, kind, sizeof kind);
+    if (!rc && *kind && strcmp(kind, "dataset"))
+        rc = gn_err_set("%s: is a genie %s file, expected a dataset", path, kind);
+    if (!rc && !*kind && H5Lexists(f, "x", H5P_DEFAULT) <= 0)
+        rc = gn_err_set("%s: not a dataset (no /x)", path);
+    size_t dims[4], ydims[4];
+    if (!rc) rc = gn_h5_read_f32(f, path, "x", 4, dims, &d->x);
+    if (!rc) {
+        d->n = dims[0], d->c = (int)dims[1], d->h = (int)dims[2], d->w = (int)dims[3];
+        if (H5Lexists(f, "y", H5P_DEFAULT) > 0) {
+            rc = gn_h5_read_i32(f, path, "y", 1, ydims, &d->y);
+            if (!rc && ydims[0] != d->n)
+                rc = gn_err_set("%s: /y has %zu labels for %zu images", path, ydims[0], d->n);
+        }
+    }
+    H5Fclose(f);
+    if (rc) gn_dataset_free(d);
+    return rc;
+}
+
+int gn_dataset_save(const char *path, const gn_dataset *d, int (*extra)(hid_t, void *), void *arg)
+{
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    size_t dims[4] = {d->n, (size_t)d->c, (size_t)d->h, (size_t)d->w};
+    int rc = write_kind(f, "dataset", GN_DATASET_FORMAT) || gn_h5_write_f32(f, "x", 4, dims, d->x) ||
+             (d->y && gn_h5_write_i32(f, "y", 1, dims, d->y)) || (extra && extra(f, arg));
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
+void gn_dataset_free(gn_dataset *d)
+{
+    free(d->x);
+    free(d->y);
+    memset(d, 0, sizeof *d);
+}

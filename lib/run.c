@@ -1,0 +1,303 @@
+/* run.c - forward and backward over the graph (see gn_run.h): a dispatch
+ * from node kinds to the kernels of gn_ops.h. Memory is sized once in
+ * gn_run_new; nothing here allocates afterwards. */
+#include "gn_run.h"
+
+#include <string.h>
+
+#include "gn_err.h"
+#include "gn_ops.h"
+#include "gn_rng.h"
+
+static gn_conv_shape conv_shape(const gn_graph *g, const gn_node *n, int B)
+{
+    const gn_tensorinfo *x = &g->t[n->in[0]];
+    const gn_param *w = &g->params[n->p[GN_P_W]];
+    gn_conv_shape s = {.B = B, .Cin = x->c, .H = x->h, .W = x->w, .Cout = w->dims[0],
+                       .KH = w->dims[2], .KW = w->dims[3], .SH = n->sh, .SW = n->sw,
+                       .PT = n->pt, .PL = n->pl, .PB = n->pb, .PR = n->pr, .groups = n->groups};
+    GN_ASSERT(gn_conv_shape_init(&s) == 0);
+    return s;
+}
+
+static gn_pool_shape pool_shape(const gn_graph *g, const gn_node *n, int B)
+{
+    const gn_tensorinfo *x = &g->t[n->in[0]];
+    gn_pool_shape s = {.B = B, .C = x->c, .H = x->h, .W = x->w, .KH = n->kh, .KW = n->kw,
+                       .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl, .PB = n->pb,
+                       .PR = n->pr, .count_include_pad = n->count_include_pad};
+    GN_ASSERT(gn_pool_shape_init(&s) == 0);
+    return s;
+}
+
+static float *pdata(const gn_graph *g, const gn_node *n, int slot)
+{
+    return n->p[slot] >= 0 ? g->params[n->p[slot]].data : NULL;
+}
+
+gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
+{
+    GN_ASSERT(Bmax >= 1);
+    gn_run *r = gn_xcalloc(1, sizeof *r);
+    r->g = g;
+    r->Bmax = Bmax;
+    r->b = Bmax;
+    r->with_grad = with_grad;
+    r->val = gn_xcalloc((size_t)g->nt, sizeof(float *));
+    r->grad = gn_xcalloc((size_t)g->nt, sizeof(float *));
+    r->cache = gn_xcalloc((size_t)g->nn, sizeof(float *));
+    r->argmax = gn_xcalloc((size_t)g->nn, sizeof(int *));
+    r->swing_off = gn_xcalloc(2 * (size_t)g->nn + 2, sizeof(int));
+    r->trainable = gn_xmalloc((size_t)g->np + 1);
+    memset(r->trainable, 1, (size_t)g->np + 1);
+    for (int t = 0; t < g->nt; t++) {
+        size_t n = (size_t)Bmax * gn_tensor_size(g, t);
+        r->val[t] = gn_xcalloc(n, sizeof(float));
+        if (with_grad) r->grad[t] = gn_xcalloc(n, sizeof(float));
+    }
+    size_t ws = 0;
+    for (int k = 0; k < g->nn; k++) {
+        const gn_node *n = &g->nodes[k];
+        if (n->op == GN_OP_BN) {
+            r->cache[k] = gn_xcalloc(2 * (size_t)g->t[n->in[0]].c, sizeof(float));
+            if (n->p[GN_P_MEAN] >= 0) r->trainable[n->p[GN_P_MEAN]] = 0;
+            if (n->p[GN_P_VAR] >= 0) r->trainable[n->p[GN_P_VAR]] = 0;
+        } else if (n->op == GN_OP_MAXPOOL) {
+            r->argmax[k] = gn_xcalloc((size_t)Bmax * gn_tensor_size(g, n->out), sizeof(int));
+        } else if (n->op == GN_OP_CONV) {
+            gn_conv_shape s = conv_shape(g, n, Bmax);
+            size_t need = gn_conv2d_workspace(&s);
+            if (need > ws) ws = need;
+        } else if (n->op == GN_OP_LINEAR) {
+            /* none */
+        }
+    }
+    r->nws = ws;
+    r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
+    return r;
+}
+
+void gn_run_free(gn_run *r)
+{
+    if (!r) return;
+    for (int t = 0; t < r->g->nt; t++) {
+        free(r->val[t]);
+        free(r->grad[t]);
+    }
+    for (int k = 0; k < r->g->nn; k++) {
+        free(r->cache[k]);
+        free(r->argmax[k]);
+    }
+    free(r->val);
+    free(r->grad);
+    free(r->cache);
+    free(r->argmax);
+    free(r->trainable);
+    free(r->swing_off);
+    free(r->ws);
+    free(r);
+}
+
+size_t gn_run_bytes(const gn_run *r)
+{
+    size_t b = 0;
+    for (int t = 0; t < r->g->nt; t++)
+        b += (r->with_grad ? 2 : 1) * (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float);
+    return b + r->nws * sizeof(float);
+}
+
+static void forward_node(gn_run *r, int k)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    int B = r->b;
+    float *x = r->val[n->in[0]], *y = r->val[n->out];
+    size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    const gn_tensorinfo *ti = &g->t[n->in[0]];
+    switch (n->op) {
+    case GN_OP_CONV: {
+        gn_conv_shape s = conv_shape(g, n, B);
+        gn_conv2d_forward(y, x, pdata(g, n, GN_P_W), pdata(g, n, GN_P_B), &s, r->ws);
+        break;
+    }
+    case GN_OP_BN: {
+        gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
+        float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
+        if (r->bn_train || !rm) {
+            float *mean = r->cache[k], *invstd = r->cache[k] + ti->c;
+            gn_bn_forward_train(y, mean, invstd, x, pdata(g, n, GN_P_GAMMA),
+                                pdata(g, n, GN_P_BETA), &s);
+            if (r->update_running && rm) gn_bn_update_running(rm, rv, mean, invstd, n->momentum, &s);
+        } else {
+            gn_bn_forward_infer(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv, &s);
+        }
+        break;
+    }
+    case GN_OP_RELU: gn_relu_forward(y, x, nin); break;
+    case GN_OP_CLIP: gn_clip_forward(y, x, n->lo, n->hi, nin); break;
+    case GN_OP_LEAKY: gn_leaky_forward(y, x, n->slope, nin); break;
+    case GN_OP_TANH: gn_tanh_forward(y, x, nin); break;
+    case GN_OP_ADD: gn_add_forward(y, x, r->val[n->in[1]], nin); break;
+    case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
+        memcpy(y, x, nin * sizeof(float));
+        break;
+    case GN_OP_MAXPOOL: {
+        gn_pool_shape s = pool_shape(g, n, B);
+        gn_maxpool_forward(y, r->argmax[k], x, &s);
+        break;
+    }
+    case GN_OP_AVGPOOL: {
+        gn_pool_shape s = pool_shape(g, n, B);
+        gn_avgpool_forward(y, x, &s);
+        break;
+    }
+    case GN_OP_GAP: gn_gap_forward(y, x, B, ti->c, ti->h * ti->w); break;
+    case GN_OP_LINEAR: {
+        const gn_param *w = &g->params[n->p[GN_P_W]];
+        gn_linear_forward(y, x, w->data, pdata(g, n, GN_P_B), B, w->dims[1], w->dims[0]);
+        break;
+    }
+    case GN_OP_UPSAMPLE: gn_upsample2_forward(y, x, B, ti->c, ti->h, ti->w); break;
+    case GN_OP_SWING: {
+        int oy = 1, ox = 1;
+        if (r->swing_rng) {
+            oy = (int)gn_rng_below(r->swing_rng, 3);
+            ox = (int)gn_rng_below(r->swing_rng, 3);
+        }
+        r->swing_off[2 * k] = oy, r->swing_off[2 * k + 1] = ox;
+        gn_swing_forward(y, x, oy, ox, B, ti->c, ti->h, ti->w);
+        break;
+    }
+    default: GN_ASSERT(!"unknown operator");
+    }
+}
+
+void gn_run_forward_nodes(gn_run *r, int first, int last)
+{
+    for (int k = first; k < last; k++) forward_node(r, k);
+}
+
+void gn_run_forward(gn_run *r, const float *x, int b)
+{
+    GN_ASSERT(b >= 1 && b <= r->Bmax);
+    r->b = b;
+    if (x) memcpy(r->val[r->g->input], x, (size_t)b * gn_tensor_size(r->g, r->g->input) * sizeof(float));
+    gn_run_forward_nodes(r, 0, r->g->nn);
+}
+
+void gn_run_zero_grad(gn_run *r)
+{
+    GN_ASSERT(r->with_grad);
+    for (int t = 0; t < r->g->nt; t++)
+        memset(r->grad[t], 0, (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float));
+}
+
+/* parameter gradient pointer for slot s of node n, or NULL when not wanted */
+static float *pgrad(gn_run *r, const gn_node *n, int slot, unsigned want)
+{
+    if (!(want & GN_WANT_PARAMS) || n->p[slot] < 0 || !r->trainable[n->p[slot]]) return NULL;
+    gn_param *p = &r->g->params[n->p[slot]];
+    if (!p->grad) p->grad = gn_xcalloc(p->n, sizeof(float));
+    return p->grad;
+}
+
+static void backward_node(gn_run *r, int k, unsigned want, const char *need)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    int B = r->b;
+    const gn_tensorinfo *ti = &g->t[n->in[0]];
+    float *x = r->val[n->in[0]], *dy = r->grad[n->out];
+    float *dx = need[n->in[0]] ? r->grad[n->in[0]] : NULL;
+    size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    switch (n->op) {
+    case GN_OP_CONV: {
+        gn_conv_shape s = conv_shape(g, n, B);
+        gn_conv2d_backward(dx, pgrad(r, n, GN_P_W, want), pgrad(r, n, GN_P_B, want), dy, x,
+                           pdata(g, n, GN_P_W), &s, r->ws);
+        break;
+    }
+    case GN_OP_BN: {
+        gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
+        float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
+        if (r->bn_train || !rm)
+            gn_bn_backward_train(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+                                 dy, x, r->cache[k], r->cache[k] + ti->c,
+                                 pdata(g, n, GN_P_GAMMA), &s);
+        else
+            gn_bn_backward_infer(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+                                 dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s);
+        break;
+    }
+    case GN_OP_RELU: if (dx) gn_relu_backward(dx, dy, x, nin); break;
+    case GN_OP_CLIP: if (dx) gn_clip_backward(dx, dy, x, n->lo, n->hi, nin); break;
+    case GN_OP_LEAKY: if (dx) gn_leaky_backward(dx, dy, x, n->slope, nin); break;
+    case GN_OP_TANH: if (dx) gn_tanh_backward(dx, dy, r->val[n->out], nin); break;
+    case GN_OP_ADD:
+        if (dx) gn_accum(dx, dy, nin);
+        if (need[n->in[1]]) gn_accum(r->grad[n->in[1]], dy, nin);
+        break;
+    case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
+        if (dx) gn_accum(dx, dy, nin);
+        break;
+    case GN_OP_MAXPOOL: {
+        gn_pool_shape s = pool_shape(g, n, B);
+        if (dx) gn_maxpool_backward(dx, dy, r->argmax[k], &s);
+        break;
+    }
+    case GN_OP_AVGPOOL: {
+        gn_pool_shape s = pool_shape(g, n, B);
+        if (dx) gn_avgpool_backward(dx, dy, &s);
+        break;
+    }
+    case GN_OP_GAP: if (dx) gn_gap_backward(dx, dy, B, ti->c, ti->h * ti->w); break;
+    case GN_OP_LINEAR: {
+        const gn_param *w = &g->params[n->p[GN_P_W]];
+        gn_linear_backward(dx, pgrad(r, n, GN_P_W, want), pgrad(r, n, GN_P_B, want), dy, x,
+                           w->data, B, w->dims[1], w->dims[0]);
+        break;
+    }
+    case GN_OP_UPSAMPLE: if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w); break;
+    case GN_OP_SWING:
+        if (dx) gn_swing_backward(dx, dy, r->swing_off[2 * k], r->swing_off[2 * k + 1], B, ti->c, ti->h, ti->w);
+        break;
+    default: GN_ASSERT(!"unknown operator");
+    }
+}
+
+static int node_has_trainable(const gn_run *r, const gn_node *n)
+{
+    for (int s = 0; s < GN_NSLOT; s++)
+        if (n->p[s] >= 0 && r->trainable[n->p[s]]) return 1;
+    return 0;
+}
+
+void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
+{
+    GN_ASSERT(r->with_grad);
+    gn_graph *g = r->g;
+    /* need[t]: some gradient asked for lies upstream of tensor t, so dL/dt must
+     * be computed. The first node's inputs count as "input" for slices. */
+    char *need = gn_xcalloc((size_t)g->nt, 1);
+    if (want & GN_WANT_INPUT) {
+        need[g->input] = 1;
+        for (int k = first; k < last; k++)
+            for (int j = 0; j < g->nodes[k].nin; j++) {
+                int t = g->nodes[k].in[j];
+                int produced = 0;
+                for (int q = first; q < k && !produced; q++) produced = g->nodes[q].out == t;
+                if (!produced) need[t] = 1;
+            }
+    }
+    for (int k = first; k < last; k++) {
+        const gn_node *n = &g->nodes[k];
+        int any = (want & GN_WANT_PARAMS) && node_has_trainable(r, n);
+        for (int j = 0; j < n->nin; j++) any |= need[n->in[j]];
+        if (any) need[n->out] = 1;
+    }
+    for (int k = last - 1; k >= first; k--)
+        if (need[g->nodes[k].out]) backward_node(r, k, want, need);
+    free(need);
+}
+
+void gn_run_backward(gn_run *r, unsigned want) { gn_run_backward_nodes(r, want, 0, r->g->nn); }

@@ -1,0 +1,51 @@
+# helper.bash - shared set-up for genie's bats suites.
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+export PATH="$ROOT/bin:$PATH"
+FIX="$ROOT/tests/fixtures"
+# `eval` is a shell builtin: call genie's by its path
+EVAL="$ROOT/bin/eval"
+FMNIST=/usr/share/datasets/fashion-mnist
+CACHE="$ROOT/tests/tmp"
+mkdir -p "$CACHE"
+
+# The 10,000 Fashion-MNIST test images as a genie dataset, made once.
+fmnist_test() {
+  local f="$CACHE/fmnist-test.h5"
+  if [ ! -f "$f" ]; then
+    idx2h5 "$FMNIST/t10k-images-idx3-ubyte.gz" "$FMNIST/t10k-labels-idx1-ubyte.gz" \
+      --mean 0.2860 --std 0.3530 -o "$f" >&2 || return 1
+  fi
+  echo "$f"
+}
+
+# The reference ResNet-20 imported once.
+ref_model() {
+  local f="$CACHE/resnet20_fmnist.h5"
+  if [ ! -f "$f" ]; then onnx2h5 -q "$FIX/resnet20_fmnist.onnx" -o "$f" >&2 || return 1; fi
+  echo "$f"
+}
+
+# no file named like an output (final or temporary) is left in directory $1
+assert_no_output() {
+  run bash -c "ls -A '$1' | grep -E '${2:-out}' || true"
+  assert_output ""
+}
+
+# reads a numeric root attribute of an HDF5 file
+h5attr() { h5dump -a "$2" "$1" | sed -n 's/.*(0): *\([-0-9.eE+]*\).*/\1/p' | head -n 1; }
+
+# A dataset of n random images of C x H x W (values in [-1,1]) with labels,
+# written with h5import from hdf5-tools.
+make_dataset() { # out n c h w
+  local out=$1 n=$2 c=$3 h=$4 w=$5 d
+  d=$(mktemp -d)
+  awk -v n=$((n*c*h*w)) 'BEGIN{srand(1); for(i=0;i<n;i++) printf "%.4f\n", 2*rand()-1}' >"$d/x.txt"
+  awk -v n="$n" 'BEGIN{for(i=0;i<n;i++) print i%10}' >"$d/y.txt"
+  printf 'PATH x\nINPUT-CLASS TEXTFP\nRANK 4\nDIMENSION-SIZES %s %s %s %s\nOUTPUT-CLASS FP\nOUTPUT-SIZE 32\n' "$n" "$c" "$h" "$w" >"$d/x.cfg"
+  printf 'PATH y\nINPUT-CLASS TEXTIN\nRANK 1\nDIMENSION-SIZES %s\nOUTPUT-CLASS IN\nOUTPUT-SIZE 32\n' "$n" >"$d/y.cfg"
+  h5import "$d/x.txt" -c "$d/x.cfg" "$d/y.txt" -c "$d/y.cfg" -o "$out" >/dev/null
+  rm -rf "$d"
+}
