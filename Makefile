@@ -20,7 +20,7 @@ GEN       = build/gen
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter -Ilib -I$(GEN) $(PKG_CFLAGS)
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -I$(GEN) $(PKG_CFLAGS)
 LDFLAGS  += $(OPT)
 LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
 

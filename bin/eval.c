@@ -11,13 +11,15 @@
 #include "gn_h5.h"
 #include "gn_ops.h"
 #include "gn_out.h"
+#include "gn_qmodel.h"
 #include "gn_run.h"
 
 static void usage(void)
 {
     printf("Usage: eval MODEL.h5 DATA.h5 [--batch N] [--json] [--logits OUT.h5]\n"
-           "Top-1, top-5, mean cross-entropy and sample count of a model on a labelled\n"
-           "dataset (genie dataset file: /x float32 [N,C,H,W], /y int32 [N]).\n\n"
+           "Top-1, top-5, mean cross-entropy and sample count of a model (FP32, quantised\n"
+           "by calib/recon-block, or packed) on a labelled dataset (genie dataset file:\n"
+           "/x float32 [N,C,H,W], /y int32 [N]).\n\n"
            "  -b, --batch N      samples per forward pass (default 256)\n"
            "      --json         print one JSON object {top1, top5, loss, n} on stdout\n"
            "      --logits FILE  also write /logits float32 [N,classes] to FILE\n"
@@ -65,7 +67,8 @@ int main(int argc, char **argv)
     if (threads) gn_set_threads(threads);
     gn_graph *g = NULL;
     gn_dataset d;
-    if (gn_model_load(mpath, &g)) return gn_fail();
+    int quantised = 0;
+    if (gn_model_load_any(mpath, &g, &quantised)) return gn_fail();
     if (gn_dataset_load(dpath, &d)) {
         gn_graph_free(g);
         return gn_fail();
@@ -93,6 +96,7 @@ int main(int argc, char **argv)
     }
     if ((size_t)batch > d.n) batch = (int)d.n;
     gn_run *r = gn_run_new(g, batch, 0);
+    r->qmode = quantised; /* hard rounding, plain activation quantisers */
     size_t per = gn_tensor_size(g, g->input);
     float *logits = logits_out ? gn_xmalloc(d.n * (size_t)K * sizeof(float)) : NULL;
     double loss = 0;

@@ -27,13 +27,18 @@ typedef enum {
     GN_OP_UPSAMPLE, /* nearest x2 */
     GN_OP_RESHAPE,  /* to (rc,rh,rw), same element count */
     GN_OP_SWING,    /* Genie-D swing: reflect-pad 1, crop back at a random offset */
+    GN_OP_AQUANT,   /* activation quantiser; p: ASTEP (1); abits, asigned */
     GN_OP_COUNT
 } gn_opkind;
 
 /* parameter slots of a node */
-enum { GN_P_W = 0, GN_P_B = 1 };                                      /* conv, linear */
+/* conv, linear; the weight quantiser's slots are set when wbits > 0:
+ * WSTEP (Cout) learned step, WZP (Cout) zero point, WV (as W) rounding
+ * variables, WFLOOR (as W) the fixed floor integers. */
+enum { GN_P_W = 0, GN_P_B = 1, GN_P_WSTEP = 2, GN_P_WZP = 3, GN_P_WV = 4, GN_P_WFLOOR = 5 };
 enum { GN_P_GAMMA = 0, GN_P_BETA = 1, GN_P_MEAN = 2, GN_P_VAR = 3 }; /* bn */
-#define GN_NSLOT 4
+enum { GN_P_ASTEP = 0 };                                             /* aquant */
+#define GN_NSLOT 6
 
 typedef struct {
     char *name;
@@ -64,6 +69,8 @@ typedef struct {
     float eps, momentum;  /* bn */
     float lo, hi;         /* clip */
     float slope;          /* leaky relu */
+    int wbits;            /* conv/linear: weight bits, 0 = not quantised */
+    int abits, asigned;   /* aquant: bits, signed grid */
 } gn_node;
 
 typedef struct {

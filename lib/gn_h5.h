@@ -41,7 +41,8 @@ int gn_h5_attr_floats_r(hid_t loc, const char *name, float *v, int n, int option
 int gn_h5_write_f32(hid_t loc, const char *name, int ndim, const size_t *dims, const float *v);
 int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, const int *v);
 /* Reads a dataset of floating class into a malloc'd float array; checks the
- * rank is `ndim` (0 = any rank up to 4) and fills dims. `file` names the
+ * rank is `ndim` (0 = any rank up to 4) and fills dims[0..3] (dims must hold
+ * 4 entries; those past the rank are set to 1). `file` names the
  * file in messages. */
 int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
                    float **out);
@@ -60,8 +61,16 @@ int gn_model_save(const char *path, const gn_graph *g, int (*extra)(hid_t, void 
 int gn_model_load(const char *path, gn_graph **out);
 /* Writes the graph's nodes and parameters into an open file (no kind attrs). */
 int gn_model_write_graph(hid_t f, const gn_graph *g);
+/* The same, leaving out parameter i wherever skip[i] is non-zero (skip may be
+ * NULL). */
+int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip);
 /* Reads graph from an open file; `path` for messages. */
 int gn_model_read_graph(hid_t f, const char *path, gn_graph **out);
+/* The same; hook(f, path, g, arg), when not NULL, runs after /params is read
+ * and before the nodes, to add parameters stored elsewhere in the file. */
+int gn_model_read_graph_ex(hid_t f, const char *path,
+                           int (*hook)(hid_t, const char *, gn_graph *, void *), void *arg,
+                           gn_graph **out);
 
 /* ---- datasets ------------------------------------------------------------ */
 typedef struct {

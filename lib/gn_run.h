@@ -10,6 +10,8 @@
 #ifndef GN_RUN_H
 #define GN_RUN_H
 
+#include <stdint.h>
+
 #include "gn_graph.h"
 
 enum {
@@ -33,6 +35,19 @@ typedef struct {
     int with_grad;
     struct gn_rng *swing_rng; /* swing nodes draw offsets from it; NULL = no swing (identity) */
     int *swing_off;           /* [2*nn] offsets (oy,ox) used by the last forward of each swing node */
+    /* quantisation (Genie-M): with qmode 0 quantisers are bypassed (the FP32
+     * model); with qmode 1 weights use hard rounding and activations are
+     * quantised, except that nodes in [soft_first, soft_last) use soft
+     * rounding and, when qdrop_rng is set, QDrop (each element kept
+     * unquantised with probability 1/2). act_init: an aquant node whose step
+     * is <= 0 initialises it (and its signedness) from the batch it sees. */
+    int qmode;
+    int soft_first, soft_last;
+    struct gn_rng *qdrop_rng;
+    int act_init;
+    float **wq;      /* [nn] quantised weights of the last forward */
+    uint8_t **keep;  /* [nn] QDrop masks of aquant nodes */
+    float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad

@@ -13,7 +13,7 @@ static const char *op_names[GN_OP_COUNT] = {
     [GN_OP_CLIP] = "clip",       [GN_OP_LEAKY] = "leakyrelu", [GN_OP_TANH] = "tanh",
     [GN_OP_ADD] = "add",         [GN_OP_IDENTITY] = "identity", [GN_OP_MAXPOOL] = "maxpool",
     [GN_OP_AVGPOOL] = "avgpool", [GN_OP_GAP] = "globalavgpool", [GN_OP_LINEAR] = "linear",
-    [GN_OP_FLATTEN] = "flatten", [GN_OP_UPSAMPLE] = "upsample", [GN_OP_RESHAPE] = "reshape", [GN_OP_SWING] = "swing",
+    [GN_OP_FLATTEN] = "flatten", [GN_OP_UPSAMPLE] = "upsample", [GN_OP_RESHAPE] = "reshape", [GN_OP_SWING] = "swing", [GN_OP_AQUANT] = "aquant",
 };
 
 const char *gn_op_name(gn_opkind op) { return op >= 0 && op < GN_OP_COUNT ? op_names[op] : "?"; }
@@ -157,6 +157,19 @@ static int check_param(const gn_graph *g, const gn_node *n, int s, const char *r
     return 0;
 }
 
+/* a quantised conv/linear has all four quantiser parameters, shaped right */
+static int check_wquant(const gn_graph *g, const gn_node *n, const gn_param *w)
+{
+    if (!n->wbits) return 0;
+    if (n->wbits < 2 || n->wbits > 8)
+        return gn_err_set("node %s: weight bits %d outside 2..8", n->name, n->wbits);
+    size_t co = (size_t)w->dims[0];
+    return check_param(g, n, GN_P_WSTEP, "weight step", co, 1) ||
+           check_param(g, n, GN_P_WZP, "zero point", co, 1) ||
+           check_param(g, n, GN_P_WV, "rounding", w->n, 1) ||
+           check_param(g, n, GN_P_WFLOOR, "floor", w->n, 1);
+}
+
 int gn_graph_finalize(gn_graph *g, int C, int H, int W)
 {
     if (g->input < 0 || g->input >= g->nt) return gn_err_set("graph has no input tensor");
@@ -217,7 +230,7 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
             }
             n->kh = s.KH;
             n->kw = s.KW;
-            rc = check_param(g, n, GN_P_B, "bias", (size_t)s.Cout, 0);
+            rc = check_param(g, n, GN_P_B, "bias", (size_t)s.Cout, 0) || check_wquant(g, n, wp);
             c = s.Cout, h = s.OH, w = s.OW;
             break;
         }
@@ -231,6 +244,10 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
             break;
         case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
         case GN_OP_IDENTITY: case GN_OP_SWING:
+            break;
+        case GN_OP_AQUANT:
+            if (n->abits < 2 || n->abits > 8) rc = gn_err_set("node %s: activation bits %d outside 2..8", n->name, n->abits);
+            else rc = check_param(g, n, GN_P_ASTEP, "step", 1, 1);
             break;
         case GN_OP_ADD: {
             const gn_tensorinfo *y = &g->t[n->in[1]];
@@ -265,7 +282,7 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
                 break;
             }
             c = wp->dims[0], h = w = 1;
-            rc = check_param(g, n, GN_P_B, "bias", (size_t)c, 0);
+            rc = check_param(g, n, GN_P_B, "bias", (size_t)c, 0) || check_wquant(g, n, wp);
             break;
         }
         case GN_OP_UPSAMPLE:

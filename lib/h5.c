@@ -284,7 +284,9 @@ static void escape_name(char *dst, size_t len, const char *src)
     dst[k] = 0;
 }
 
-int gn_model_write_graph(hid_t f, const gn_graph *g)
+int gn_model_write_graph(hid_t f, const gn_graph *g) { return gn_model_write_graph_ex(f, g, NULL); }
+
+int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
 {
     int rc = 0;
     hid_t gg = H5Gcreate2(f, "graph", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -329,9 +331,12 @@ int gn_model_write_graph(hid_t f, const gn_graph *g)
              gn_h5_attr_floats_w(ng, "momentum", fl + 1, 1) ||
              gn_h5_attr_floats_w(ng, "clip", fl + 2, 2) ||
              gn_h5_attr_floats_w(ng, "slope", fl + 4, 1);
+        int qa[3] = {n->wbits, n->abits, n->asigned};
+        if (!rc && (n->wbits || n->op == GN_OP_AQUANT)) rc = gn_h5_attr_ints_w(ng, "quant", qa, 3);
         H5Gclose(ng);
     }
     for (int i = 0; i < g->np && !rc; i++) {
+        if (skip && skip[i]) continue;
         const gn_param *p = &g->params[i];
         char nm[1024];
         size_t dims[4];
@@ -406,6 +411,13 @@ static herr_t read_param(hid_t loc, const char *name, const H5L_info_t *info, vo
 
 int gn_model_read_graph(hid_t f, const char *path, gn_graph **out)
 {
+    return gn_model_read_graph_ex(f, path, NULL, NULL, out);
+}
+
+int gn_model_read_graph_ex(hid_t f, const char *path,
+                           int (*hook)(hid_t, const char *, gn_graph *, void *), void *arg,
+                           gn_graph **out)
+{
     gn_graph *g = gn_graph_new();
     int rc = 0, shape[3];
     char *in_name = NULL, *out_name = NULL;
@@ -425,6 +437,7 @@ int gn_model_read_graph(hid_t f, const char *path, gn_graph **out)
     H5Literate(gp, H5_INDEX_NAME, H5_ITER_INC, NULL, read_param, &it);
     H5Gclose(gp);
     if ((rc = it.rc)) goto done;
+    if (hook && (rc = hook(f, path, g, arg))) goto done;
     g->input = gn_graph_tensor(g, in_name);
     hid_t gg = H5Gopen2(f, "graph", H5P_DEFAULT);
     H5G_info_t gi;
@@ -469,6 +482,9 @@ int gn_model_read_graph(hid_t f, const char *path, gn_graph **out)
                  gn_h5_attr_floats_r(ng, "momentum", fl + 1, 1, 1) ||
                  gn_h5_attr_floats_r(ng, "clip", fl + 2, 2, 1) ||
                  gn_h5_attr_floats_r(ng, "slope", fl + 4, 1, 1);
+            int qa[3] = {0, 0, 0};
+            rc = rc || gn_h5_attr_ints_r(ng, "quant", qa, 3, 1);
+            n->wbits = qa[0], n->abits = qa[1], n->asigned = qa[2];
             n->kh = ints[0], n->kw = ints[1], n->sh = ints[2], n->sw = ints[3];
             n->pt = ints[4], n->pl = ints[5], n->pb = ints[6], n->pr = ints[7];
             n->groups = ints[8], n->count_include_pad = ints[9];

@@ -65,16 +65,38 @@ typedef struct {
 
 /* ---- messages ------------------------------------------------------------ */
 
-/* "PATH: node NAME: ..." */
-static int nerr(const ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int nerr(const ctx *x, const char *fmt, ...)
+/* Names come from the file: control bytes would break the one-line message. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+/* "PATH: ..." */
+static int gerr(const ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int gerr(const ctx *x, const char *fmt, ...)
 {
     char buf[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    return gn_err_set("%s: node %s: %s", x->path, x->nname, buf);
+    printable(buf);
+    return gn_err_set("%s: %s", x->path, buf);
+}
+
+/* "PATH: node NAME: ..." */
+static int nerr(const ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int nerr(const ctx *x, const char *fmt, ...)
+{
+    char buf[1024];
+    int k = snprintf(buf, sizeof buf, "node %.300s: ", x->nname);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + k, sizeof buf - (size_t)k, fmt, ap);
+    va_end(ap);
+    printable(buf);
+    return gn_err_set("%s: %s", x->path, buf);
 }
 
 /* Appends one line to the caller's warning buffer (truncating; a truncated
@@ -89,6 +111,7 @@ static void warn(ctx *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->warn + used, x->warnlen - used, fmt, ap);
     va_end(ap);
+    printable(x->warn + used);
     used = strlen(x->warn);
     if (used + 2 <= x->warnlen) {
         x->warn[used] = '\n';
@@ -1018,7 +1041,7 @@ static int import_node(ctx *x, const onode *n, size_t idx)
     if (!strcmp(op, "Reshape")) return op_reshape(x, n);
     if (!strcmp(op, "Resize")) return op_resize(x, n, 0);
     if (!strcmp(op, "Upsample")) return op_resize(x, n, 1);
-    return nerr(x, "unsupported operator %s", op);
+    return nerr(x, "unsupported operator %s", op[0] ? op : "(empty)");
 }
 
 /* ---- model level --------------------------------------------------------- */
@@ -1065,11 +1088,8 @@ static int find_input(ctx *x, const Onnx__ValueInfoProto **in)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k > 1 ? ", " : "",
                  nm);
     }
-    if (k == 0)
-        return gn_err_set("%s: graph has no input (all its inputs are initializers)", x->path);
-    if (k > 1)
-        return gn_err_set("%s: graph has %d inputs (%s); genie needs exactly one", x->path, k,
-                          names);
+    if (k == 0) return gerr(x, "graph has no input (all its inputs are initializers)");
+    if (k > 1) return gerr(x, "graph has %d inputs (%s); genie needs exactly one", k, names);
     return 0;
 }
 
@@ -1079,29 +1099,26 @@ static int input_shape(const ctx *x, const Onnx__ValueInfoProto *in, int chw[3])
     const char *nm = in->name;
     const Onnx__TypeProto *tp = in->type;
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
-        return gn_err_set("%s: input %s is not a tensor", x->path, nm);
+        return gerr(x, "input %s is not a tensor", nm);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (tt->elem_type != DT_(FLOAT))
-        return gn_err_set("%s: input %s has element type %s, expected float32", x->path, nm,
-                          dtype_name(tt->elem_type));
-    if (!tt->shape) return gn_err_set("%s: input %s has no shape", x->path, nm);
+        return gerr(x, "input %s has element type %s, expected float32", nm,
+                    dtype_name(tt->elem_type));
+    if (!tt->shape) return gerr(x, "input %s has no shape", nm);
     size_t r = tt->shape->n_dim;
     if (r != 4 && r != 2)
-        return gn_err_set("%s: input %s has rank %zu, expected 4 [N,C,H,W] or 2 [N,F]", x->path, nm,
-                          r);
+        return gerr(x, "input %s has rank %zu, expected 4 [N,C,H,W] or 2 [N,F]", nm, r);
     chw[0] = chw[1] = chw[2] = 1;
     for (size_t d = 1; d < r; d++) {
         const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[d];
         if (dm->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
-            return gn_err_set("%s: input %s dimension %zu is symbolic (%s); genie needs fixed "
-                              "C,H,W",
-                              x->path, nm, d,
-                              dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
-                                  ? dm->dim_param
-                                  : "unset");
+            return gerr(x, "input %s dimension %zu is symbolic (%s); genie needs fixed C,H,W", nm,
+                        d,
+                        dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                            ? dm->dim_param
+                            : "unset");
         if (dm->dim_value < 1 || dm->dim_value > INT_MAX)
-            return gn_err_set("%s: input %s dimension %zu is %lld", x->path, nm, d,
-                              (long long)dm->dim_value);
+            return gerr(x, "input %s dimension %zu is %lld", nm, d, (long long)dm->dim_value);
         chw[d - 1] = (int)dm->dim_value;
     }
     return 0;
@@ -1112,16 +1129,14 @@ static int import(ctx *x)
     const Onnx__GraphProto *gp = x->gp;
     const Onnx__ValueInfoProto *in = NULL;
     int chw[3];
-    if (gp->n_sparse_initializer)
-        return gn_err_set("%s: sparse initializers are not supported", x->path);
+    if (gp->n_sparse_initializer) return gerr(x, "sparse initializers are not supported");
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const otensor *t = gp->initializer[i];
-        if (!t->name || !t->name[0])
-            return gn_err_set("%s: initializer %zu has no name", x->path, i);
+        if (!t->name || !t->name[0]) return gerr(x, "initializer %zu has no name", i);
         cst_add(x, t->name, t);
     }
-    if (gp->n_node == 0) return gn_err_set("%s: graph has no nodes", x->path);
-    if (gp->n_output == 0) return gn_err_set("%s: graph has no output", x->path);
+    if (gp->n_node == 0) return gerr(x, "graph has no nodes");
+    if (gp->n_output == 0) return gerr(x, "graph has no output");
     TRY(find_input(x, &in));
     TRY(input_shape(x, in, chw));
     x->g->input = gn_graph_tensor(x->g, in->name);
@@ -1142,7 +1157,7 @@ static int import(ctx *x)
         warn(x, "model has %zu outputs; using the first, %s", gp->n_output, oname);
     x->g->output = gn_graph_find_tensor(x->g, oname);
     if (x->g->output < 0 || x->g->output == x->g->input)
-        return gn_err_set("%s: graph output %s is not computed by any node", x->path, oname);
+        return gerr(x, "graph output %s is not computed by any node", oname);
     if (gn_graph_finalize(x->g, chw[0], chw[1], chw[2])) {
         gn_err_prefix("%s", x->path);
         return GN_EINVAL;

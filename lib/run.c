@@ -7,6 +7,7 @@
 
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_quant.h"
 #include "gn_rng.h"
 
 static gn_conv_shape conv_shape(const gn_graph *g, const gn_node *n, int B)
@@ -48,6 +49,9 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->cache = gn_xcalloc((size_t)g->nn, sizeof(float *));
     r->argmax = gn_xcalloc((size_t)g->nn, sizeof(int *));
     r->swing_off = gn_xcalloc(2 * (size_t)g->nn + 2, sizeof(int));
+    r->wq = gn_xcalloc((size_t)g->nn, sizeof(float *));
+    r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint8_t *));
+    size_t maxw = 1;
     r->trainable = gn_xmalloc((size_t)g->np + 1);
     memset(r->trainable, 1, (size_t)g->np + 1);
     for (int t = 0; t < g->nt; t++) {
@@ -68,10 +72,16 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
             gn_conv_shape s = conv_shape(g, n, Bmax);
             size_t need = gn_conv2d_workspace(&s);
             if (need > ws) ws = need;
-        } else if (n->op == GN_OP_LINEAR) {
-            /* none */
+        } else if (n->op == GN_OP_AQUANT) {
+            r->keep[k] = gn_xcalloc((size_t)Bmax * gn_tensor_size(g, n->out), 1);
+        }
+        if (n->wbits) {
+            size_t nw = g->params[n->p[GN_P_W]].n;
+            r->wq[k] = gn_xcalloc(nw, sizeof(float));
+            if (nw > maxw) maxw = nw;
         }
     }
+    r->dwq = gn_xcalloc(maxw, sizeof(float));
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
     return r;
@@ -92,6 +102,13 @@ void gn_run_free(gn_run *r)
     free(r->grad);
     free(r->cache);
     free(r->argmax);
+    for (int k = 0; k < r->g->nn; k++) {
+        free(r->wq[k]);
+        free(r->keep[k]);
+    }
+    free(r->wq);
+    free(r->keep);
+    free(r->dwq);
     free(r->trainable);
     free(r->swing_off);
     free(r->ws);
@@ -106,6 +123,56 @@ size_t gn_run_bytes(const gn_run *r)
     return b + r->nws * sizeof(float);
 }
 
+static gn_wq_shape wq_shape(const gn_graph *g, const gn_node *n)
+{
+    const gn_param *w = &g->params[n->p[GN_P_W]];
+    gn_wq_shape s = {.Cout = w->dims[0], .K = w->n / (size_t)w->dims[0], .bits = n->wbits};
+    return s;
+}
+
+static int is_soft(const gn_run *r, int k) { return k >= r->soft_first && k < r->soft_last; }
+
+/* the weight node k computes with: raw, or fake-quantised into r->wq[k] */
+static const float *weight_for(gn_run *r, int k)
+{
+    const gn_graph *g = r->g;
+    const gn_node *n = &g->nodes[k];
+    if (!r->qmode || !n->wbits) return pdata(g, n, GN_P_W);
+    gn_wq_shape s = wq_shape(g, n);
+    gn_wquant_forward(r->wq[k], pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
+                      pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), is_soft(r, k), &s);
+    return r->wq[k];
+}
+
+static void aquant_forward(gn_run *r, int k, float *y, const float *x, size_t cnt)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    float *step = &g->params[n->p[GN_P_ASTEP]].data[0];
+    if (!r->qmode) {
+        memcpy(y, x, cnt * sizeof(float));
+        return;
+    }
+    if (r->act_init && !(*step > 0)) {
+        int neg = 0;
+        for (size_t i = 0; i < cnt && !neg; i++) neg = x[i] < 0;
+        n->asigned = neg;
+        *step = gn_clip_search_act(x, cnt, n->abits, neg);
+    }
+    float qn, qp;
+    gn_aquant_range(n->abits, n->asigned, &qn, &qp);
+    const uint8_t *keep = NULL;
+    if (r->qdrop_rng && is_soft(r, k)) {
+        uint8_t *m = r->keep[k];
+        for (size_t i = 0; i < cnt; i += 64) {
+            uint64_t bits = gn_rng_u64(r->qdrop_rng);
+            for (size_t j = i; j < cnt && j < i + 64; j++, bits >>= 1) m[j] = (uint8_t)(bits & 1);
+        }
+        keep = m;
+    }
+    gn_aquant_forward(y, x, *step, qn, qp, keep, cnt);
+}
+
 static void forward_node(gn_run *r, int k)
 {
     gn_graph *g = r->g;
@@ -117,7 +184,7 @@ static void forward_node(gn_run *r, int k)
     switch (n->op) {
     case GN_OP_CONV: {
         gn_conv_shape s = conv_shape(g, n, B);
-        gn_conv2d_forward(y, x, pdata(g, n, GN_P_W), pdata(g, n, GN_P_B), &s, r->ws);
+        gn_conv2d_forward(y, x, weight_for(r, k), pdata(g, n, GN_P_B), &s, r->ws);
         break;
     }
     case GN_OP_BN: {
@@ -154,7 +221,7 @@ static void forward_node(gn_run *r, int k)
     case GN_OP_GAP: gn_gap_forward(y, x, B, ti->c, ti->h * ti->w); break;
     case GN_OP_LINEAR: {
         const gn_param *w = &g->params[n->p[GN_P_W]];
-        gn_linear_forward(y, x, w->data, pdata(g, n, GN_P_B), B, w->dims[1], w->dims[0]);
+        gn_linear_forward(y, x, weight_for(r, k), pdata(g, n, GN_P_B), B, w->dims[1], w->dims[0]);
         break;
     }
     case GN_OP_UPSAMPLE: gn_upsample2_forward(y, x, B, ti->c, ti->h, ti->w); break;
@@ -168,6 +235,7 @@ static void forward_node(gn_run *r, int k)
         gn_swing_forward(y, x, oy, ox, B, ti->c, ti->h, ti->w);
         break;
     }
+    case GN_OP_AQUANT: aquant_forward(r, k, y, x, nin); break;
     default: GN_ASSERT(!"unknown operator");
     }
 }
@@ -201,6 +269,30 @@ static float *pgrad(gn_run *r, const gn_node *n, int slot, unsigned want)
     return p->grad;
 }
 
+/* Where the weight gradient of node k goes: the raw weight's grad when the
+ * node is not quantised; otherwise a zeroed scratch, pushed through the
+ * quantiser into the step and rounding grads by wgrad_end. NULL = none. */
+static float *wgrad_begin(gn_run *r, int k, unsigned want)
+{
+    const gn_node *n = &r->g->nodes[k];
+    if (!r->qmode || !n->wbits) return pgrad(r, n, GN_P_W, want);
+    if (!pgrad(r, n, GN_P_WSTEP, want) && !pgrad(r, n, GN_P_WV, want)) return NULL;
+    memset(r->dwq, 0, r->g->params[n->p[GN_P_W]].n * sizeof(float));
+    return r->dwq;
+}
+
+static void wgrad_end(gn_run *r, int k, unsigned want)
+{
+    gn_graph *g = r->g;
+    const gn_node *n = &g->nodes[k];
+    if (!r->qmode || !n->wbits) return;
+    float *dstep = pgrad(r, n, GN_P_WSTEP, want), *dv = pgrad(r, n, GN_P_WV, want);
+    if (!dstep && !dv) return;
+    gn_wq_shape s = wq_shape(g, n);
+    gn_wquant_backward(dstep, dv, r->dwq, pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
+                       pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
+}
+
 static void backward_node(gn_run *r, int k, unsigned want, const char *need)
 {
     gn_graph *g = r->g;
@@ -213,8 +305,10 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     switch (n->op) {
     case GN_OP_CONV: {
         gn_conv_shape s = conv_shape(g, n, B);
-        gn_conv2d_backward(dx, pgrad(r, n, GN_P_W, want), pgrad(r, n, GN_P_B, want), dy, x,
-                           pdata(g, n, GN_P_W), &s, r->ws);
+        const float *w = r->qmode && n->wbits ? r->wq[k] : pdata(g, n, GN_P_W);
+        float *dw = wgrad_begin(r, k, want);
+        gn_conv2d_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
+        wgrad_end(r, k, want);
         break;
     }
     case GN_OP_BN: {
@@ -253,11 +347,26 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     case GN_OP_GAP: if (dx) gn_gap_backward(dx, dy, B, ti->c, ti->h * ti->w); break;
     case GN_OP_LINEAR: {
         const gn_param *w = &g->params[n->p[GN_P_W]];
-        gn_linear_backward(dx, pgrad(r, n, GN_P_W, want), pgrad(r, n, GN_P_B, want), dy, x,
-                           w->data, B, w->dims[1], w->dims[0]);
+        const float *wd = r->qmode && n->wbits ? r->wq[k] : w->data;
+        float *dw = wgrad_begin(r, k, want);
+        gn_linear_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, wd, B, w->dims[1],
+                           w->dims[0]);
+        wgrad_end(r, k, want);
         break;
     }
     case GN_OP_UPSAMPLE: if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w); break;
+    case GN_OP_AQUANT: {
+        float qn, qp;
+        gn_aquant_range(n->abits, n->asigned, &qn, &qp);
+        const uint8_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
+        float *ds = pgrad(r, n, GN_P_ASTEP, want);
+        if (!r->qmode) {
+            if (dx) gn_accum(dx, dy, nin);
+        } else if (dx || ds) {
+            gn_aquant_backward(dx, ds, dy, x, g->params[n->p[GN_P_ASTEP]].data[0], qn, qp, keep, nin);
+        }
+        break;
+    }
     case GN_OP_SWING:
         if (dx) gn_swing_backward(dx, dy, r->swing_off[2 * k], r->swing_off[2 * k + 1], B, ti->c, ti->h, ti->w);
         break;

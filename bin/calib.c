@@ -1,0 +1,180 @@
+/* calib - folds BatchNorm, inserts quantisers, initialises their steps and
+ * records the reconstruction units: an FP32 model becomes a quantised model
+ * (genie-qmodel(5)) ready for recon-block. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gn_blas.h"
+#include "gn_cli.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_qmodel.h"
+#include "gn_run.h"
+#include "gn_sha256.h"
+
+static void usage(void)
+{
+    printf("Usage: calib MODEL.h5 DATA.h5 -w W -a A [options] -o Q.h5\n"
+           "       calib --list-units Q.h5\n"
+           "Fold BatchNorm into the convolutions, insert weight and activation quantisers,\n"
+           "initialise them (clipping search; activation steps on the first 32 samples of\n"
+           "DATA) and record the reconstruction units. The result is round-to-nearest\n"
+           "quantisation; recon-block then reconstructs it unit by unit.\n\n"
+           "  -w, --wbits W        weight bits, 2..8 (required)\n"
+           "  -a, --abits A        activation bits, 2..8 (required)\n"
+           "      --first-last B   bits of the first layer's weights, the second layer's\n"
+           "                       input and the last layer (default 8)\n"
+           "      --bits LAYER=W/A override one layer's weight/input bits (repeatable;\n"
+           "                       W or A may be empty to keep the policy's value)\n"
+           "      --list-units     print the units, one a line: index, tab, description\n"
+           "  -t, --threads N      OpenBLAS threads\n"
+           "  -o, --output FILE    the quantised model\n"
+           "  -q, --quiet          no summary on stderr\n"
+           "  -h, --help, --version\n\n"
+           "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+}
+
+static void list_units(const gn_qmodel *q)
+{
+    char d[512];
+    for (int i = 0; i < q->nunits; i++) {
+        gn_unit_describe(q->g, &q->units[i], d, sizeof d);
+        printf("%d\t%s%s\n", i, d, q->done[i] ? " [reconstructed]" : "");
+    }
+}
+
+/* "LAYER=W/A" */
+static int parse_bits(char *s, gn_bits_override *o)
+{
+    char *eq = strrchr(s, '=');
+    if (!eq || eq == s) return -1;
+    *eq = 0;
+    o->layer = s;
+    char *w = eq + 1, *sl = strchr(w, '/');
+    if (!sl) return -1;
+    *sl = 0;
+    char *a = sl + 1;
+    o->wbits = o->abits = 0;
+    if (*w && gn_parse_int(w, 2, 8, &o->wbits)) return -1;
+    if (*a && gn_parse_int(a, 2, 8, &o->abits)) return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    gn_cli_init(argv[0]);
+    static const struct option lo[] = {
+        {"wbits", 1, 0, 'w'}, {"abits", 1, 0, 'a'}, {"first-last", 1, 0, 'f'},
+        {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'}, {"threads", 1, 0, 't'},
+        {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+        {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    gn_qconfig cfg = {.wbits = 0, .abits = 0, .first_last = 8};
+    gn_bits_override ov[256];
+    int list = 0, quiet = 0, threads = 0, c;
+    const char *out = NULL;
+    while ((c = getopt_long(argc, argv, "w:a:t:o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            if (gn_parse_int(optarg, 2, 8, &cfg.wbits)) return gn_usage_error("--wbits: '%s' is not a bit-width in 2..8", optarg);
+            break;
+        case 'a':
+            if (gn_parse_int(optarg, 2, 8, &cfg.abits)) return gn_usage_error("--abits: '%s' is not a bit-width in 2..8", optarg);
+            break;
+        case 'f':
+            if (gn_parse_int(optarg, 2, 8, &cfg.first_last)) return gn_usage_error("--first-last: '%s' is not a bit-width in 2..8", optarg);
+            break;
+        case 'B':
+            if (cfg.nov >= 256) return gn_usage_error("too many --bits");
+            if (parse_bits(optarg, &ov[cfg.nov])) return gn_usage_error("--bits: expected LAYER=W/A with W, A in 2..8, got '%s'", optarg);
+            cfg.nov++;
+            break;
+        case 'L': list = 1; break;
+        case 't':
+            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
+            break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(); return 0;
+        case 'V': gn_print_version(); return 0;
+        default: return gn_usage_error("unknown option");
+        }
+    }
+    cfg.ov = ov;
+    if (threads) gn_set_threads(threads);
+    gn_qmodel q;
+    if (list && argc - optind == 1 && !out) {
+        if (gn_qmodel_load(argv[optind], &q)) return gn_fail();
+        list_units(&q);
+        gn_qmodel_free(&q);
+        return 0;
+    }
+    if (argc - optind != 2) return gn_usage_error("expected MODEL and DATA files, got %d argument(s)", argc - optind);
+    if (!out) return gn_usage_error("no output file given (-o)");
+    if (!cfg.wbits || !cfg.abits) return gn_usage_error("-w and -a are required");
+    const char *mpath = argv[optind], *dpath = argv[optind + 1];
+    gn_graph *g = NULL, *f = NULL;
+    gn_dataset d;
+    memset(&q, 0, sizeof q);
+    if (gn_model_load(mpath, &g)) return gn_fail();
+    if (gn_dataset_load(dpath, &d)) {
+        gn_graph_free(g);
+        return gn_fail();
+    }
+    int rc = 0;
+    const gn_tensorinfo *in = &g->t[g->input];
+    if (d.c != in->c || d.h != in->h || d.w != in->w)
+        rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h,
+                        d.w, mpath, in->c, in->h, in->w);
+    if (!rc && gn_sha256_file(mpath, q.model_sha)) rc = 1;
+    if (!rc) {
+        /* data distilled from another model is allowed, but said */
+        hid_t fh;
+        if (!gn_h5_open(dpath, &fh)) {
+            char *ds = NULL;
+            if (!gn_h5_attr_str_r(fh, "model_sha256", &ds, 1) && ds) {
+                snprintf(q.data_sha, sizeof q.data_sha, "%s", ds);
+                if (strcmp(ds, q.model_sha))
+                    gn_warn("%s was distilled from another model (SHA-256 %.12s..., %s is %.12s...)",
+                            dpath, ds, mpath, q.model_sha);
+            }
+            free(ds);
+            H5Fclose(fh);
+        }
+    }
+    if (!rc && gn_fold_bn(g, &f)) rc = 1;
+    if (!rc && gn_quantize(f, &cfg, &q.g)) rc = 1;
+    if (rc) {
+        gn_err_prefix("%s", mpath);
+        gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
+        return gn_fail();
+    }
+    /* activation steps: the first batch of (up to) 32 samples each quantiser sees */
+    int nb = d.n < 32 ? (int)d.n : 32;
+    gn_run *r = gn_run_new(q.g, nb, 0);
+    r->qmode = 1;
+    r->act_init = 1;
+    gn_run_forward(r, d.x, nb);
+    gn_run_free(r);
+    q.wbits = cfg.wbits, q.abits = cfg.abits, q.first_last = cfg.first_last;
+    if (gn_find_units(q.g, &q.units, &q.nunits)) {
+        gn_err_prefix("%s", mpath);
+        rc = 1;
+    } else {
+        q.done = gn_xcalloc((size_t)q.nunits, sizeof(int));
+        rc = gn_qmodel_save(out, &q);
+    }
+    if (!rc && !quiet) {
+        int nw = 0, na = 0;
+        for (int k = 0; k < q.g->nn; k++) nw += q.g->nodes[k].wbits > 0, na += q.g->nodes[k].op == GN_OP_AQUANT;
+        fprintf(stderr, "%s: W%dA%d: %d weight quantisers, %d activation quantisers, %d units, "
+                "folded %d BatchNorms\n",
+                gn_prog(), cfg.wbits, cfg.abits, nw, na, q.nunits,
+                gn_graph_count_op(g, GN_OP_BN) - gn_graph_count_op(f, GN_OP_BN));
+    }
+    if (!rc && list) list_units(&q);
+    gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
+    gn_qmodel_free(&q);
+    return rc ? gn_fail() : 0;
+}

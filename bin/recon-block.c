@@ -1,0 +1,140 @@
+/* recon-block - Genie-M on one reconstruction unit of a quantised model (or
+ * on all of them in order). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gn_blas.h"
+#include "gn_cli.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_pack.h"
+#include "gn_recon.h"
+#include "gn_sha256.h"
+
+static void usage(void)
+{
+    printf("Usage: recon-block Q.h5 DATA.h5 (--unit K | --all) [options] -o OUT.h5\n"
+           "Reconstruct unit K of a quantised model (made by calib) on the calibration\n"
+           "images of DATA (GENIE.md section 2: QDrop, soft rounding with a learned step\n"
+           "over fixed floor integers, annealed rounding loss).\n\n"
+           "  -u, --unit K       the unit to reconstruct (see calib --list-units Q.h5)\n"
+           "      --all          every unit, in order (sequential Genie-M)\n"
+           "      --independent  take the unit's input from Q as given (the calibrated\n"
+           "                     model) and write only this unit's parameters (a unit\n"
+           "                     file for pack), so units can run on any host at once\n"
+           "  -i, --iters N      iterations per unit (default 20000)\n"
+           "  -b, --batch N      samples per iteration (default 32)\n"
+           "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
+           "      --no-qdrop     no QDrop (ablation)\n"
+           "  -t, --threads N    OpenBLAS threads\n"
+           "  -o, --output FILE  the quantised model (a unit file with --independent)\n"
+           "  -q, --quiet        no progress\n"
+           "  -h, --help, --version\n\n"
+           "Sequential mode is exact Genie-M when units 0..K-1 of Q are reconstructed.\n"
+           "Each unit logs its reconstruction and rounding losses, beta and seconds on\n"
+           "stderr. Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    gn_cli_init(argv[0]);
+    static const struct option lo[] = {
+        {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
+        {"batch", 1, 0, 'b'}, {"seed", 1, 0, 's'}, {"no-qdrop", 0, 0, 'D'}, {"threads", 1, 0, 't'},
+        {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
+        {0, 0, 0, 0}};
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    int unit = -1, all = 0, indep = 0, threads = 0, c;
+    const char *out = NULL;
+    unsigned long long seed = 0;
+    long iters;
+    while ((c = getopt_long(argc, argv, "u:i:b:s:t:o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            if (gn_parse_int(optarg, 0, 1 << 20, &unit)) return gn_usage_error("--unit: not a unit index: '%s'", optarg);
+            break;
+        case 'A': all = 1; break;
+        case 'I': indep = 1; break;
+        case 'i':
+            if (gn_parse_long(optarg, 1, 100000000L, &iters)) return gn_usage_error("--iters: not a positive count: '%s'", optarg);
+            o.iters = iters;
+            break;
+        case 'b':
+            if (gn_parse_int(optarg, 1, 1 << 16, &o.batch)) return gn_usage_error("--batch: not a positive count: '%s'", optarg);
+            break;
+        case 's':
+            if (gn_parse_u64(optarg, &seed)) return gn_usage_error("--seed: not a non-negative integer: '%s'", optarg);
+            o.seed = seed;
+            break;
+        case 'D': o.qdrop = 0, o.input_drop = 0; break;
+        case 't':
+            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
+            break;
+        case 'o': out = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': usage(); return 0;
+        case 'V': gn_print_version(); return 0;
+        default: return gn_usage_error("unknown option");
+        }
+    }
+    if (argc - optind != 2) return gn_usage_error("expected Q and DATA files, got %d argument(s)", argc - optind);
+    if (!out) return gn_usage_error("no output file given (-o)");
+    if (all == (unit >= 0)) return gn_usage_error("give exactly one of --unit K and --all");
+    if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
+    if (threads) gn_set_threads(threads);
+    const char *qpath = argv[optind], *dpath = argv[optind + 1];
+    gn_qmodel q;
+    gn_dataset d;
+    if (gn_qmodel_load(qpath, &q)) return gn_fail();
+    if (gn_dataset_load(dpath, &d)) {
+        gn_qmodel_free(&q);
+        return gn_fail();
+    }
+    int rc = 0;
+    const gn_tensorinfo *in = &q.g->t[q.g->input];
+    char qsha[65] = "";
+    if (d.c != in->c || d.h != in->h || d.w != in->w)
+        rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h,
+                        d.w, qpath, in->c, in->h, in->w);
+    else if (unit >= q.nunits)
+        rc = gn_err_set("%s: unit %d out of range: the model has units 0..%d", qpath, unit, q.nunits - 1);
+    else if (indep && gn_sha256_file(qpath, qsha))
+        rc = 1;
+    if (!rc) {
+        hid_t fh;
+        if (!gn_h5_open(dpath, &fh)) {
+            char *ds = NULL;
+            if (!gn_h5_attr_str_r(fh, "model_sha256", &ds, 1) && ds && *q.model_sha && strcmp(ds, q.model_sha))
+                gn_warn("%s was distilled from another model than the one %s quantises", dpath, qpath);
+            free(ds);
+            H5Fclose(fh);
+        }
+    }
+    if (!rc && !all && !indep)
+        for (int k = 0; k < unit; k++)
+            if (!q.done[k]) {
+                gn_warn("unit %d of %s is not reconstructed yet: unit %d's input is not exact Genie-M's", k, qpath, unit);
+                break;
+            }
+    int first = all ? 0 : unit, last = all ? q.nunits : unit + 1;
+    for (int k = first; k < last && !rc; k++) {
+        gn_recon_log lg;
+        if (gn_recon_unit(&q, k, d.x, d.n, &o, &lg)) {
+            rc = 1;
+            break;
+        }
+        char desc[512];
+        gn_unit_describe(q.g, &q.units[k], desc, sizeof desc);
+        fprintf(stderr, "%s: unit %d (%s): rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
+                "beta %.1f, undecided %ld/%ld, %.1f s\n",
+                gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
+                lg.round_last, (double)o.beta_end, (long)lg.undecided, lg.nsoft, lg.seconds);
+    }
+    if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
+    gn_qmodel_free(&q);
+    gn_dataset_free(&d);
+    return rc ? gn_fail() : 0;
+}

@@ -1,0 +1,70 @@
+/* gn_quant.h - Genie-M's quantisers as kernels (GENIE.md section 2):
+ * per-output-channel asymmetric weight quantiser with fixed floor integers,
+ * learned step and AdaRound's rectified-sigmoid rounding; per-tensor
+ * activation quantiser with a learned step (straight-through estimator) and
+ * QDrop; the clipping search that initialises both.
+ * Conventions as gn_ops.h: backward ADDS, NULL gradients are skipped.
+ * What this does not do: decide where quantisers go (qmodel.c). */
+#ifndef GN_QUANT_H
+#define GN_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GN_RS_GAMMA (-0.1f)
+#define GN_RS_ZETA 1.1f
+
+/* rectified sigmoid h(v) = clamp(sigmoid(v)(zeta-gamma)+gamma, 0, 1) */
+float gn_rsig(float v);
+/* dh/dv (0 where h is clamped) */
+float gn_rsig_grad(float v);
+/* v with h(v) = r for r in [0,1): v = -log((zeta-gamma)/(r-gamma) - 1) */
+float gn_rsig_inv(float r);
+
+/* Clipping search (GENIE.md): for r = 1.00, 0.99, ... 0.01 try
+ * step = r(M-m)/(2^b-1), zp = round(-r m/step), score = mean |x-Q(x)|^2.4 over
+ * the n values, and keep the best. Weight form: asymmetric grid 0..2^b-1. */
+void gn_clip_search_asym(float *step, float *zp, const float *x, size_t n, int bits);
+/* Activation form: symmetric, M = max|x|; signed: m = -M, grid
+ * [-2^(b-1), 2^(b-1)-1]; unsigned: m = 0, grid [0, 2^b-1]. Returns the step. */
+float gn_clip_search_act(const float *x, size_t n, int bits, int is_signed);
+
+/* ---- weight quantiser: w (Cout, K) per output channel ------------------- */
+typedef struct {
+    int Cout;
+    size_t K;  /* elements per output channel */
+    int bits;
+} gn_wq_shape;
+
+/* wq = (clamp(wfloor + h + zp, 0, 2^b-1) - zp) * step, with h = h(v) when
+ * soft, [v >= 0] when not. */
+void gn_wquant_forward(float *wq, const float *wfloor, const float *v, const float *step,
+                       const float *zp, int soft, const gn_wq_shape *s);
+/* dstep (Cout) += sum dwq*(q-zp); dv += dwq*step*h'(v) inside the grid (soft
+ * rounding only). */
+void gn_wquant_backward(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                        const float *v, const float *step, const float *zp,
+                        const gn_wq_shape *s);
+/* Initialises wfloor = floor(w/step) and v = h^-1(w/step - floor(w/step)). */
+void gn_wquant_init(float *wfloor, float *v, const float *w, const float *step,
+                    const gn_wq_shape *s);
+/* Integer codes q = clamp(wfloor + [v>=0] + zp, 0, 2^b-1) (hard rounding). */
+void gn_wquant_codes(uint8_t *q, const float *wfloor, const float *v, const float *zp,
+                     const gn_wq_shape *s);
+/* Rounding regulariser sum(1 - |2h(v)-1|^beta); dv += scale * its gradient
+ * when dv is not NULL. */
+double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scale);
+
+/* ---- activation quantiser ------------------------------------------------ */
+/* y = round(clamp(x/s, qn, qp)) * s; where keep (may be NULL) is non-zero the
+ * element passes unquantised (QDrop). */
+void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
+                       const uint8_t *keep, size_t n);
+/* dx += dy inside the range or kept, 0 outside; ds += dy*(q - x/s) inside,
+ * dy*q outside (kept elements contribute nothing). */
+void gn_aquant_backward(float *dx, float *ds, const float *dy, const float *x, float s,
+                        float qn, float qp, const uint8_t *keep, size_t n);
+/* The grid of an activation quantiser. */
+void gn_aquant_range(int bits, int is_signed, float *qn, float *qp);
+
+#endif

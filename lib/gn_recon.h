@@ -1,0 +1,47 @@
+/* gn_recon.h - Genie-M's block reconstruction of one unit (GENIE.md
+ * section 2, "Reconstruction"): QDrop on the unit input, soft rounding and
+ * QDrop inside the unit's quantisers, the annealed rounding loss, Adam on
+ * weight steps / activation steps (cosine-annealed) and rounding variables.
+ * What this does not do: choose units or write files. */
+#ifndef GN_RECON_H
+#define GN_RECON_H
+
+#include <stdint.h>
+
+#include "gn_h5.h"
+#include "gn_qmodel.h"
+
+typedef struct {
+    long iters;        /* 20000 */
+    int batch;         /* 32 */
+    uint64_t seed;
+    float lr_wstep;    /* 1e-4 */
+    float lr_astep;    /* 4e-5 */
+    float lr_round;    /* 1e-3 */
+    float warmup;      /* 0.2: rounding loss off for this fraction */
+    float beta_start, beta_end; /* 20 -> 2 */
+    float lambda;      /* 1.0 */
+    int input_drop;    /* 1: each input element is x (FP) or x~ with probability 1/2 */
+    int qdrop;         /* QDrop inside the quantisers (1) */
+    int quiet;
+    int collect_batch; /* samples per forward when collecting x, x~, y (64) */
+} gn_recon_opts;
+
+void gn_recon_defaults(gn_recon_opts *o);
+
+typedef struct {
+    double rec_first, rec_last; /* reconstruction loss, mean over the first / last 1% of iterations */
+    double round_last;          /* rounding loss at the end */
+    double seconds;
+    double rec_before, rec_after; /* hard-rounded output error on the calibration set */
+    int undecided;              /* soft bits with 0.01 < h < 0.99 at the end */
+    long nsoft;
+} gn_recon_log;
+
+/* Reconstructs unit k of q in place on the calibration images x (n, C,H,W).
+ * The x~ input comes from q itself (units before k as they are in q).
+ * Returns 0 or an error. Progress on stderr unless o->quiet. */
+int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
+                  gn_recon_log *log);
+
+#endif

@@ -1,0 +1,364 @@
+/* pack.c - packed models, unit files, and loading any model kind (see
+ * gn_pack.h, gn_qmodel.h). */
+#include "gn_pack.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gn_err.h"
+#include "gn_out.h"
+#include "gn_quant.h"
+
+static int per_byte(int bits) { return bits == 2 ? 4 : bits == 4 ? 2 : 1; }
+
+size_t gn_packed_bytes(size_t n, int bits)
+{
+    size_t k = (size_t)per_byte(bits);
+    return (n + k - 1) / k;
+}
+
+size_t gn_pack_codes(uint8_t *dst, const uint8_t *codes, size_t n, int bits)
+{
+    int k = per_byte(bits), w = 8 / k;
+    size_t nb = gn_packed_bytes(n, bits);
+    memset(dst, 0, nb);
+    for (size_t i = 0; i < n; i++) dst[i / (size_t)k] |= (uint8_t)(codes[i] << (w * (int)(i % (size_t)k)));
+    return nb;
+}
+
+void gn_unpack_codes(uint8_t *codes, const uint8_t *src, size_t n, int bits)
+{
+    int k = per_byte(bits), w = 8 / k;
+    uint8_t mask = (uint8_t)(w == 8 ? 0xff : (1u << w) - 1);
+    for (size_t i = 0; i < n; i++) codes[i] = (uint8_t)((src[i / (size_t)k] >> (w * (int)(i % (size_t)k))) & mask);
+}
+
+static void escape(char *dst, size_t len, const char *src)
+{
+    size_t k = 0;
+    for (; *src && k + 4 < len; src++) {
+        if (*src == '/' || *src == '%') k += (size_t)snprintf(dst + k, len - k, "%%%02X", (unsigned char)*src);
+        else dst[k++] = *src;
+    }
+    dst[k] = 0;
+}
+
+static int write_u8(hid_t loc, const char *name, size_t n, const uint8_t *v)
+{
+    hsize_t d = n;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t ds = H5Dcreate2(loc, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+                 ? gn_err_set("cannot write %s", name) : 0;
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    return rc;
+}
+
+static int write_packed(hid_t f, const gn_qmodel *q)
+{
+    gn_graph *g = q->g;
+    char *skip = gn_xcalloc((size_t)g->np + 1, 1);
+    int *wb = gn_xcalloc((size_t)g->nn + 1, sizeof(int));
+    for (int k = 0; k < g->nn; k++) {
+        gn_node *n = &g->nodes[k];
+        if (!n->wbits) continue;
+        for (int s = GN_P_W; s <= GN_P_WFLOOR; s++)
+            if (s != GN_P_B && n->p[s] >= 0) skip[n->p[s]] = 1;
+    }
+    /* the graph as deployed: quantised layers lose their quantiser slots and
+     * read their weight from /qweights */
+    int v = GN_PACKED_FORMAT, rc = 0;
+    for (int k = 0; k < g->nn; k++) {
+        wb[k] = g->nodes[k].wbits;
+        g->nodes[k].wbits = 0;
+    }
+    /* node attributes carry no quantiser slots: temporarily hide them */
+    int *hid = gn_xcalloc((size_t)g->nn * 4 + 1, sizeof(int));
+    for (int k = 0; k < g->nn; k++)
+        for (int s = 0; s < 4; s++) {
+            hid[4 * k + s] = g->nodes[k].p[GN_P_WSTEP + s];
+            if (wb[k]) g->nodes[k].p[GN_P_WSTEP + s] = -1;
+        }
+    rc = gn_h5_attr_str_w(f, "genie_kind", "packed") || gn_h5_attr_ints_w(f, "genie_format", &v, 1) ||
+         gn_model_write_graph_ex(f, g, skip);
+    int bits[3] = {q->wbits, q->abits, q->first_last};
+    rc = rc || gn_h5_attr_ints_w(f, "bits", bits, 3) || gn_h5_attr_str_w(f, "model_sha256", q->model_sha);
+    hid_t qw = rc ? -1 : H5Gcreate2(f, "qweights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (!rc && qw < 0) rc = gn_err_set("cannot create /qweights");
+    for (int k = 0; k < g->nn && !rc; k++) {
+        gn_node *n = &g->nodes[k];
+        if (!wb[k]) continue;
+        const gn_param *w = &g->params[n->p[GN_P_W]];
+        const float *st = g->params[hid[4 * k + 0]].data, *zp = g->params[hid[4 * k + 1]].data;
+        const float *vv = g->params[hid[4 * k + 2]].data, *fl = g->params[hid[4 * k + 3]].data;
+        gn_wq_shape s = {.Cout = w->dims[0], .K = w->n / (size_t)w->dims[0], .bits = wb[k]};
+        uint8_t *codes = gn_xmalloc(w->n), *packed = gn_xmalloc(gn_packed_bytes(w->n, wb[k]));
+        gn_wquant_codes(codes, fl, vv, zp, &s);
+        size_t nb = gn_pack_codes(packed, codes, w->n, wb[k]);
+        char nm[1024];
+        escape(nm, sizeof nm, w->name);
+        hid_t gw = H5Gcreate2(qw, nm, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        int *zi = gn_xmalloc((size_t)s.Cout * sizeof(int));
+        for (int c = 0; c < s.Cout; c++) zi[c] = (int)zp[c];
+        size_t co = (size_t)s.Cout;
+        int shape[4] = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]};
+        rc = gw < 0 || gn_h5_attr_str_w(gw, "name", w->name) || gn_h5_attr_ints_w(gw, "bits", &wb[k], 1) ||
+             gn_h5_attr_ints_w(gw, "shape", shape, w->ndim) || write_u8(gw, "codes", nb, packed) ||
+             gn_h5_write_f32(gw, "step", 1, &co, st) || gn_h5_write_i32(gw, "zero_point", 1, &co, zi);
+        if (rc && gw < 0) rc = gn_err_set("cannot create /qweights/%s", nm);
+        if (gw >= 0) H5Gclose(gw);
+        free(codes), free(packed), free(zi);
+    }
+    if (qw >= 0) H5Gclose(qw);
+    for (int k = 0; k < g->nn; k++) {
+        g->nodes[k].wbits = wb[k];
+        for (int s = 0; s < 4; s++) g->nodes[k].p[GN_P_WSTEP + s] = hid[4 * k + s];
+    }
+    free(hid), free(skip), free(wb);
+    return rc;
+}
+
+int gn_packed_save(const char *path, const gn_qmodel *q)
+{
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    int rc = write_packed(f, q);
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
+struct qw_it {
+    const char *path;
+    gn_graph *g;
+    int rc;
+};
+
+/* reads /qweights/NAME and adds the dequantised weight as parameter NAME */
+static herr_t read_qw(hid_t loc, const char *name, const H5L_info_t *info, void *arg)
+{
+    struct qw_it *it = arg;
+    hid_t gw = H5Gopen2(loc, name, H5P_DEFAULT);
+    char *pn = NULL;
+    int bits = 0, shape[4] = {1, 1, 1, 1}, ndim = 0, rc = 0;
+    float *st = NULL;
+    int *zi = NULL;
+    uint8_t *packed = NULL, *codes = NULL;
+    if (gw < 0) rc = gn_err_set("%s: /qweights/%s is not a group", it->path, name);
+    if (!rc && (gn_h5_attr_str_r(gw, "name", &pn, 0) || gn_h5_attr_ints_r(gw, "bits", &bits, 1, 0)))
+        gn_err_prefix("%s: /qweights/%s", it->path, name), rc = 1;
+    if (!rc) {
+        hid_t a = H5Aopen(gw, "shape", H5P_DEFAULT);
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+        ndim = sp >= 0 ? (int)H5Sget_simple_extent_npoints(sp) : 0;
+        if (sp >= 0) H5Sclose(sp);
+        if (a >= 0) H5Aclose(a);
+        if (ndim < 1 || ndim > 4 || gn_h5_attr_ints_r(gw, "shape", shape, ndim, 0))
+            rc = gn_err_set("%s: /qweights/%s: bad shape attribute", it->path, name);
+    }
+    size_t dims[4], n = 1;
+    for (int d = 0; d < ndim; d++) n *= (size_t)(shape[d] > 0 ? shape[d] : 0);
+    if (!rc && (bits < 2 || bits > 8)) rc = gn_err_set("%s: /qweights/%s: bits %d outside 2..8", it->path, name, bits);
+    if (!rc && (gn_h5_read_f32(gw, it->path, "step", 1, dims, &st) ||
+                (dims[0] != (size_t)shape[0] && gn_err_set("%s: /qweights/%s/step has %zu values for %d channels", it->path, name, dims[0], shape[0])) ||
+                gn_h5_read_i32(gw, it->path, "zero_point", 1, dims, &zi) ||
+                (dims[0] != (size_t)shape[0] && gn_err_set("%s: /qweights/%s/zero_point has %zu values", it->path, name, dims[0]))))
+        rc = 1;
+    if (!rc) {
+        hid_t ds = H5Dopen2(gw, "codes", H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        size_t nb = sp >= 0 ? (size_t)H5Sget_simple_extent_npoints(sp) : 0;
+        if (ds < 0 || nb != gn_packed_bytes(n, bits))
+            rc = gn_err_set("%s: /qweights/%s/codes has %zu bytes, expected %zu", it->path, name, nb,
+                            gn_packed_bytes(n, bits));
+        else {
+            packed = gn_xmalloc(nb);
+            if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) < 0)
+                rc = gn_err_set("%s: cannot read /qweights/%s/codes", it->path, name);
+        }
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+    }
+    if (!rc) {
+        codes = gn_xmalloc(n ? n : 1);
+        gn_unpack_codes(codes, packed, n, bits);
+        float *w = gn_xmalloc((n ? n : 1) * sizeof(float));
+        size_t K = n / (size_t)shape[0];
+        for (int c = 0; c < shape[0]; c++) {
+            float z = (float)zi[c], d = st[c];
+            /* the same float operations as gn_wquant_forward's hard path */
+            for (size_t i = (size_t)c * K; i < (size_t)(c + 1) * K; i++) w[i] = ((float)codes[i] - z) * d;
+        }
+        if (gn_graph_add_param(it->g, pn, ndim, shape, w) < 0) gn_err_prefix("%s", it->path), rc = 1;
+        free(w);
+    }
+    if (gw >= 0) H5Gclose(gw);
+    free(pn), free(st), free(zi), free(packed), free(codes);
+    it->rc = rc;
+    return rc ? -1 : 0;
+}
+
+static int add_qweights(hid_t f, const char *path, gn_graph *g, void *arg)
+{
+    if (H5Lexists(f, "qweights", H5P_DEFAULT) <= 0) return gn_err_set("%s: no /qweights group", path);
+    struct qw_it it = {path, g, 0};
+    hid_t qw = H5Gopen2(f, "qweights", H5P_DEFAULT);
+    H5Literate(qw, H5_INDEX_NAME, H5_ITER_INC, NULL, read_qw, &it);
+    H5Gclose(qw);
+    return it.rc;
+}
+
+int gn_packed_load(const char *path, gn_graph **out)
+{
+    hid_t f;
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    char kind[64];
+    int v = 0, rc = gn_h5_kind(f, kind, sizeof kind);
+    if (!rc && strcmp(kind, "packed")) rc = gn_err_set("%s: is not a packed model", path);
+    if (!rc && gn_h5_attr_ints_r(f, "genie_format", &v, 1, 0)) gn_err_prefix("%s", path), rc = 1;
+    if (!rc && v != GN_PACKED_FORMAT)
+        rc = gn_err_set("%s: packed format version %d, this genie reads %d", path, v, GN_PACKED_FORMAT);
+    if (!rc) rc = gn_model_read_graph_ex(f, path, add_qweights, NULL, out);
+    H5Fclose(f);
+    return rc;
+}
+
+int gn_model_load_any(const char *path, gn_graph **out, int *quantised)
+{
+    hid_t f;
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    char kind[64];
+    int rc = gn_h5_kind(f, kind, sizeof kind);
+    H5Fclose(f);
+    if (rc) return rc;
+    *quantised = 0;
+    if (!strcmp(kind, "qmodel")) {
+        gn_qmodel q;
+        if (gn_qmodel_load(path, &q)) return GN_EIO;
+        *out = q.g;
+        q.g = NULL;
+        gn_qmodel_free(&q);
+        *quantised = 1;
+        return 0;
+    }
+    if (!strcmp(kind, "packed")) {
+        *quantised = 1;
+        return gn_packed_load(path, out);
+    }
+    return gn_model_load(path, out);
+}
+
+/* ---- unit files ------------------------------------------------------------ */
+
+int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha)
+{
+    const gn_unit *u = &q->units[k];
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    int v = GN_UNIT_FORMAT, range[3] = {k, u->first, u->last};
+    int rc = gn_h5_attr_str_w(f, "genie_kind", "unit") || gn_h5_attr_ints_w(f, "genie_format", &v, 1) ||
+             gn_h5_attr_ints_w(f, "unit", range, 3) || gn_h5_attr_str_w(f, "qmodel_sha256", qmodel_sha);
+    int idx[4096];
+    int np = gn_unit_param_list(q->g, u, idx, 4096);
+    for (int i = 0; i < np && !rc; i++) {
+        const gn_param *p = &q->g->params[idx[i]];
+        char nm[1024];
+        escape(nm, sizeof nm, p->name);
+        char full[1100];
+        snprintf(full, sizeof full, "params/%s", nm);
+        size_t dims[4];
+        for (int d = 0; d < p->ndim; d++) dims[d] = (size_t)p->dims[d];
+        rc = gn_h5_write_f32(f, full, p->ndim, dims, p->data);
+        if (!rc) {
+            hid_t ds = H5Dopen2(f, full, H5P_DEFAULT);
+            rc = gn_h5_attr_str_w(ds, "name", p->name);
+            H5Dclose(ds);
+        }
+    }
+    /* signedness of the unit's activation quantisers */
+    for (int j = u->first; j < u->last && !rc; j++)
+        if (q->g->nodes[j].op == GN_OP_AQUANT) {
+            char nm[1024], full[1100];
+            escape(nm, sizeof nm, q->g->nodes[j].name);
+            snprintf(full, sizeof full, "signed/%s", nm);
+            size_t one = 1;
+            rc = gn_h5_write_i32(f, full, 1, &one, &q->g->nodes[j].asigned);
+        }
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
+int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)
+{
+    hid_t f;
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    char kind[64], *sha = NULL;
+    int rc = gn_h5_kind(f, kind, sizeof kind), range[3], v = 0;
+    if (!rc && strcmp(kind, "unit"))
+        rc = gn_err_set("%s: is %s%s file, expected a unit file (recon-block --independent)", path,
+                        *kind ? "a genie " : "not a genie", kind);
+    if (!rc && (gn_h5_attr_ints_r(f, "genie_format", &v, 1, 0) || gn_h5_attr_ints_r(f, "unit", range, 3, 0) ||
+                gn_h5_attr_str_r(f, "qmodel_sha256", &sha, 0)))
+        gn_err_prefix("%s", path), rc = 1;
+    if (!rc && v != GN_UNIT_FORMAT) rc = gn_err_set("%s: unit format version %d, this genie reads %d", path, v, GN_UNIT_FORMAT);
+    if (!rc && (range[0] < 0 || range[0] >= q->nunits || q->units[range[0]].first != range[1] ||
+                q->units[range[0]].last != range[2]))
+        rc = gn_err_set("%s: unit %d (nodes %d..%d) does not match this quantised model", path, range[0],
+                        range[1], range[2]);
+    if (!rc && qmodel_sha && *qmodel_sha && strcmp(sha, qmodel_sha))
+        rc = gn_err_set("%s: made from another calibrated model (SHA-256 %.12s..., expected %.12s...)", path,
+                        sha, qmodel_sha);
+    if (!rc) {
+        const gn_unit *u = &q->units[range[0]];
+        int idx[4096];
+        int np = gn_unit_param_list(q->g, u, idx, 4096);
+        for (int i = 0; i < np && !rc; i++) {
+            gn_param *p = &q->g->params[idx[i]];
+            char nm[1024], full[1100];
+            escape(nm, sizeof nm, p->name);
+            snprintf(full, sizeof full, "params/%s", nm);
+            size_t dims[4];
+            float *d = NULL;
+            if (gn_h5_read_f32(f, path, full, 0, dims, &d)) rc = 1;
+            else if (dims[0] * dims[1] * dims[2] * dims[3] != p->n)
+                rc = gn_err_set("%s: %s has %zu values, the model's has %zu", path, full,
+                                dims[0] * dims[1] * dims[2] * dims[3], p->n);
+            else memcpy(p->data, d, p->n * sizeof(float));
+            free(d);
+        }
+        for (int j = u->first; j < u->last && !rc; j++)
+            if (q->g->nodes[j].op == GN_OP_AQUANT) {
+                char nm[1024], full[1100];
+                escape(nm, sizeof nm, q->g->nodes[j].name);
+                snprintf(full, sizeof full, "signed/%s", nm);
+                size_t dims[4];
+                int *s = NULL;
+                if (gn_h5_read_i32(f, path, full, 1, dims, &s)) rc = 1;
+                else q->g->nodes[j].asigned = s[0] != 0;
+                free(s);
+            }
+        if (!rc) q->done[range[0]] = 1;
+    }
+    free(sha);
+    H5Fclose(f);
+    return rc;
+}

@@ -1,0 +1,522 @@
+/* qmodel.c - BatchNorm folding, quantiser insertion, reconstruction units
+ * and the quantised-model file (see gn_qmodel.h). */
+#include "gn_qmodel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gn_err.h"
+#include "gn_out.h"
+#include "gn_quant.h"
+
+/* copies parameter i of src into dst under the same name (once) */
+static int copy_param(gn_graph *dst, const gn_graph *src, int i)
+{
+    if (i < 0) return -1;
+    int j = gn_graph_find_param(dst, src->params[i].name);
+    if (j >= 0) return j;
+    return gn_graph_add_param(dst, src->params[i].name, src->params[i].ndim, src->params[i].dims,
+                              src->params[i].data);
+}
+
+/* a fresh parameter name based on `base` */
+static void fresh_name(const gn_graph *g, char *buf, size_t len, const char *base)
+{
+    snprintf(buf, len, "%s", base);
+    for (int k = 2; gn_graph_find_param(g, buf) >= 0; k++) snprintf(buf, len, "%s.%d", base, k);
+}
+
+static int consumers(const gn_graph *g, int t, int *first)
+{
+    int c = 0;
+    if (first) *first = -1;
+    for (int k = 0; k < g->nn; k++)
+        for (int j = 0; j < g->nodes[k].nin; j++)
+            if (g->nodes[k].in[j] == t) {
+                if (first && *first < 0) *first = k;
+                c++;
+            }
+    return c + (t == g->output);
+}
+
+static int producer(const gn_graph *g, int t)
+{
+    for (int k = 0; k < g->nn; k++)
+        if (g->nodes[k].out == t) return k;
+    return -1;
+}
+
+/* copies node n of src into dst (names mapped, params copied); returns it */
+static gn_node *copy_node(gn_graph *dst, const gn_graph *src, const gn_node *n)
+{
+    int in[2], out = gn_graph_tensor(dst, src->t[n->out].name), p[GN_NSLOT];
+    for (int j = 0; j < n->nin; j++) in[j] = gn_graph_tensor(dst, src->t[n->in[j]].name);
+    for (int s = 0; s < GN_NSLOT; s++) p[s] = copy_param(dst, src, n->p[s]);
+    gn_node *m = gn_graph_add_node(dst, n->op, n->name);
+    char *nm = m->name;
+    *m = *n;
+    m->name = nm;
+    for (int j = 0; j < n->nin; j++) m->in[j] = in[j];
+    m->out = out;
+    for (int s = 0; s < GN_NSLOT; s++) m->p[s] = p[s];
+    return m;
+}
+
+int gn_fold_bn(const gn_graph *src, gn_graph **out)
+{
+    gn_graph *g = gn_graph_new();
+    g->input = gn_graph_tensor(g, src->t[src->input].name);
+    char *skip = gn_xcalloc((size_t)src->nn + 1, 1);
+    int *bn_of = gn_xmalloc(((size_t)src->nn + 1) * sizeof(int)); /* conv -> its BN */
+    for (int k = 0; k < src->nn; k++) bn_of[k] = -1;
+    for (int k = 0; k < src->nn; k++) {
+        const gn_node *b = &src->nodes[k];
+        if (b->op != GN_OP_BN || b->p[GN_P_MEAN] < 0) continue;
+        int c = producer(src, b->in[0]);
+        if (c < 0 || src->nodes[c].op != GN_OP_CONV || consumers(src, b->in[0], NULL) != 1) continue;
+        bn_of[c] = k;
+        skip[k] = 1;
+    }
+    int rc = 0;
+    for (int k = 0; k < src->nn && !rc; k++) {
+        if (skip[k]) continue;
+        const gn_node *n = &src->nodes[k];
+        if (bn_of[k] < 0) {
+            copy_node(g, src, n);
+            continue;
+        }
+        const gn_node *b = &src->nodes[bn_of[k]];
+        const gn_param *w = &src->params[n->p[GN_P_W]];
+        int Co = w->dims[0];
+        size_t K = w->n / (size_t)Co;
+        float *nw = gn_xmalloc(w->n * sizeof(float)), *nb = gn_xmalloc((size_t)Co * sizeof(float));
+        const float *ga = b->p[GN_P_GAMMA] >= 0 ? src->params[b->p[GN_P_GAMMA]].data : NULL;
+        const float *be = b->p[GN_P_BETA] >= 0 ? src->params[b->p[GN_P_BETA]].data : NULL;
+        const float *mu = src->params[b->p[GN_P_MEAN]].data, *va = src->params[b->p[GN_P_VAR]].data;
+        const float *ob = n->p[GN_P_B] >= 0 ? src->params[n->p[GN_P_B]].data : NULL;
+        for (int c = 0; c < Co; c++) {
+            /* computed in double, rounded once */
+            double sc = (ga ? ga[c] : 1.0) / sqrt((double)va[c] + (double)b->eps);
+            for (size_t i = 0; i < K; i++) nw[(size_t)c * K + i] = (float)(w->data[(size_t)c * K + i] * sc);
+            nb[c] = (float)(((ob ? ob[c] : 0.0) - mu[c]) * sc + (be ? be[c] : 0.0));
+        }
+        char wn[512], bn[512];
+        fresh_name(g, wn, sizeof wn, w->name);
+        if (n->p[GN_P_B] >= 0) fresh_name(g, bn, sizeof bn, src->params[n->p[GN_P_B]].name);
+        else {
+            char base[512];
+            snprintf(base, sizeof base, "%s.bias", n->name);
+            fresh_name(g, bn, sizeof bn, base);
+        }
+        int in = gn_graph_tensor(g, src->t[n->in[0]].name);
+        int o = gn_graph_tensor(g, src->t[b->out].name);
+        int pw = gn_graph_add_param(g, wn, w->ndim, w->dims, nw);
+        int pb = gn_graph_add_param(g, bn, 1, &Co, nb);
+        free(nw), free(nb);
+        gn_node *m = gn_graph_add_node(g, GN_OP_CONV, n->name);
+        char *nm = m->name;
+        *m = *n;
+        m->name = nm;
+        m->in[0] = in;
+        m->out = o;
+        for (int s = 0; s < GN_NSLOT; s++) m->p[s] = -1;
+        m->p[GN_P_W] = pw;
+        m->p[GN_P_B] = pb;
+    }
+    free(skip);
+    free(bn_of);
+    g->output = gn_graph_tensor(g, src->t[src->output].name);
+    const gn_tensorinfo *ti = &src->t[src->input];
+    if (!rc) rc = gn_graph_finalize(g, ti->c, ti->h, ti->w);
+    if (rc) {
+        gn_graph_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+static int is_wlayer(const gn_node *n) { return n->op == GN_OP_CONV || n->op == GN_OP_LINEAR; }
+
+static const gn_bits_override *find_ov(const gn_qconfig *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nov; i++)
+        if (!strcmp(cfg->ov[i].layer, name)) return &cfg->ov[i];
+    return NULL;
+}
+
+/* adds the weight quantiser of node m (already in g) with `bits`, initialised */
+static void add_wquant(gn_graph *g, int node, int bits)
+{
+    gn_node *m = &g->nodes[node];
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    int Co = w->dims[0], dims[4];
+    size_t K = w->n / (size_t)Co;
+    float *step = gn_xmalloc((size_t)Co * sizeof(float)), *zp = gn_xmalloc((size_t)Co * sizeof(float));
+    float *fl = gn_xmalloc(w->n * sizeof(float)), *v = gn_xmalloc(w->n * sizeof(float));
+    for (int c = 0; c < Co; c++) gn_clip_search_asym(&step[c], &zp[c], w->data + (size_t)c * K, K, bits);
+    gn_wq_shape s = {.Cout = Co, .K = K, .bits = bits};
+    gn_wquant_init(fl, v, w->data, step, &s);
+    for (int d = 0; d < 4; d++) dims[d] = w->dims[d];
+    char nm[600], base[560];
+    const char *nn = g->nodes[node].name;
+    int ps[4];
+    snprintf(base, sizeof base, "%s.wq.step", nn), fresh_name(g, nm, sizeof nm, base);
+    ps[0] = gn_graph_add_param(g, nm, 1, &Co, step);
+    snprintf(base, sizeof base, "%s.wq.zero_point", nn), fresh_name(g, nm, sizeof nm, base);
+    ps[1] = gn_graph_add_param(g, nm, 1, &Co, zp);
+    snprintf(base, sizeof base, "%s.wq.rounding", nn), fresh_name(g, nm, sizeof nm, base);
+    ps[2] = gn_graph_add_param(g, nm, w->ndim, dims, v);
+    snprintf(base, sizeof base, "%s.wq.floor", nn), fresh_name(g, nm, sizeof nm, base);
+    ps[3] = gn_graph_add_param(g, nm, w->ndim, dims, fl);
+    m = &g->nodes[node];
+    m->p[GN_P_WSTEP] = ps[0], m->p[GN_P_WZP] = ps[1], m->p[GN_P_WV] = ps[2], m->p[GN_P_WFLOOR] = ps[3];
+    m->wbits = bits;
+    free(step), free(zp), free(fl), free(v);
+}
+
+int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
+{
+    int nl = 0, firstl = -1, secondl = -1, lastl = -1;
+    for (int k = 0; k < src->nn; k++)
+        if (is_wlayer(&src->nodes[k])) {
+            if (nl == 0) firstl = k;
+            else if (nl == 1) secondl = k;
+            lastl = k;
+            nl++;
+        }
+    if (!nl) return gn_err_set("model has no convolution or linear layer to quantise");
+    for (int i = 0; i < cfg->nov; i++) {
+        int found = 0;
+        for (int k = 0; k < src->nn && !found; k++)
+            found = is_wlayer(&src->nodes[k]) && !strcmp(src->nodes[k].name, cfg->ov[i].layer);
+        if (!found) return gn_err_set("--bits: no convolution or linear layer named '%s'", cfg->ov[i].layer);
+    }
+    /* bits requested for each tensor feeding a weight layer; shared -> max */
+    int *abits = gn_xcalloc((size_t)src->nt, sizeof(int));
+    int *wb = gn_xcalloc((size_t)src->nn, sizeof(int));
+    for (int k = 0; k < src->nn; k++) {
+        const gn_node *n = &src->nodes[k];
+        if (!is_wlayer(n)) continue;
+        int w = cfg->wbits, a = cfg->abits;
+        if (k == firstl) w = cfg->first_last;
+        if (k == secondl) a = cfg->first_last;
+        if (k == lastl) w = a = cfg->first_last;
+        const gn_bits_override *o = find_ov(cfg, n->name);
+        if (o && o->wbits) w = o->wbits;
+        if (o && o->abits) a = o->abits;
+        wb[k] = w;
+        int t = n->in[0];
+        if (t != src->input && a > abits[t]) abits[t] = a;
+    }
+    gn_graph *g = gn_graph_new();
+    g->input = gn_graph_tensor(g, src->t[src->input].name);
+    int *qt = gn_xmalloc((size_t)src->nt * sizeof(int)); /* src tensor -> quantised tensor in g */
+    for (int t = 0; t < src->nt; t++) qt[t] = -1;
+    for (int k = 0; k < src->nn; k++) {
+        const gn_node *n = &src->nodes[k];
+        for (int j = 0; j < n->nin; j++) {
+            int t = n->in[j];
+            if (!abits[t] || qt[t] >= 0) continue;
+            char nm[600], pn[600];
+            snprintf(nm, sizeof nm, "%s:q", src->t[t].name);
+            int in = gn_graph_tensor(g, src->t[t].name), o = gn_graph_tensor(g, nm);
+            snprintf(nm, sizeof nm, "%s.aq.step", src->t[t].name);
+            fresh_name(g, pn, sizeof pn, nm);
+            int one = 1;
+            int p = gn_graph_add_param(g, pn, 1, &one, NULL);
+            snprintf(nm, sizeof nm, "%s.aq", src->t[t].name);
+            gn_node *a = gn_graph_add_node(g, GN_OP_AQUANT, nm);
+            a->nin = 1, a->in[0] = in, a->out = o, a->p[GN_P_ASTEP] = p;
+            a->abits = abits[t];
+            qt[t] = o;
+        }
+        gn_node *m = copy_node(g, src, n);
+        for (int j = 0; j < n->nin; j++)
+            if (qt[n->in[j]] >= 0) g->nodes[g->nn - 1].in[j] = qt[n->in[j]];
+        (void)m;
+        if (is_wlayer(n)) add_wquant(g, g->nn - 1, wb[k]);
+    }
+    g->output = gn_graph_tensor(g, src->t[src->output].name);
+    free(abits), free(wb), free(qt);
+    const gn_tensorinfo *ti = &src->t[src->input];
+    int rc = gn_graph_finalize(g, ti->c, ti->h, ti->w);
+    if (rc) {
+        gn_graph_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+/* ---- units ---------------------------------------------------------------- */
+
+/* marks in `anc` every tensor from which tensor t is computed (t included) */
+static void ancestors(const gn_graph *g, const int *prod, int t, char *anc)
+{
+    if (anc[t]) return;
+    anc[t] = 1;
+    int k = prod[t];
+    if (k < 0) return;
+    for (int j = 0; j < g->nodes[k].nin; j++) ancestors(g, prod, g->nodes[k].in[j], anc);
+}
+
+static int is_act(const gn_node *n)
+{
+    return n->op == GN_OP_RELU || n->op == GN_OP_CLIP || n->op == GN_OP_LEAKY || n->op == GN_OP_TANH;
+}
+
+int gn_unit_resolve(const gn_graph *g, gn_unit *u)
+{
+    int ext = -1;
+    for (int k = u->first; k < u->last; k++)
+        for (int j = 0; j < g->nodes[k].nin; j++) {
+            int t = g->nodes[k].in[j], inside = 0;
+            for (int q = u->first; q < k && !inside; q++) inside = g->nodes[q].out == t;
+            if (inside) continue;
+            if (ext >= 0 && ext != t)
+                return gn_err_set("unit %s..%s takes two outside inputs (%s, %s)",
+                                  g->nodes[u->first].name, g->nodes[u->last - 1].name,
+                                  g->t[ext].name, g->t[t].name);
+            ext = t;
+        }
+    u->in = ext;
+    u->out = g->nodes[u->last - 1].out;
+    for (int k = u->first; k < u->last - 1; k++) {
+        int t = g->nodes[k].out;
+        for (int q = u->last; q < g->nn; q++)
+            for (int j = 0; j < g->nodes[q].nin; j++)
+                if (g->nodes[q].in[j] == t)
+                    return gn_err_set("unit %s..%s: inner tensor %s is used by %s outside it",
+                                      g->nodes[u->first].name, g->nodes[u->last - 1].name,
+                                      g->t[t].name, g->nodes[q].name);
+        if (t == g->output) return gn_err_set("unit ends after the model output");
+    }
+    return 0;
+}
+
+int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
+{
+    int nn = g->nn;
+    int *prod = gn_xmalloc((size_t)g->nt * sizeof(int));
+    for (int t = 0; t < g->nt; t++) prod[t] = -1;
+    for (int k = 0; k < nn; k++) prod[g->nodes[k].out] = k;
+    int *blk = gn_xmalloc((size_t)nn * sizeof(int)); /* block end (inclusive) starting at k, or -1 */
+    char *cov = gn_xcalloc((size_t)nn, 1);
+    for (int k = 0; k < nn; k++) blk[k] = -1;
+    char *a0 = gn_xmalloc((size_t)g->nt), *a1 = gn_xmalloc((size_t)g->nt);
+    /* residual blocks: from the fork of the add's two inputs to the add (+act) */
+    for (int k = 0; k < nn; k++) {
+        const gn_node *n = &g->nodes[k];
+        if (n->op != GN_OP_ADD) continue;
+        memset(a0, 0, (size_t)g->nt), memset(a1, 0, (size_t)g->nt);
+        ancestors(g, prod, n->in[0], a0);
+        ancestors(g, prod, n->in[1], a1);
+        int fork = -1, best = -2;
+        for (int t = 0; t < g->nt; t++)
+            if (a0[t] && a1[t] && prod[t] > best) best = prod[t], fork = t;
+        if (fork < 0) continue;
+        int start;
+        if (prod[fork] >= 0 && g->nodes[prod[fork]].op == GN_OP_AQUANT) start = prod[fork];
+        else consumers(g, fork, &start);
+        int end = k;
+        int fc;
+        if (k + 1 < nn && is_act(&g->nodes[k + 1]) && g->nodes[k + 1].in[0] == n->out &&
+            consumers(g, n->out, &fc) == 1)
+            end = k + 1;
+        int clash = 0;
+        for (int q = start; q <= end; q++) clash |= cov[q];
+        if (clash || start < 0) continue;
+        for (int q = start; q <= end; q++) cov[q] = 1;
+        blk[start] = end;
+    }
+    /* inverted residuals without a shortcut: [expand 1x1, act,] depthwise, act, project 1x1 */
+    for (int k = 0; k < nn; k++) {
+        const gn_node *d = &g->nodes[k];
+        if (d->op != GN_OP_CONV || cov[k] || d->groups <= 1 || d->groups != g->t[d->in[0]].c) continue;
+        int start = k, t = d->in[0];
+        if (prod[t] >= 0 && g->nodes[prod[t]].op == GN_OP_AQUANT) start = prod[t], t = g->nodes[start].in[0];
+        if (prod[t] >= 0 && is_act(&g->nodes[prod[t]])) {
+            int e = prod[g->nodes[prod[t]].in[0]];
+            if (e >= 0 && g->nodes[e].op == GN_OP_CONV && g->nodes[e].groups == 1 &&
+                g->nodes[e].kh == 1 && g->nodes[e].kw == 1) {
+                start = e;
+                int ti = g->nodes[e].in[0];
+                if (prod[ti] >= 0 && g->nodes[prod[ti]].op == GN_OP_AQUANT) start = prod[ti];
+            }
+        }
+        int end = -1, q = k + 1;
+        if (q < nn && is_act(&g->nodes[q]) && g->nodes[q].in[0] == d->out) {
+            q++;
+            if (q < nn && g->nodes[q].op == GN_OP_AQUANT && g->nodes[q].in[0] == g->nodes[q - 1].out) q++;
+            if (q < nn && g->nodes[q].op == GN_OP_CONV && g->nodes[q].groups == 1 &&
+                g->nodes[q].kh == 1 && g->nodes[q].kw == 1)
+                end = q;
+        }
+        if (end < 0) continue;
+        int clash = 0;
+        for (int p = start; p <= end; p++) clash |= cov[p];
+        if (clash) continue;
+        for (int p = start; p <= end; p++) cov[p] = 1;
+        blk[start] = end;
+    }
+    /* everything else: a unit per weight layer, with the parameter-free nodes
+     * before it and the activation right after it */
+    gn_unit *u = gn_xcalloc((size_t)nn + 1, sizeof *u);
+    int nu = 0, pend = -1, rc = 0;
+    for (int k = 0; k < nn;) {
+        if (blk[k] >= 0) {
+            if (pend >= 0) u[nu].first = pend, u[nu].last = k, nu++, pend = -1;
+            u[nu].first = k, u[nu].last = blk[k] + 1, nu++;
+            k = blk[k] + 1;
+            continue;
+        }
+        if (pend < 0) pend = k;
+        const gn_node *n = &g->nodes[k];
+        k++;
+        if (is_wlayer(n)) {
+            if (k < nn && !cov[k] && blk[k] < 0 && is_act(&g->nodes[k]) && g->nodes[k].in[0] == n->out) k++;
+            u[nu].first = pend, u[nu].last = k, nu++, pend = -1;
+        }
+    }
+    if (pend >= 0) {
+        if (nu > 0 && u[nu - 1].last == pend) u[nu - 1].last = nn;
+        else u[nu].first = pend, u[nu].last = nn, nu++;
+    }
+    for (int i = 0; i < nu && !rc; i++) rc = gn_unit_resolve(g, &u[i]);
+    free(prod), free(blk), free(cov), free(a0), free(a1);
+    if (rc) {
+        free(u);
+        return rc;
+    }
+    *units = u;
+    *nunits = nu;
+    return 0;
+}
+
+void gn_unit_describe(const gn_graph *g, const gn_unit *u, char *buf, size_t len)
+{
+    int nq = 0;
+    for (int k = u->first; k < u->last; k++) nq += is_wlayer(&g->nodes[k]);
+    snprintf(buf, len, "%s .. %s (%d nodes, %d weight layers)", g->nodes[u->first].name,
+             g->nodes[u->last - 1].name, u->last - u->first, nq);
+}
+
+int gn_unit_param_list(const gn_graph *g, const gn_unit *u, int *idx, int max)
+{
+    int n = 0;
+    for (int k = u->first; k < u->last; k++) {
+        const gn_node *nd = &g->nodes[k];
+        int slots[4], ns = 0;
+        if (nd->wbits) slots[ns++] = GN_P_WSTEP, slots[ns++] = GN_P_WV;
+        if (nd->op == GN_OP_AQUANT) slots[ns++] = GN_P_ASTEP;
+        for (int s = 0; s < ns && n < max; s++) idx[n++] = nd->p[slots[s]];
+    }
+    return n;
+}
+
+/* ---- file ------------------------------------------------------------------ */
+
+static int write_q(hid_t f, const gn_qmodel *q)
+{
+    int v = GN_QMODEL_FORMAT;
+    int rc = gn_h5_attr_str_w(f, "genie_kind", "qmodel") || gn_h5_attr_ints_w(f, "genie_format", &v, 1) ||
+             gn_model_write_graph(f, q->g);
+    int bits[3] = {q->wbits, q->abits, q->first_last};
+    rc = rc || gn_h5_attr_ints_w(f, "bits", bits, 3) ||
+         gn_h5_attr_str_w(f, "model_sha256", q->model_sha) ||
+         gn_h5_attr_str_w(f, "data_model_sha256", q->data_sha);
+    if (!rc) {
+        int *r = gn_xmalloc(((size_t)q->nunits * 3 + 1) * sizeof(int));
+        for (int i = 0; i < q->nunits; i++)
+            r[3 * i] = q->units[i].first, r[3 * i + 1] = q->units[i].last, r[3 * i + 2] = q->done[i];
+        size_t dims[2] = {(size_t)q->nunits, 3};
+        rc = gn_h5_write_i32(f, "units", 2, dims, r);
+        free(r);
+    }
+    return rc;
+}
+
+int gn_qmodel_save(const char *path, const gn_qmodel *q)
+{
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    int rc = write_q(f, q);
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
+static int read_q(hid_t f, const char *path, gn_qmodel *q)
+{
+    int v = 0, bits[3] = {0, 0, 0};
+    char *ms = NULL, *ds = NULL;
+    if (gn_h5_attr_ints_r(f, "genie_format", &v, 1, 0)) {
+        gn_err_prefix("%s", path);
+        return GN_EIO;
+    }
+    if (v != GN_QMODEL_FORMAT)
+        return gn_err_set("%s: qmodel format version %d, this genie reads %d", path, v, GN_QMODEL_FORMAT);
+    if (gn_h5_attr_ints_r(f, "bits", bits, 3, 0) || gn_h5_attr_str_r(f, "model_sha256", &ms, 1) ||
+        gn_h5_attr_str_r(f, "data_model_sha256", &ds, 1)) {
+        gn_err_prefix("%s", path);
+        return GN_EIO;
+    }
+    q->wbits = bits[0], q->abits = bits[1], q->first_last = bits[2];
+    snprintf(q->model_sha, sizeof q->model_sha, "%s", ms ? ms : "");
+    snprintf(q->data_sha, sizeof q->data_sha, "%s", ds ? ds : "");
+    free(ms), free(ds);
+    if (gn_model_read_graph(f, path, &q->g)) return GN_EIO;
+    size_t dims[4];
+    int *r = NULL;
+    if (gn_h5_read_i32(f, path, "units", 2, dims, &r)) return GN_EIO;
+    int rc = 0;
+    if (dims[1] != 3) rc = gn_err_set("%s: /units has %zu columns, expected 3", path, dims[1]);
+    q->nunits = (int)dims[0];
+    q->units = gn_xcalloc(dims[0] + 1, sizeof *q->units);
+    q->done = gn_xcalloc(dims[0] + 1, sizeof(int));
+    for (int i = 0; i < q->nunits && !rc; i++) {
+        q->units[i].first = r[3 * i], q->units[i].last = r[3 * i + 1], q->done[i] = r[3 * i + 2];
+        if (q->units[i].first < 0 || q->units[i].last > q->g->nn || q->units[i].first >= q->units[i].last ||
+            (i && q->units[i].first != q->units[i - 1].last))
+            rc = gn_err_set("%s: /units row %d: bad node range %d..%d", path, i, q->units[i].first,
+                            q->units[i].last);
+        else if (gn_unit_resolve(q->g, &q->units[i]))
+            gn_err_prefix("%s", path), rc = GN_EIO;
+    }
+    free(r);
+    return rc;
+}
+
+int gn_qmodel_load(const char *path, gn_qmodel *q)
+{
+    memset(q, 0, sizeof *q);
+    hid_t f;
+    if (gn_h5_open(path, &f)) return GN_EIO;
+    char kind[64];
+    int rc = gn_h5_kind(f, kind, sizeof kind);
+    if (!rc && strcmp(kind, "qmodel"))
+        rc = gn_err_set("%s: is %s%s file, expected a quantised model (made by calib)", path,
+                        *kind ? "a genie " : "not a genie", kind);
+    if (!rc) rc = read_q(f, path, q);
+    H5Fclose(f);
+    if (rc) gn_qmodel_free(q);
+    return rc;
+}
+
+void gn_qmodel_free(gn_qmodel *q)
+{
+    gn_graph_free(q->g);
+    free(q->units);
+    free(q->done);
+    memset(q, 0, sizeof *q);
+}

@@ -1,0 +1,213 @@
+/* recon.c - Genie-M block reconstruction of one unit (see gn_recon.h). */
+#include "gn_recon.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gn_cli.h"
+#include "gn_err.h"
+#include "gn_optim.h"
+#include "gn_quant.h"
+#include "gn_rng.h"
+#include "gn_run.h"
+
+void gn_recon_defaults(gn_recon_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->iters = 20000;
+    o->batch = 32;
+    o->seed = 0;
+    o->lr_wstep = 1e-4f;
+    o->lr_astep = 4e-5f;
+    o->lr_round = 1e-3f;
+    o->warmup = 0.2f;
+    o->beta_start = 20;
+    o->beta_end = 2;
+    o->lambda = 1.0f;
+    o->input_drop = 1;
+    o->qdrop = 1;
+    o->collect_batch = 64;
+}
+
+/* runs nodes [0, last) of r on b samples of x */
+static void run_prefix(gn_run *r, const float *x, int b, int last)
+{
+    r->b = b;
+    memcpy(r->val[r->g->input], x, (size_t)b * gn_tensor_size(r->g, r->g->input) * sizeof(float));
+    gn_run_forward_nodes(r, 0, last);
+}
+
+/* mean over samples and space of the channel-summed squared error */
+static double rec_error(const float *yh, const float *y, size_t n, size_t chw, int c)
+{
+    double s = 0;
+    for (size_t i = 0; i < n * chw; i++) {
+        double d = (double)yh[i] - y[i];
+        s += d * d;
+    }
+    return s / ((double)n * (double)(chw / (size_t)c));
+}
+
+int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
+                  gn_recon_log *log)
+{
+    gn_graph *g = q->g;
+    if (k < 0 || k >= q->nunits) return gn_err_set("unit %d out of range 0..%d", k, q->nunits - 1);
+    if (n < 1) return gn_err_set("no calibration samples");
+    const gn_unit *u = &q->units[k];
+    memset(log, 0, sizeof *log);
+    double t0 = gn_now();
+    size_t in_sz = gn_tensor_size(g, u->in), out_sz = gn_tensor_size(g, u->out);
+    size_t x_sz = gn_tensor_size(g, g->input);
+    int oc = g->t[u->out].c;
+    float *X = gn_xmalloc(n * in_sz * sizeof(float)), *XT = gn_xmalloc(n * in_sz * sizeof(float));
+    float *Y = gn_xmalloc(n * out_sz * sizeof(float));
+
+    /* collect x (FP32 input), x~ (quantised model's input), y (FP32 output) */
+    int cb = o->collect_batch < 1 ? 64 : o->collect_batch;
+    gn_run *rc = gn_run_new(g, cb, 0);
+    for (size_t s = 0; s < n; s += (size_t)cb) {
+        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
+        rc->qmode = 0;
+        run_prefix(rc, x + s * x_sz, b, u->last);
+        memcpy(X + s * in_sz, rc->val[u->in], (size_t)b * in_sz * sizeof(float));
+        memcpy(Y + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
+        rc->qmode = 1;
+        run_prefix(rc, x + s * x_sz, b, u->first);
+        memcpy(XT + s * in_sz, rc->val[u->in], (size_t)b * in_sz * sizeof(float));
+    }
+    /* hard-rounded error before */
+    float *YH = gn_xmalloc((n > (size_t)o->batch ? n : (size_t)o->batch) * out_sz * sizeof(float));
+    for (size_t s = 0; s < n; s += (size_t)cb) {
+        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
+        rc->b = b;
+        memcpy(rc->val[u->in], XT + s * in_sz, (size_t)b * in_sz * sizeof(float));
+        gn_run_forward_nodes(rc, u->first, u->last);
+        memcpy(YH + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
+    }
+    log->rec_before = rec_error(YH, Y, n, out_sz, oc);
+
+    /* training run: soft rounding and QDrop inside the unit */
+    int B = o->batch;
+    gn_run *r = gn_run_new(g, B, 1);
+    gn_rng rng;
+    gn_rng_seed(&rng, o->seed, 0x5245434fULL + (uint64_t)k);
+    r->qmode = 1;
+    r->soft_first = u->first, r->soft_last = u->last;
+    r->qdrop_rng = o->qdrop ? &rng : NULL;
+    memset(r->trainable, 0, (size_t)g->np + 1);
+    gn_adam aw, aa, av;
+    gn_adam_init(&aw, o->lr_wstep);
+    gn_adam_init(&aa, o->lr_astep);
+    gn_adam_init(&av, o->lr_round);
+    for (int j = u->first; j < u->last; j++) {
+        gn_node *nd = &g->nodes[j];
+        int slots[3], ns = 0;
+        gn_adam *grp[3];
+        if (nd->wbits) slots[ns] = GN_P_WSTEP, grp[ns++] = &aw, slots[ns] = GN_P_WV, grp[ns++] = &av;
+        if (nd->op == GN_OP_AQUANT) slots[ns] = GN_P_ASTEP, grp[ns++] = &aa;
+        for (int s = 0; s < ns; s++) {
+            gn_param *p = &g->params[nd->p[slots[s]]];
+            r->trainable[nd->p[slots[s]]] = 1;
+            if (!p->grad) p->grad = gn_xcalloc(p->n, sizeof(float));
+            gn_adam_add(grp[s], p->data, p->grad, p->n);
+        }
+    }
+    /* the tensors of the unit whose gradients must be zeroed each step */
+    size_t *idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    long warm = (long)(o->warmup * (double)o->iters);
+    double hw = 1.0 / ((double)B * (double)(out_sz / (size_t)oc));
+    gn_progress pr;
+    char what[64], status[160];
+    snprintf(what, sizeof what, "unit %d", k);
+    gn_progress_start(&pr, what, o->iters, o->quiet);
+    double rec_acc = 0, round_l = 0, beta = o->beta_start;
+    long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
+    float *xin = r->val[u->in];
+    for (long it = 0; it < o->iters; it++) {
+        /* a batch of B distinct samples (with replacement only if n < B) */
+        for (int i = 0; i < B; i++) {
+            size_t pick;
+            if ((size_t)B <= n) {
+                size_t j = (size_t)i + gn_rng_below(&rng, (uint32_t)(n - (size_t)i));
+                size_t t = idx[i];
+                idx[i] = idx[j], idx[j] = t;
+                pick = idx[i];
+            } else {
+                pick = gn_rng_below(&rng, (uint32_t)n);
+            }
+            const float *a = XT + pick * in_sz, *f = X + pick * in_sz;
+            float *dst = xin + (size_t)i * in_sz;
+            for (size_t e = 0; e < in_sz; e += 64) {
+                uint64_t bits = gn_rng_u64(&rng);
+                for (size_t m = e; m < in_sz && m < e + 64; m++, bits >>= 1)
+                    dst[m] = (o->input_drop && (bits & 1)) ? f[m] : a[m];
+            }
+            memcpy(YH + (size_t)i * out_sz, Y + pick * out_sz, out_sz * sizeof(float));
+        }
+        r->b = B;
+        gn_run_forward_nodes(r, u->first, u->last);
+        for (int j = u->first; j < u->last; j++)
+            memset(r->grad[g->nodes[j].out], 0, (size_t)B * gn_tensor_size(g, g->nodes[j].out) * sizeof(float));
+        const float *yh = r->val[u->out];
+        float *dy = r->grad[u->out];
+        double L = 0;
+        for (size_t i = 0; i < (size_t)B * out_sz; i++) {
+            double d = (double)yh[i] - YH[i];
+            L += d * d;
+            dy[i] = (float)(2.0 * d * hw);
+        }
+        L *= hw;
+        gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
+        gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
+        round_l = 0;
+        if (it >= warm) {
+            double rel = (double)(it - warm) / (double)(o->iters - warm);
+            beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
+            for (int j = u->first; j < u->last; j++) {
+                gn_node *nd = &g->nodes[j];
+                if (!nd->wbits) continue;
+                gn_param *v = &g->params[nd->p[GN_P_WV]];
+                round_l += gn_round_loss(v->grad, v->data, v->n, (float)beta, o->lambda);
+            }
+        }
+        aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
+        aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
+        gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
+        if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
+        if (it >= o->iters - win) rec_acc += L, acc_n++;
+        snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
+                 it >= warm ? beta : o->beta_start);
+        gn_progress_update(&pr, it + 1, status);
+    }
+    log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
+    log->round_last = round_l;
+    /* after: hard rounding, plain quantisers */
+    for (int j = u->first; j < u->last; j++) {
+        gn_node *nd = &g->nodes[j];
+        if (!nd->wbits) continue;
+        gn_param *v = &g->params[nd->p[GN_P_WV]];
+        for (size_t i = 0; i < v->n; i++) {
+            float h = gn_rsig(v->data[i]);
+            log->undecided += h > 0.01f && h < 0.99f;
+        }
+        log->nsoft += (long)v->n;
+    }
+    for (size_t s = 0; s < n; s += (size_t)cb) {
+        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
+        rc->b = b;
+        memcpy(rc->val[u->in], XT + s * in_sz, (size_t)b * in_sz * sizeof(float));
+        gn_run_forward_nodes(rc, u->first, u->last);
+        memcpy(YH + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
+    }
+    log->rec_after = rec_error(YH, Y, n, out_sz, oc);
+    log->seconds = gn_now() - t0;
+    q->done[k] = 1;
+    gn_adam_free(&aw), gn_adam_free(&aa), gn_adam_free(&av);
+    gn_run_free(r);
+    gn_run_free(rc);
+    free(X), free(XT), free(Y), free(YH), free(idx);
+    return 0;
+}
