@@ -17,7 +17,7 @@ float gn_rsig_grad(float v)
 {
     float sg = 1.0f / (1.0f + expf(-v));
     float h = sg * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA;
-    if (h <= 0 || h >= 1) return 0;
+    if (h < 0 || h > 1) return 0; /* torch.clamp passes the gradient at the bounds */
     return sg * (1 - sg) * (GN_RS_ZETA - GN_RS_GAMMA);
 }
 
@@ -123,7 +123,7 @@ void gn_wquant_backward(float *dstep, float *dv, const float *dwq, const float *
             float u = wfloor[i] + h + z;
             float q = u < 0 ? 0 : u > qmax ? qmax : u;
             ds += (double)dwq[i] * (q - z);
-            if (dv && u > 0 && u < qmax) dv[i] += dwq[i] * d * gn_rsig_grad(v[i]);
+            if (dv && u >= 0 && u <= qmax) dv[i] += dwq[i] * d * gn_rsig_grad(v[i]);
         }
         if (dstep) dstep[c] += (float)ds;
     }

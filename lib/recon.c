@@ -117,7 +117,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     /* the tensors of the unit whose gradients must be zeroed each step */
     size_t *idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) idx[i] = i;
-    long warm = (long)(o->warmup * (double)o->iters);
+    double warm = o->warmup * (double)o->iters;
     double hw = 1.0 / ((double)B * (double)(out_sz / (size_t)oc));
     gn_progress pr;
     char what[64], status[160];
@@ -163,8 +163,10 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
         gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
         round_l = 0;
-        if (it >= warm) {
-            double rel = (double)(it - warm) / (double)(o->iters - warm);
+        /* the schedule counts iterations from 1, as the reference does */
+        long t1 = it + 1;
+        if ((double)t1 >= o->warmup * (double)o->iters) {
+            double rel = ((double)t1 - warm) / ((double)o->iters - warm);
             beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
             for (int j = u->first; j < u->last; j++) {
                 gn_node *nd = &g->nodes[j];
@@ -179,7 +181,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
         if (it >= o->iters - win) rec_acc += L, acc_n++;
         snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
-                 it >= warm ? beta : o->beta_start);
+                 (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
         gn_progress_update(&pr, it + 1, status);
     }
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
