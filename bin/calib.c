@@ -72,6 +72,7 @@ int main(int argc, char **argv)
         {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     gn_qconfig cfg = {.wbits = 0, .abits = 0, .first_last = 8};
     gn_bits_override ov[256];
+    static char bitsarg[256][512]; /* parse_bits cuts these up; ov points into them */
     int list = 0, quiet = 0, threads = 0, c;
     const char *out = NULL;
     while ((c = getopt_long(argc, argv, "w:a:t:o:qh", lo, NULL)) != -1) {
@@ -87,7 +88,8 @@ int main(int argc, char **argv)
             break;
         case 'B':
             if (cfg.nov >= 256) return gn_usage_error("too many --bits");
-            if (parse_bits(optarg, &ov[cfg.nov])) return gn_usage_error("--bits: expected LAYER=W/A with W, A in 2..8, got '%s'", optarg);
+            snprintf(bitsarg[cfg.nov], sizeof bitsarg[cfg.nov], "%s", optarg);
+            if (parse_bits(bitsarg[cfg.nov], &ov[cfg.nov])) return gn_usage_error("--bits: expected LAYER=W/A with W, A in 2..8, got '%s'", optarg);
             cfg.nov++;
             break;
         case 'L': list = 1; break;
@@ -143,10 +145,11 @@ int main(int argc, char **argv)
             H5Fclose(fh);
         }
     }
-    if (!rc && gn_fold_bn(g, &f)) rc = 1;
-    if (!rc && gn_quantize(f, &cfg, &q.g)) rc = 1;
-    if (rc) {
+    if (!rc && (gn_fold_bn(g, &f) || gn_quantize(f, &cfg, &q.g))) {
         gn_err_prefix("%s", mpath);
+        rc = 1;
+    }
+    if (rc) {
         gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
         return gn_fail();
     }

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unit %d (%s): rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
                 "beta %.1f, undecided %ld/%ld, %.1f s\n",
                 gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
-                lg.round_last, (double)o.beta_end, (long)lg.undecided, lg.nsoft, lg.seconds);
+                lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds);
     }
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
     gn_qmodel_free(&q);

@@ -17,6 +17,13 @@
 /* Silences HDF5's automatic error stack printing (idempotent). */
 void gn_h5_quiet(void);
 
+/* Creates group `name` in loc without modification times (so that the same
+ * content gives the same bytes); returns its id or a negative value. */
+hid_t gn_h5_group(hid_t loc, const char *name);
+/* A dataset-creation property list without modification times (caller
+ * closes it). */
+hid_t gn_h5_dcpl(void);
+
 /* Opens `path` read-only. Fails with "PATH: no such file", "PATH: not an
  * HDF5 file" etc. */
 int gn_h5_open(const char *path, hid_t *f);

@@ -32,6 +32,7 @@ void gn_recon_defaults(gn_recon_opts *o);
 typedef struct {
     double rec_first, rec_last; /* reconstruction loss, mean over the first / last 1% of iterations */
     double round_last;          /* rounding loss at the end */
+    double beta_last;           /* the rounding loss's beta at the last iteration */
     double seconds;
     double rec_before, rec_after; /* hard-rounded output error on the calibration set */
     int undecided;              /* soft bits with 0.01 < h < 0.99 at the end */

@@ -36,6 +36,22 @@ int gn_h5_open(const char *path, hid_t *f)
     return 0;
 }
 
+hid_t gn_h5_group(hid_t loc, const char *name)
+{
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(gcpl, 0);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    return g;
+}
+
+hid_t gn_h5_dcpl(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(p, 0);
+    return p;
+}
+
 int gn_h5_create(const char *path, hid_t *f)
 {
     gn_h5_quiet();
@@ -160,7 +176,9 @@ static int write_ds(hid_t loc, const char *name, int ndim, const size_t *dims, h
     hid_t sp = H5Screate_simple(ndim, d, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = gn_h5_dcpl();
+    hid_t ds = H5Dcreate2(loc, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
                  ? gn_err_set("cannot write dataset %s", name)
                  : 0;
@@ -289,8 +307,8 @@ int gn_model_write_graph(hid_t f, const gn_graph *g) { return gn_model_write_gra
 int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
 {
     int rc = 0;
-    hid_t gg = H5Gcreate2(f, "graph", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t gp = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gg = gn_h5_group(f, "graph");
+    hid_t gp = gn_h5_group(f, "params");
     if (gg < 0 || gp < 0) rc = gn_err_set("cannot create groups");
     int shape[3] = {g->t[g->input].c, g->t[g->input].h, g->t[g->input].w};
     rc = rc || gn_h5_attr_ints_w(f, "input_shape", shape, 3) ||
@@ -300,7 +318,7 @@ int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
         const gn_node *n = &g->nodes[k];
         char nm[32], buf[8192];
         snprintf(nm, sizeof nm, "%04d", k);
-        hid_t ng = H5Gcreate2(gg, nm, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t ng = gn_h5_group(gg, nm);
         if (ng < 0) {
             rc = gn_err_set("cannot create graph/%s", nm);
             break;

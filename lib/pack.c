@@ -48,7 +48,9 @@ static int write_u8(hid_t loc, const char *name, size_t n, const uint8_t *v)
 {
     hsize_t d = n;
     hid_t sp = H5Screate_simple(1, &d, NULL);
-    hid_t ds = H5Dcreate2(loc, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = gn_h5_dcpl();
+    hid_t ds = H5Dcreate2(loc, name, H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
                  ? gn_err_set("cannot write %s", name) : 0;
     if (ds >= 0) H5Dclose(ds);
@@ -85,7 +87,7 @@ static int write_packed(hid_t f, const gn_qmodel *q)
          gn_model_write_graph_ex(f, g, skip);
     int bits[3] = {q->wbits, q->abits, q->first_last};
     rc = rc || gn_h5_attr_ints_w(f, "bits", bits, 3) || gn_h5_attr_str_w(f, "model_sha256", q->model_sha);
-    hid_t qw = rc ? -1 : H5Gcreate2(f, "qweights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t qw = rc ? -1 : gn_h5_group(f, "qweights");
     if (!rc && qw < 0) rc = gn_err_set("cannot create /qweights");
     for (int k = 0; k < g->nn && !rc; k++) {
         gn_node *n = &g->nodes[k];
@@ -99,7 +101,7 @@ static int write_packed(hid_t f, const gn_qmodel *q)
         size_t nb = gn_pack_codes(packed, codes, w->n, wb[k]);
         char nm[1024];
         escape(nm, sizeof nm, w->name);
-        hid_t gw = H5Gcreate2(qw, nm, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t gw = gn_h5_group(qw, nm);
         int *zi = gn_xmalloc((size_t)s.Cout * sizeof(int));
         for (int c = 0; c < s.Cout; c++) zi[c] = (int)zp[c];
         size_t co = (size_t)s.Cout;
@@ -274,6 +276,10 @@ int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel
              gn_h5_attr_ints_w(f, "unit", range, 3) || gn_h5_attr_str_w(f, "qmodel_sha256", qmodel_sha);
     int idx[4096];
     int np = gn_unit_param_list(q->g, u, idx, 4096);
+    hid_t g1 = rc ? -1 : gn_h5_group(f, "params"), g2 = rc ? -1 : gn_h5_group(f, "signed");
+    if (!rc && (g1 < 0 || g2 < 0)) rc = gn_err_set("cannot create groups");
+    if (g1 >= 0) H5Gclose(g1);
+    if (g2 >= 0) H5Gclose(g2);
     for (int i = 0; i < np && !rc; i++) {
         const gn_param *p = &q->g->params[idx[i]];
         char nm[1024];

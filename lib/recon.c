@@ -186,6 +186,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     }
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;
+    log->beta_last = beta;
     /* after: hard rounding, plain quantisers */
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];

@@ -1,0 +1,279 @@
+# pipelines/genie.mk - genie's whole job as a make graph: an FP32 model in, a
+# packed W/A-bit model and its accuracy beside the FP32 one's out.
+#
+#   make -f pipelines/genie.mk MODEL=model.h5 WBITS=4 ABITS=4 [VARIABLE=value ...]
+#
+# Zero-shot (default):  bnstats -> distill (SAMPLES/BATCH batches, GNU parallel)
+#                       -> h5cat -> calib -> recon-block per unit -> pack -> eval
+# Few-shot (REAL=...):  the first SAMPLES images of REAL -> calib -> ... -> eval
+#
+# Every stage is a file in OUT and is only redone when something it depends on
+# changed: an input file (touching MODEL redoes everything) or the settings of
+# the stage (OUT/*.args record them; they are rewritten when make reads this
+# file, only when a setting changed, and not under -n or -q, which just
+# report the stage out of date). A second run does nothing. Each
+# stage's output is complete or absent (the programs write to a temporary name
+# and rename), so an interrupted run is simply started again; distillation
+# batches and reconstructed units already made are kept.
+# What this does not do: choose bit-widths per layer for you (BITS= passes
+# calib --bits overrides) or install anything (make deps does).
+#
+# Variables (default):
+#   MODEL          the FP32 model (genie-model(5)); required
+#   WBITS, ABITS   weight / activation bits, 2..8 (4, 4)
+#   FIRST_LAST     bits of the first and last layers (8)
+#   BITS           calib --bits overrides, "LAYER=W/A ..." (none)
+#   REAL           a dataset of real images: few-shot, no bnstats/distill (none)
+#   SAMPLES        calibration images (1024)
+#   METHOD         distill --method: genie, pixel or noise (genie)
+#   BATCH          images per distillation batch (128; SAMPLES if smaller)
+#   DISTILL_ITERS  iterations per distillation batch (4000)
+#   RECON_ITERS    reconstruction iterations per unit (20000)
+#   RECON_BATCH    reconstruction batch (32)
+#   MODE           sequential (exact Genie-M: OUT/q.K.h5 unit after unit) or
+#                  independent (all units at once, JOBS at a time, with
+#                  pipelines/recon-parallel.sh: OUT/unit.K.h5, then pack)
+#                  (sequential)
+#   SEED           seed of distill and recon-block (0)
+#   JOBS           processes GNU parallel runs at a time (2)
+#   THREADS        OpenBLAS threads of each program (all cores; cores/JOBS
+#                  under GNU parallel)
+#   TEST           the labelled test set for eval (OUT/test.h5, made with
+#                  idx2h5 from Fashion-MNIST's t10k in FMNIST)
+#   EVAL_BATCH     eval --batch (256)
+#   FMNIST         /usr/share/datasets/fashion-mnist
+#   OUT            out/MODELNAME-wWBITSaABITS-{real,METHOD}
+#   BIN            genie's programs (this repository's bin/)
+#   QUIET          1: no progress from the programs
+#
+# Targets: all (default: up to OUT/summary.txt, printed when made), stats,
+# synth, data, calib, recon, pack, eval, summary (prints it), clean (removes
+# the files this makefile makes in OUT), help.
+# Results: OUT/model.int.h5 (the packed model), OUT/result.json, OUT/summary.txt.
+
+GENIE_MK   := $(abspath $(lastword $(MAKEFILE_LIST)))
+GENIE_ROOT := $(patsubst %/pipelines,%,$(patsubst %/,%,$(dir $(GENIE_MK))))
+BIN        ?= $(GENIE_ROOT)/bin
+
+MODEL         ?=
+WBITS         ?= 4
+ABITS         ?= 4
+FIRST_LAST    ?= 8
+BITS          ?=
+REAL          ?=
+SAMPLES       ?= 1024
+METHOD        ?= genie
+BATCH         ?= 128
+DISTILL_ITERS ?= 4000
+RECON_ITERS   ?= 20000
+RECON_BATCH   ?= 32
+MODE          ?= sequential
+SEED          ?= 0
+JOBS          ?= 2
+THREADS       ?=
+TEST          ?=
+EVAL_BATCH    ?= 256
+FMNIST        ?= /usr/share/datasets/fashion-mnist
+QUIET         ?=
+OUT           ?= out/$(basename $(notdir $(MODEL)))-w$(WBITS)a$(ABITS)-$(if $(REAL),real,$(METHOD))
+
+SHELL       := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.PHONY: all stats synth data calib recon pack eval summary clean help FORCE
+
+all: $(OUT)/summary.txt
+
+# ---- settings ---------------------------------------------------------------
+GOALS := $(or $(MAKECMDGOALS),all)
+ifneq ($(filter-out help clean,$(GOALS)),)
+ifeq ($(strip $(MODEL)),)
+$(error MODEL= is required: make -f pipelines/genie.mk MODEL=model.h5 WBITS=4 ABITS=4 (see make -f pipelines/genie.mk help))
+endif
+endif
+
+# $(call count,NAME,VALUE,MIN,MAX): error unless VALUE is an integer in MIN..MAX
+count = $(if $(shell v='$(2)'; [[ $$v =~ ^[0-9]{1,9}$$ ]] && [ $$v -ge $(3) ] && [ $$v -le $(4) ] && echo ok),,$(error $(1)=$(2): expected an integer in $(3)..$(4)))
+$(call count,WBITS,$(WBITS),2,8)
+$(call count,ABITS,$(ABITS),2,8)
+$(call count,FIRST_LAST,$(FIRST_LAST),2,8)
+$(call count,SAMPLES,$(SAMPLES),1,100000000)
+$(call count,BATCH,$(BATCH),1,100000000)
+$(call count,DISTILL_ITERS,$(DISTILL_ITERS),1,100000000)
+$(call count,RECON_ITERS,$(RECON_ITERS),1,100000000)
+$(call count,RECON_BATCH,$(RECON_BATCH),1,65536)
+$(if $(shell [[ '$(SEED)' =~ ^[0-9]{1,19}$$ ]] && echo ok),,$(error SEED=$(SEED): expected a non-negative integer))
+$(call count,JOBS,$(JOBS),1,1024)
+$(call count,EVAL_BATCH,$(EVAL_BATCH),1,1048576)
+$(if $(THREADS),$(call count,THREADS,$(THREADS),1,1024))
+$(if $(filter $(MODE),sequential independent),,$(error MODE=$(MODE): expected sequential or independent))
+$(if $(filter $(METHOD),genie pixel noise),,$(error METHOD=$(METHOD): expected genie, pixel or noise))
+
+# distillation batches: BATCH, or all SAMPLES in one batch when fewer
+DBATCH := $(shell [ $(SAMPLES) -lt $(BATCH) ] && echo $(SAMPLES) || echo $(BATCH))
+NBATCH := $(shell echo $$(( $(SAMPLES) / $(DBATCH) )))
+ifeq ($(REAL),)
+ifneq ($(shell echo $$(( $(SAMPLES) % $(DBATCH) ))),0)
+$(error SAMPLES=$(SAMPLES) is not a multiple of BATCH=$(BATCH))
+endif
+endif
+THR     := $(if $(THREADS),--threads $(THREADS))
+PTHR    := --threads $(or $(THREADS),$(shell echo $$(( ($$(nproc) + $(JOBS) - 1) / $(JOBS) ))))
+Q       := $(if $(filter-out 0,$(QUIET)),-q)
+
+CAL     := $(if $(REAL),$(OUT)/real.h5,$(OUT)/synth.h5)
+Q0      := $(OUT)/q.0.h5
+PACKED  := $(OUT)/model.int.h5
+TESTSET := $(or $(TEST),$(OUT)/test.h5)
+BATCHES := $(foreach k,$(shell seq 0 $$(( $(NBATCH) - 1 ))),$(OUT)/synth.$(k).h5)
+ifeq ($(REAL),)
+CAL_JSON := "distill_batch": $(DBATCH), "distill_iters": $(DISTILL_ITERS),
+CAL_TEXT := $(SAMPLES) images distilled with method $(METHOD), $(DISTILL_ITERS) iterations per batch of $(DBATCH)
+else
+CAL_JSON := "real": "$(REAL)",
+CAL_TEXT := the first $(SAMPLES) images of $(REAL) (few-shot)
+endif
+
+# $(call stamp,NAME,SETTINGS): OUT/NAME.args records a stage's SETTINGS. When
+# they changed, a run rewrites it as this file is read (making the stage out
+# of date); under -n or -q it is left alone and only reported out of date.
+DRY   := $(if $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),1)
+stamp = $(if $(shell [ "$$(cat '$(OUT)/$(1).args' 2>/dev/null)" = '$(2)' ] || echo changed),$(eval $(call stamp_changed,$(1),$(2))))
+define stamp_changed
+ifeq ($(DRY),)
+$$(shell mkdir -p '$(OUT)' && printf '%s\n' '$(2)' >'$(OUT)/$(1).args')
+else
+$(OUT)/$(1).args: FORCE
+	printf '%s\n' '$(2)' >$$@
+endif
+endef
+ifneq ($(filter-out help clean,$(GOALS)),)
+$(call stamp,model,model=$(abspath $(MODEL)))
+$(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(call stamp,distill,method=$(METHOD) samples=$(SAMPLES) batch=$(DBATCH) iters=$(DISTILL_ITERS) seed=$(SEED)))
+$(call stamp,calib,data=$(CAL) wbits=$(WBITS) abits=$(ABITS) first_last=$(FIRST_LAST) bits=$(BITS))
+$(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED))
+$(call stamp,test,test=$(abspath $(TESTSET)))
+endif
+
+# ---- zero-shot data: Genie-D --------------------------------------------------
+$(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
+	$(BIN)/bnstats $(Q) $(THR) $(MODEL) -o $@
+
+# one distill process per batch (GNU parallel); batches already made are kept
+$(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
+	@todo=; for k in $$(seq 0 $$(( $(NBATCH) - 1 ))); do f=$(OUT)/synth.$$k.h5; \
+	  if [ -f $$f ] && [ $$f -nt $(OUT)/stats.h5 ] && [ $$f -nt $(OUT)/distill.args ]; then continue; fi; \
+	  todo="$$todo $$k"; done; \
+	if [ -n "$$todo" ]; then \
+	  echo "genie.mk: distill: $$(echo $$todo | wc -w) of $(NBATCH) batches of $(DBATCH) images, $(DISTILL_ITERS) iterations, method $(METHOD), $(JOBS) at a time" >&2; \
+	  printf '%s\n' $$todo | parallel -q -j $(JOBS) --halt now,fail=1 --line-buffer \
+	    $(BIN)/distill $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) --iters $(DISTILL_ITERS) \
+	      --seed $(SEED) --method $(METHOD) --batch-index {} $(PTHR) $(Q) -o $(OUT)/synth.{}.h5; \
+	fi
+	$(BIN)/h5cat $(BATCHES) -o $@
+
+# ---- few-shot data: the first SAMPLES images of REAL (h5dump + h5import, bit-exact)
+$(OUT)/real.h5: $(REAL) $(OUT)/real.args
+	@hdr=$$(h5dump -H -d /x $(REAL) 2>/dev/null) || { echo "genie.mk: $(REAL): no /x dataset (not a genie dataset file)" >&2; exit 1; }; \
+	grep -q H5T_IEEE_F32LE <<<"$$hdr" || { echo "genie.mk: $(REAL): /x is not float32" >&2; exit 1; }; \
+	dims=$$(sed -n 's/.*DATASPACE *SIMPLE { ( \([0-9, ]*\) ).*/\1/p' <<<"$$hdr" | tr -d ' '); \
+	IFS=, read -r n c h w rest <<<"$$dims"; \
+	[ -n "$$w" ] && [ -z "$$rest" ] || { echo "genie.mk: $(REAL): /x is not [N,C,H,W]" >&2; exit 1; }; \
+	[ $$n -ge $(SAMPLES) ] || { echo "genie.mk: $(REAL) holds $$n images, fewer than SAMPLES=$(SAMPLES)" >&2; exit 1; }; \
+	echo "genie.mk: few-shot: the first $(SAMPLES) of the $$n images of $(REAL)" >&2; \
+	t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
+	cfg='INPUT-SIZE 32\nINPUT-BYTE-ORDER LE\nOUTPUT-SIZE 32\nOUTPUT-BYTE-ORDER LE\n'; \
+	h5dump -d /x -s 0,0,0,0 -c $(SAMPLES),$$c,$$h,$$w -b LE -o $$t/x.bin $(REAL) >/dev/null; \
+	printf "PATH x\nINPUT-CLASS FP\nOUTPUT-CLASS FP\nRANK 4\nDIMENSION-SIZES $(SAMPLES) $$c $$h $$w\n$$cfg" >$$t/x.cfg; \
+	set -- $$t/x.bin -c $$t/x.cfg; \
+	if h5dump -H -d /y $(REAL) 2>/dev/null | grep -q H5T_STD_I32LE; then \
+	  h5dump -d /y -s 0 -c $(SAMPLES) -b LE -o $$t/y.bin $(REAL) >/dev/null; \
+	  printf "PATH y\nINPUT-CLASS IN\nOUTPUT-CLASS IN\nRANK 1\nDIMENSION-SIZES $(SAMPLES)\n$$cfg" >$$t/y.cfg; \
+	  set -- "$$@" $$t/y.bin -c $$t/y.cfg; \
+	fi; \
+	rm -f $@.tmp; h5import "$$@" -o $@.tmp >/dev/null && mv $@.tmp $@
+
+# ---- Genie-M ------------------------------------------------------------------
+$(Q0): $(MODEL) $(CAL) $(OUT)/model.args $(OUT)/calib.args
+	$(BIN)/calib $(MODEL) $(CAL) -w $(WBITS) -a $(ABITS) --first-last $(FIRST_LAST) \
+	  $(addprefix --bits ,$(BITS)) $(THR) $(Q) -o $@
+
+ifeq ($(MODE),sequential)
+# unit k of q.k.h5 -> q.k+1.h5, in order; a q.k+1.h5 newer than q.k.h5 is kept
+$(OUT)/q.h5: $(Q0) $(CAL) $(OUT)/recon.args
+	@n=$$($(BIN)/calib --list-units $(Q0) | wc -l); \
+	for k in $$(seq 0 $$(( n - 1 ))); do \
+	  src=$(OUT)/q.$$k.h5 dst=$(OUT)/q.$$(( k + 1 )).h5; \
+	  if [ -f $$dst ] && [ $$dst -nt $$src ] && [ $$dst -nt $(CAL) ] && [ $$dst -nt $(OUT)/recon.args ]; then continue; fi; \
+	  set -- $(BIN)/recon-block $$src $(CAL) --unit $$k --iters $(RECON_ITERS) --batch $(RECON_BATCH) \
+	    --seed $(SEED) $(THR) $(Q) -o $$dst; \
+	  echo "$$*"; "$$@"; \
+	done; \
+	cp $(OUT)/q.$$n.h5 $@.tmp && mv $@.tmp $@
+
+$(PACKED): $(OUT)/q.h5
+	$(BIN)/pack $(Q) $< -o $@
+else
+# every unit at once from q.0.h5, then pack q.0.h5 unit.*.h5
+$(PACKED): $(Q0) $(CAL) $(OUT)/recon.args
+	BIN=$(BIN) $(GENIE_ROOT)/pipelines/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
+	  -s $(SEED) $(PTHR) -d $(OUT) $(Q) $(Q0) $(CAL) -o $@
+endif
+
+# ---- evaluation -----------------------------------------------------------------
+$(OUT)/test.h5:
+	$(BIN)/idx2h5 $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz \
+	  --mean 0.2860 --std 0.3530 -o $@
+
+$(OUT)/fp32.json: $(MODEL) $(TESTSET) $(OUT)/model.args $(OUT)/test.args
+	$(BIN)/eval $(MODEL) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp && mv $@.tmp $@
+
+$(OUT)/quant.json: $(PACKED) $(TESTSET) $(OUT)/test.args
+	$(BIN)/eval $(PACKED) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp && mv $@.tmp $@
+
+# result.json: the settings and both evaluations, one JSON object
+$(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
+	@{ printf '{"model": "%s", "wbits": %d, "abits": %d, "first_last": %d, "bits": "%s", ' \
+	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
+	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
+	  printf '%s ' '$(CAL_JSON)'; \
+	  printf '"mode": "%s", "recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
+	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
+	} >$@.tmp && mv $@.tmp $@
+
+# summary.txt: FP32 and quantised side by side; printed when made
+$(OUT)/summary.txt: $(OUT)/result.json
+	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
+	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
+	  echo "calibration:    $(CAL_TEXT)"; \
+	  echo "reconstruction: $(MODE), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
+	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
+	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \
+	  awk -v a="$$(get fp32 top5)" -v b="$$(get quant top5)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-5", 100*a, 100*b, 100*(b-a)}'; \
+	  awk -v a="$$(get fp32 loss)" -v b="$$(get quant loss)" 'BEGIN{printf "%-16s%12.4f%12.4f%+10.4f\n", "loss", a, b, b-a}'; \
+	  awk -v a=$$(stat -c %s $(MODEL)) -v b=$$(stat -c %s $(PACKED)) 'BEGIN{printf "%-16s%9.0f kB%9.0f kB%9.1fx\n", "file size", a/1024, b/1024, a/b}'; \
+	  echo "packed model:   $(PACKED)"; \
+	} >$@.tmp && mv $@.tmp $@; cat $@
+
+# ---- conveniences ----------------------------------------------------------------
+stats: $(OUT)/stats.h5
+synth: $(OUT)/synth.h5
+data: $(CAL)
+calib: $(Q0)
+recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(PACKED))
+pack: $(PACKED)
+eval: $(OUT)/result.json
+summary: $(OUT)/summary.txt
+	@cat $<
+
+clean:
+	rm -f $(addprefix $(OUT)/,stats.h5 synth.h5 synth.[0-9]*.h5 real.h5 q.h5 q.[0-9]*.h5 unit.[0-9]*.h5 \
+	  unit.args model.int.h5 test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp*)
+
+FORCE:
+
+help:
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(GENIE_MK)

@@ -1,0 +1,146 @@
+#!/usr/bin/env bats
+# pipelines/genie.mk end to end: a tiny few-shot run, its caching, and the
+# distillation stages as far as the programs exist.
+load helper
+
+setup() { cd "$BATS_TEST_TMPDIR"; }
+
+GENIE_MK="$ROOT/pipelines/genie.mk"
+
+# the first N Fashion-MNIST images of SET (train or t10k) as a dataset, made once
+fmnist_n() { # set n
+  local f="$CACHE/fmnist-$1-$2.h5"
+  if [ ! -f "$f" ]; then
+    idx2h5 "$FMNIST/$1-images-idx3-ubyte.gz" "$FMNIST/$1-labels-idx1-ubyte.gz" \
+      --mean 0.2860 --std 0.3530 -n "$2" -o "$f" >&2 || return 1
+  fi
+  echo "$f"
+}
+
+@test "genie.mk help, and its settings are checked before anything runs" {
+  run make -s -f "$GENIE_MK" help
+  assert_success
+  assert_output --partial "make -f pipelines/genie.mk MODEL=model.h5 WBITS=4 ABITS=4"
+  run make -s -f "$GENIE_MK"
+  assert_failure
+  assert_output --partial "MODEL= is required"
+  m=$(ref_model)
+  for a in WBITS=9 MODE=fast METHOD=magic RECON_ITERS=x; do
+    run make -s -f "$GENIE_MK" MODEL="$m" OUT=o "$a"
+    echo "$a -> $status: $output"
+    assert_failure
+    assert_output --partial "$a"
+  done
+  run make -s -f "$GENIE_MK" MODEL="$m" OUT=o SAMPLES=100 BATCH=64
+  assert_failure
+  assert_output --partial "SAMPLES=100 is not a multiple of BATCH=64"
+  [ ! -e o ]
+  # REAL must hold SAMPLES images in /x (checked by the data stage alone)
+  make_dataset d4.h5 4 1 28 28
+  run make -s -f "$GENIE_MK" MODEL="$m" OUT=o REAL=d4.h5 SAMPLES=8 data
+  assert_failure
+  assert_output --partial "genie.mk: d4.h5 holds 4 images, fewer than SAMPLES=8"
+  run make -s -f "$GENIE_MK" MODEL="$m" OUT=o REAL="$m" SAMPLES=8 data
+  assert_failure
+  assert_output --partial "no /x dataset (not a genie dataset file)"
+  assert_no_output o 'h5'
+}
+
+@test "genie.mk REAL=: a tiny few-shot run, then nothing to redo, then touching MODEL redoes it" {
+  cp "$(ref_model)" model.h5
+  real=$(fmnist_n train 256); test=$(fmnist_n t10k 500)
+  args=(-f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=64 RECON_ITERS=10 TEST="$test"
+        OUT=out THREADS=1 QUIET=1)
+  run make "${args[@]}"
+  echo "$output"
+  assert_success
+  # every stage ran: calib, each of the 11 units, pack, both evaluations
+  assert_output --partial "genie.mk: few-shot: the first 64 of the 256 images of"
+  assert_output --partial "bin/calib model.h5 out/real.h5 -w 4 -a 4"
+  for k in 0 1 2 3 4 5 6 7 8 9 10; do assert_output --partial "--unit $k "; done
+  assert_output --partial "bin/pack"
+  # the summary: FP32 and W4A4 side by side, printed and in OUT
+  assert_output --regexp "top-1 +[0-9.]+% +[0-9.]+% +[-+][0-9.]+"
+  [ -s out/model.int.h5 ] && [ -s out/summary.txt ] && [ -s out/result.json ]
+  run cat out/summary.txt
+  assert_output --partial "the first 64 images of $real (few-shot)"
+  assert_output --partial "sequential, 10 iterations per unit"
+  assert_output --partial "500 images"
+  run cat out/result.json
+  assert_output --regexp '"fp32": \{"top1": 0\.[0-9]+, "top5": [0-9.]+, "loss": [0-9.]+, "n": 500\}'
+  assert_output --regexp '"quantised": \{"top1": 0\.[0-9]+, '
+  assert_output --partial '"wbits": 4, "abits": 4'
+  q1=$(sed -n 's/.*"quantised": {"top1": \([0-9.]*\).*/\1/p' out/result.json)
+  awk -v a="$q1" 'BEGIN{exit !(a > 0.80)}'
+  # the calibration set is bit for bit the first 64 images of REAL
+  idx2h5 "$FMNIST/train-images-idx3-ubyte.gz" "$FMNIST/train-labels-idx1-ubyte.gz" \
+    --mean 0.2860 --std 0.3530 -n 64 -o first64.h5
+  run h5diff out/real.h5 first64.h5 /x /x
+  assert_success
+  run h5diff out/real.h5 first64.h5 /y /y
+  assert_success
+
+  # a second run has nothing to do
+  run make -q "${args[@]}"
+  assert_success
+  run make -n "${args[@]}"
+  assert_success
+  refute_output --partial "bin/"
+  run make "${args[@]}"
+  assert_success
+  assert_output --partial "Nothing to be done"
+
+  # touching the model redoes every stage after it (shown, not run: -n)
+  touch model.h5
+  run make -q "${args[@]}"
+  assert_failure 1
+  run make -n "${args[@]}"
+  assert_success
+  assert_output --partial "bin/calib model.h5"
+  assert_output --partial "bin/recon-block"
+  assert_output --partial "bin/pack"
+  assert_output --partial "bin/eval model.h5"
+  assert_output --partial "bin/eval out/model.int.h5"
+  refute_output --partial "h5dump -d /x"   # the calibration images do not depend on the model
+
+  # changing a stage's setting redoes that stage and those after it only
+  run make -n "${args[@]}" RECON_ITERS=11
+  assert_success
+  assert_output --partial "--iters 11"
+  assert_output --partial "bin/pack"
+}
+
+@test "genie.mk zero-shot: bnstats and distill batches with GNU parallel, then h5cat" {
+  for p in bnstats distill h5cat; do [ -x "$ROOT/bin/$p" ] || skip "bin/$p is not built"; done
+  m=$(ref_model)
+  args=(-f "$GENIE_MK" MODEL="$m" SAMPLES=16 BATCH=8 DISTILL_ITERS=2 OUT=out THREADS=1 QUIET=1)
+  run make "${args[@]}" synth
+  echo "$output"
+  assert_success
+  assert_output --partial "2 of 2 batches of 8 images"
+  run h5ls out/synth.h5
+  assert_output --partial "x                        Dataset {16, 1, 28, 28}"
+  [ -s out/stats.h5 ] && [ -s out/synth.0.h5 ] && [ -s out/synth.1.h5 ]
+  run make -q "${args[@]}" synth
+  assert_success
+  # the rest of the job, on the distilled images
+  run make -n "${args[@]}"
+  assert_output --partial "out/synth.h5 -w 4 -a 4"
+}
+
+@test "recon-parallel.sh: help, usage errors, and a calibrated model is required" {
+  rp="$ROOT/pipelines/recon-parallel.sh"
+  run "$rp" --help
+  assert_success
+  assert_output --partial "Usage: pipelines/recon-parallel.sh [options] Q.0.h5 DATA.h5 [-o MODEL.int.h5]"
+  run "$rp" onlyone.h5
+  assert_failure 2
+  assert_output --partial "Try 'recon-parallel.sh --help'"
+  run "$rp" a.h5 b.h5 -j 0
+  assert_failure 2
+  make_dataset d.h5 2 1 28 28
+  run "$rp" "$(ref_model)" d.h5 -o p.h5
+  assert_failure 1
+  assert_output --partial "is a genie model file, expected a quantised model (made by calib)"
+  assert_no_output . 'p.h5|unit'
+}
