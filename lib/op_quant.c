@@ -3,6 +3,7 @@
 #include "gn_quant.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gn_err.h"
@@ -26,7 +27,8 @@ float gn_rsig_inv(float r)
     return -logf((GN_RS_ZETA - GN_RS_GAMMA) / (r - GN_RS_GAMMA) - 1.0f);
 }
 
-static double lp24(double d) { return pow(fabs(d), 2.4); }
+/* |d|^2.4 in float, as the reference computes it (torch float32 pow) */
+static inline float lp24(float d) { return d == 0 ? 0 : powf(fabsf(d), 2.4f); }
 
 void gn_clip_search_asym(float *step, float *zp, const float *x, size_t n, int bits)
 {
@@ -47,7 +49,7 @@ void gn_clip_search_asym(float *step, float *zp, const float *x, size_t n, int b
         for (size_t i = 0; i < n; i++) {
             float q = nearbyintf(x[i] / d) + z;
             q = q < 0 ? 0 : q > qmax ? qmax : q;
-            sc += lp24((double)x[i] - (double)((q - z) * d));
+            sc += lp24(x[i] - (q - z) * d);
         }
         sc /= (double)n;
         if (sc < best) best = sc, bs = d, bz = z;
@@ -74,6 +76,12 @@ float gn_clip_search_act(const float *x, size_t n, int bits, int is_signed)
         if (fabsf(x[i]) > M) M = fabsf(x[i]);
     float m = is_signed ? -M : 0, qn, qp;
     gn_aquant_range(bits, is_signed, &qn, &qp);
+    /* zeros quantise to zero at every step: they add nothing to any score
+     * (but count in the mean, which does not change the argmin) */
+    float *nz = gn_xmalloc((n ? n : 1) * sizeof(float));
+    size_t k0 = 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0) nz[k0++] = x[i];
     float qmax = (float)((1 << bits) - 1);
     double best = INFINITY;
     float bs = 1;
@@ -82,14 +90,15 @@ float gn_clip_search_act(const float *x, size_t n, int bits, int is_signed)
         float d = r * (M - m) / qmax;
         if (!(d > 1e-12f)) d = 1e-12f;
         double sc = 0;
-        for (size_t i = 0; i < n; i++) {
-            float q = x[i] / d;
+        for (size_t i = 0; i < k0; i++) {
+            float q = nz[i] / d;
             q = nearbyintf(q < qn ? qn : q > qp ? qp : q);
-            sc += lp24((double)x[i] - (double)(q * d));
+            sc += lp24(nz[i] - q * d);
         }
         sc /= (double)n;
         if (sc < best) best = sc, bs = d;
     }
+    free(nz);
     return bs;
 }
 
