@@ -1,0 +1,73 @@
+/* bench_recon.c - seconds per Genie-M reconstruction iteration for each unit
+ * of the reference ResNet-20 at batch 8 and batch 32 (W4A4, 256 calibration
+ * images from the Fashion-MNIST training set), measured in this run. The
+ * authors' PyTorch code needs 9.0 ms per iteration averaged over the 11
+ * units at batch 8 on this machine class (2 threads). Prints; asserts
+ * nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gn_blas.h"
+#include "gn_cli.h"
+#include "gn_err.h"
+#include "gn_idx.h"
+#include "gn_onnx.h"
+#include "gn_qmodel.h"
+#include "gn_recon.h"
+#include "gn_run.h"
+
+int main(int argc, char **argv)
+{
+    const char *model = "tests/fixtures/resnet20_fmnist.onnx";
+    const char *imgs = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+    long iters = argc > 1 ? atol(argv[1]) : 60;
+    gn_graph *g, *f, *qg;
+    char w[512];
+    size_t n;
+    int h, wd;
+    unsigned char *pix;
+    if (gn_onnx_import(model, &g, w, sizeof w) || gn_idx_read_images(imgs, 256, &n, &h, &wd, &pix)) {
+        fprintf(stderr, "bench_recon: %s\n", gn_err_msg());
+        return 1;
+    }
+    float *x = malloc(n * 784 * sizeof(float));
+    for (size_t i = 0; i < n * 784; i++) x[i] = (pix[i] / 255.0f - 0.2860f) / 0.3530f;
+    gn_qconfig cfg = {.wbits = 4, .abits = 4, .first_last = 8};
+    if (gn_fold_bn(g, &f) || gn_quantize(f, &cfg, &qg)) return 1;
+    gn_qmodel q = {.g = qg, .wbits = 4, .abits = 4, .first_last = 8};
+    if (gn_find_units(qg, &q.units, &q.nunits)) return 1;
+    q.done = calloc((size_t)q.nunits, sizeof(int));
+    gn_run *r = gn_run_new(qg, 32, 0);
+    r->qmode = 1, r->act_init = 1;
+    gn_run_forward(r, x, 32);
+    gn_run_free(r);
+    for (int th = 1; th <= 2; th++) {
+        gn_set_threads(th);
+        for (int bi = 0; bi < 2; bi++) {
+            int B = bi ? 32 : 8;
+            double tot = 0;
+            printf("recon, batch %d, %d thread(s), ms per iteration by unit:", B, th);
+            for (int k = 0; k < q.nunits; k++) {
+                gn_recon_opts o;
+                gn_recon_defaults(&o);
+                o.batch = B, o.quiet = 1;
+                gn_recon_log l1, l2;
+                /* the per-iteration cost: difference of two runs cancels collection */
+                o.iters = 10;
+                gn_recon_unit(&q, k, x, n, &o, &l1);
+                o.iters = 10 + iters;
+                gn_recon_unit(&q, k, x, n, &o, &l2);
+                double ms = 1000 * (l2.seconds - l1.seconds) / (double)iters;
+                tot += ms;
+                printf(" %.2f", ms);
+            }
+            printf("\n  mean %.2f ms/iteration", tot / q.nunits);
+            if (B == 8)
+                printf(" (reference PyTorch: 9.0 ms at 2 threads; ratio %.1fx)", 9.0 / (tot / q.nunits));
+            printf("\n");
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
