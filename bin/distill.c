@@ -1,0 +1,276 @@
+/* distill - Genie-D: synthesise calibration images from a model's
+ * BatchNorm statistics alone (GENIE.md section 1), or the pixel / noise
+ * baselines. One process makes every batch, or only batch K
+ * (--batch-index) so that batches can run as separate processes and be
+ * joined by h5cat. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gn_blas.h"
+#include "gn_cli.h"
+#include "gn_distill.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_png.h"
+#include "gn_sha256.h"
+#include "gn_stats.h"
+
+static void usage(void)
+{
+    printf("Usage: distill MODEL.h5 STATS.h5 -o SYNTH.h5 [options]\n"
+           "Synthesise N calibration images in MODEL's input space that reproduce the\n"
+           "BatchNorm statistics in STATS.h5 (made by bnstats from the same model).\n\n"
+           "  -o, --output FILE    the dataset to write ('-' for stdout)\n"
+           "  -n, --count N        images in the whole job (default 1024)\n"
+           "  -b, --batch B        images per batch; N must be a multiple (default 128)\n"
+           "  -i, --iters I        iterations per batch (default 4000)\n"
+           "  -s, --seed S         random seed (default 0)\n"
+           "  -k, --batch-index K  make only batch K (0 <= K < N/B) of the job\n"
+           "  -m, --method M       genie (generator + latents, default), pixel (Adam on\n"
+           "                       the pixels, lr 0.25) or noise (N(0,1), no optimisation)\n"
+           "      --no-swing       no swing convolutions in front of strided ones\n"
+           "  -g, --grid FILE      also write the images as a PNG grid\n"
+           "      --log-every K    a loss row every K iterations (default 1)\n"
+           "      --lr-z X         Adam lr of the latents (default 0.1)\n"
+           "      --lr-g X         Adam lr of the generator (default 0.01)\n"
+           "      --lr-pixel X     Adam lr of the pixels, method pixel (default 0.25)\n"
+           "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
+           "  -q, --quiet          no progress\n"
+           "  -h, --help           show this help\n      --version        print the version\n\n"
+           "The output holds /x [N,C,H,W] (or [B,C,H,W] with --batch-index), /loss [L,3]\n"
+           "(total, mean term, std term per logged iteration), /loss_iter [L] and every\n"
+           "setting, the seed and the model's SHA-256 as attributes.\n"
+           "Exit status: 0 ok, 1 bad input or runtime failure, 2 usage error.\n");
+}
+
+struct opts {
+    gn_distill_opts d;
+    long n;
+    long batch_index; /* -1: all */
+    const char *out, *grid, *mpath, *spath;
+    int threads, quiet;
+};
+
+struct provenance {
+    const struct opts *o;
+    const char *model_sha, *targets_sha;
+    const float *loss;
+    const int *loss_iter;
+    size_t rows;
+    const int *batches;
+    int nbatches;
+    int rows_per_batch;
+};
+
+static int write_provenance(hid_t f, void *arg)
+{
+    const struct provenance *p = arg;
+    const gn_distill_opts *d = &p->o->d;
+    size_t dims[2] = {p->rows, 3};
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)d->seed);
+    int n = (int)p->o->n, swing = d->swing;
+    float betas[2] = {d->beta1, d->beta2};
+    return gn_h5_write_f32(f, "loss", 2, dims, p->loss) ||
+           gn_h5_write_i32(f, "loss_iter", 1, dims, p->loss_iter) ||
+           gn_h5_attr_str_w(f, "made_by", "distill") ||
+           gn_h5_attr_str_w(f, "genie_version", GN_VERSION) ||
+           gn_h5_attr_str_w(f, "method", gn_distill_method_name(d->method)) ||
+           gn_h5_attr_ints_w(f, "n", &n, 1) || gn_h5_attr_ints_w(f, "batch", &d->batch, 1) ||
+           gn_h5_attr_ints_w(f, "iters", &d->iters, 1) || gn_h5_attr_str_w(f, "seed", seed) ||
+           gn_h5_attr_ints_w(f, "swing", &swing, 1) ||
+           gn_h5_attr_ints_w(f, "latent_dim", &d->latent, 1) ||
+           gn_h5_attr_floats_w(f, "lr_z", &d->lr_z, 1) ||
+           gn_h5_attr_floats_w(f, "lr_g", &d->lr_g, 1) ||
+           gn_h5_attr_floats_w(f, "lr_pixel", &d->lr_x, 1) ||
+           gn_h5_attr_floats_w(f, "plateau_factor", &d->plateau_factor, 1) ||
+           gn_h5_attr_ints_w(f, "plateau_patience", &d->plateau_patience, 1) ||
+           gn_h5_attr_floats_w(f, "plateau_threshold", &d->plateau_threshold, 1) ||
+           gn_h5_attr_floats_w(f, "plateau_min_lr", &d->plateau_min_lr, 1) ||
+           gn_h5_attr_floats_w(f, "g_lr_gamma", &d->g_gamma, 1) ||
+           gn_h5_attr_ints_w(f, "g_lr_every", &d->g_every, 1) ||
+           gn_h5_attr_floats_w(f, "adam_betas", betas, 2) ||
+           gn_h5_attr_floats_w(f, "adam_eps", &d->adam_eps, 1) ||
+           gn_h5_attr_ints_w(f, "log_every", &d->log_every, 1) ||
+           gn_h5_attr_ints_w(f, "loss_rows_per_batch", &p->rows_per_batch, 1) ||
+           gn_h5_attr_str_w(f, "model_sha256", p->model_sha) ||
+           gn_h5_attr_str_w(f, "targets_sha256", p->targets_sha) ||
+           gn_h5_attr_str_w(f, "model_file", p->o->mpath) ||
+           gn_h5_attr_str_w(f, "stats_file", p->o->spath) ||
+           gn_h5_attr_ints_w(f, "batches", p->batches, p->nbatches);
+}
+
+struct progress_arg {
+    gn_progress pr;
+    long done; /* iterations of earlier batches */
+    long batch;
+    int method;
+};
+
+static void on_iter(void *arg, long it, double total, double mt, double st, double lr_a,
+                    double lr_b)
+{
+    struct progress_arg *p = arg;
+    char s[160];
+    if (p->method == GN_DISTILL_GENIE)
+        snprintf(s, sizeof s, "batch %ld loss %.4g (mean %.3g std %.3g) lr_z %.2g lr_g %.2g",
+                 p->batch, total, mt, st, lr_a, lr_b);
+    else if (p->method == GN_DISTILL_PIXEL)
+        snprintf(s, sizeof s, "batch %ld loss %.4g (mean %.3g std %.3g) lr %.2g", p->batch, total,
+                 mt, st, lr_a);
+    else
+        snprintf(s, sizeof s, "batch %ld loss %.4g (mean %.3g std %.3g)", p->batch, total, mt, st);
+    gn_progress_update(&p->pr, p->done + it, s);
+}
+
+/* parses the command line into o; returns -1 to go on, else an exit status */
+static int parse(int argc, char **argv, struct opts *o)
+{
+    enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_VERSION };
+    static const struct option lo[] = {
+        {"output", 1, 0, 'o'},      {"count", 1, 0, 'n'},        {"batch", 1, 0, 'b'},
+        {"iters", 1, 0, 'i'},       {"seed", 1, 0, 's'},         {"batch-index", 1, 0, 'k'},
+        {"method", 1, 0, 'm'},      {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
+        {"log-every", 1, 0, O_LOGEVERY}, {"lr-z", 1, 0, O_LRZ}, {"lr-g", 1, 0, O_LRG},
+        {"lr-pixel", 1, 0, O_LRX},  {"threads", 1, 0, 't'},      {"quiet", 0, 0, 'q'},
+        {"help", 0, 0, 'h'},        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    gn_distill_defaults(&o->d);
+    o->n = 1024;
+    o->batch_index = -1;
+    int c;
+    unsigned long long u;
+    while ((c = getopt_long(argc, argv, "o:n:b:i:s:k:m:g:t:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->out = optarg; break;
+        case 'n':
+            if (gn_parse_long(optarg, 1, 1L << 30, &o->n)) return gn_usage_error("-n: not a positive count: '%s'", optarg);
+            break;
+        case 'b':
+            if (gn_parse_int(optarg, 2, 1 << 20, &o->d.batch)) return gn_usage_error("--batch: not an integer >= 2: '%s'", optarg);
+            break;
+        case 'i':
+            if (gn_parse_int(optarg, 1, 1 << 30, &o->d.iters)) return gn_usage_error("--iters: not a positive integer: '%s'", optarg);
+            break;
+        case 's':
+            if (gn_parse_u64(optarg, &u)) return gn_usage_error("--seed: not a non-negative integer: '%s'", optarg);
+            o->d.seed = u;
+            break;
+        case 'k':
+            if (gn_parse_long(optarg, 0, 1L << 30, &o->batch_index)) return gn_usage_error("--batch-index: not a non-negative integer: '%s'", optarg);
+            break;
+        case 'm': {
+            int m = gn_distill_method_from_name(optarg);
+            if (m < 0) return gn_usage_error("--method: '%s' is not genie, pixel or noise", optarg);
+            o->d.method = (gn_distill_method)m;
+            break;
+        }
+        case O_NOSWING: o->d.swing = 0; break;
+        case 'g': o->grid = optarg; break;
+        case O_LOGEVERY:
+            if (gn_parse_int(optarg, 1, 1 << 30, &o->d.log_every)) return gn_usage_error("--log-every: not a positive integer: '%s'", optarg);
+            break;
+        case O_LRZ:
+            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_z)) return gn_usage_error("--lr-z: not a positive number: '%s'", optarg);
+            break;
+        case O_LRG:
+            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_g)) return gn_usage_error("--lr-g: not a positive number: '%s'", optarg);
+            break;
+        case O_LRX:
+            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_x)) return gn_usage_error("--lr-pixel: not a positive number: '%s'", optarg);
+            break;
+        case 't':
+            if (gn_parse_int(optarg, 1, 1024, &o->threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
+            break;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(); return 0;
+        case O_VERSION: gn_print_version(); return 0;
+        default: return gn_usage_error("unknown option");
+        }
+    }
+    if (argc - optind != 2) return gn_usage_error("expected MODEL and STATS files, got %d argument(s)", argc - optind);
+    if (!o->out) return gn_usage_error("no output file given (-o)");
+    if (o->n % o->d.batch)
+        return gn_usage_error("-n %ld is not a multiple of the batch size %d", o->n, o->d.batch);
+    if (o->batch_index >= o->n / o->d.batch)
+        return gn_usage_error("--batch-index %ld: the job has only %ld batches (0..%ld)",
+                              o->batch_index, o->n / o->d.batch, o->n / o->d.batch - 1);
+    o->mpath = argv[optind];
+    o->spath = argv[optind + 1];
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    gn_cli_init(argv[0]);
+    struct opts o;
+    int st = parse(argc, argv, &o);
+    if (st >= 0) return st;
+    if (o.threads) gn_set_threads(o.threads);
+
+    gn_graph *g = NULL;
+    gn_bnstats s = {0};
+    gn_distiller *d = NULL;
+    char sha[65], tsha[65];
+    int rc = gn_model_load(o.mpath, &g);
+    if (!rc && gn_bnstats_nodes(g, NULL, 0) == 0)
+        rc = gn_err_set("%s: model has no BatchNorm layer (Genie-D needs BatchNorm statistics)", o.mpath);
+    if (!rc) rc = gn_bnstats_load(o.spath, &s);
+    if (!rc) rc = gn_sha256_file(o.mpath, sha);
+    if (!rc && strcmp(sha, s.model_sha))
+        rc = gn_err_set("%s: statistics of another model (made from a model with SHA-256 %.12s..., "
+                        "%s has %.12s...)",
+                        o.spath, s.model_sha, o.mpath, sha);
+    if (!rc) rc = gn_bnstats_match(&s, g, o.spath, o.mpath);
+    if (!rc) {
+        rc = gn_distiller_new(&d, g, &s, &o.d);
+        if (rc) gn_err_prefix("%s", o.mpath);
+    }
+    if (rc) {
+        gn_bnstats_free(&s);
+        gn_graph_free(g);
+        return gn_fail();
+    }
+    gn_bnstats_targets_hash(&s, tsha);
+
+    const int B = o.d.batch, L = gn_distill_log_rows(&o.d);
+    const int nb = o.batch_index >= 0 ? 1 : (int)(o.n / B);
+    const gn_tensorinfo *in = &g->t[g->input];
+    const size_t per = gn_tensor_size(g, g->input);
+    gn_dataset ds = {.n = (size_t)nb * B, .c = in->c, .h = in->h, .w = in->w};
+    ds.x = gn_xmalloc(ds.n * per * sizeof(float));
+    float *loss = gn_xmalloc((size_t)nb * L * 3 * sizeof(float));
+    int *loss_iter = gn_xmalloc((size_t)nb * L * sizeof(int));
+    int *batches = gn_xmalloc((size_t)nb * sizeof(int));
+    struct progress_arg pa = {.method = o.d.method};
+    const long its = o.d.method == GN_DISTILL_NOISE ? 1 : o.d.iters;
+    gn_progress_start(&pa.pr, "distill", (long)nb * its, o.quiet);
+    for (int i = 0; i < nb; i++) {
+        long k = o.batch_index >= 0 ? o.batch_index : i;
+        batches[i] = (int)k;
+        pa.batch = k;
+        pa.done = (long)i * its;
+        gn_distiller_batch(d, (uint64_t)k, ds.x + (size_t)i * B * per, loss + (size_t)i * L * 3,
+                           on_iter, &pa);
+        for (int r = 0; r < L; r++) loss_iter[(size_t)i * L + r] = 1 + r * o.d.log_every;
+    }
+    gn_progress_end(&pa.pr);
+    struct provenance p = {&o, sha, tsha, loss, loss_iter, (size_t)nb * L, batches, nb, L};
+    /* the grid first: when anything fails, neither output is left behind */
+    rc = o.grid ? gn_png_grid(o.grid, ds.x, ds.n, ds.c, ds.h, ds.w, 0, 2) : 0;
+    if (!rc) {
+        rc = gn_dataset_save(o.out, &ds, write_provenance, &p);
+        if (rc && o.grid && strcmp(o.grid, "-")) unlink(o.grid);
+    }
+    gn_dataset_free(&ds);
+    free(loss);
+    free(loss_iter);
+    free(batches);
+    gn_distiller_free(d);
+    gn_bnstats_free(&s);
+    gn_graph_free(g);
+    return rc ? gn_fail() : 0;
+}
