@@ -48,6 +48,7 @@ typedef struct {
     float **wq;      /* [nn] quantised weights of the last forward */
     uint8_t **keep;  /* [nn] QDrop masks of aquant nodes */
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
+    char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad

@@ -82,6 +82,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
         }
     }
     r->dwq = gn_xcalloc(maxw, sizeof(float));
+    r->need = gn_xcalloc((size_t)g->nt + 1, 1);
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
     return r;
@@ -109,6 +110,7 @@ void gn_run_free(gn_run *r)
     free(r->wq);
     free(r->keep);
     free(r->dwq);
+    free(r->need);
     free(r->trainable);
     free(r->swing_off);
     free(r->ws);
@@ -387,7 +389,8 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
     gn_graph *g = r->g;
     /* need[t]: some gradient asked for lies upstream of tensor t, so dL/dt must
      * be computed. The first node's inputs count as "input" for slices. */
-    char *need = gn_xcalloc((size_t)g->nt, 1);
+    char *need = r->need;
+    memset(need, 0, (size_t)g->nt);
     if (want & GN_WANT_INPUT) {
         need[g->input] = 1;
         for (int k = first; k < last; k++)
@@ -406,7 +409,6 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
     }
     for (int k = last - 1; k >= first; k--)
         if (need[g->nodes[k].out]) backward_node(r, k, want, need);
-    free(need);
 }
 
 void gn_run_backward(gn_run *r, unsigned want) { gn_run_backward_nodes(r, want, 0, r->g->nn); }
