@@ -22,6 +22,8 @@
 
 /* Names accepted by gn_arch_build, comma-separated (for messages and help). */
 const char *gn_arch_list(void);
+/* 1 if gn_arch_build knows `name`, else 0. */
+int gn_arch_exists(const char *name);
 
 /* Builds architecture `name` for inputs (C,H,W) and `classes` outputs, its
  * parameters drawn from stream 0 of `seed`, and finalizes it. Input tensor
