@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gn_blas.h"
 #include "gn_err.h"
 
 static const char *prog = "genie";
@@ -19,6 +20,9 @@ void gn_cli_init(const char *name)
 {
     const char *s = strrchr(name, '/');
     prog = s ? s + 1 : name;
+    /* before anything is read or written: it may re-execute the program
+     * with a better OpenBLAS kernel (genie-blas(7)) */
+    gn_blas_init();
 }
 
 const char *gn_prog(void) { return prog; }

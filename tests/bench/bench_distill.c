@@ -35,6 +35,7 @@ static int load(const char *path, gn_graph **g)
 
 int main(int argc, char **argv)
 {
+    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = argc > 1 ? argv[1] : NULL;
     int iters = argc > 2 ? atoi(argv[2]) : 5;
     int t_lo = argc > 3 ? atoi(argv[3]) : 1, t_hi = argc > 3 ? t_lo : 2;

@@ -31,6 +31,7 @@ static double conv_flops(const gn_graph *g)
 
 int main(int argc, char **argv)
 {
+    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = argc > 1 ? argv[1] : "tests/fixtures/resnet20_fmnist.onnx";
     int B = 128;
     /* sgemm */

@@ -19,6 +19,7 @@
 
 int main(int argc, char **argv)
 {
+    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = "tests/fixtures/resnet20_fmnist.onnx";
     const char *imgs = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
     long iters = argc > 1 ? atol(argv[1]) : 60;

@@ -50,6 +50,7 @@ static int bench(const char *arch, int threads, int steps)
 
 int main(int argc, char **argv)
 {
+    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
     int steps = argc > 1 ? atoi(argv[1]) : 8;
     if (steps < 1) steps = 8;
     int rc = 0;
