@@ -1,29 +1,44 @@
 /* op_conv.c - 2-D convolution, forward and backward (see gn_ops.h).
  *
- * Dense and grouped convolutions are lowered to im2col + gn_sgemm, and
- * backward to gn_sgemm + col2im (darknet's scheme). Samples go through in
- * chunks: the im2col matrices of `nb` samples sit side by side in one
- * (Cin/g*KH*KW, nb*OH*OW) matrix, so that on small feature maps (14x14, 7x7)
- * each sgemm is wide enough to keep every OpenBLAS thread busy, while the
- * chunk still stays cache-sized. A 1x1, stride-1, unpadded convolution whose
- * chunk is one sample skips im2col: the input plane already is the matrix.
- * Depthwise convolutions (one input channel per group, any channel
- * multiplier) have their own direct kernel, because one sgemm per 1-channel
- * group would be nothing but call overhead.
+ * Dense and grouped convolutions are lowered to im2col + gn_sgemm per sample
+ * and group, and backward to gn_sgemm + col2im (darknet's scheme):
+ *   y (Og,P) = W (Og,Kg) . col (Kg,P)
+ *   dW^T (Kg,Og) += col (Kg,P) . dy^T (P,Og)   (faster than dW for small Og)
+ *   dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P), then dx += col2im(dcol)
+ * with Kg = Cin/g*KH*KW and P = OH*OW. A 1x1, stride-1, unpadded convolution
+ * skips im2col (the input plane already is the matrix, and dx comes straight
+ * out of the sgemm). A same-size stride-1 convolution (3x3 pad 1 and the
+ * like) orders the im2col rows by tap, so that im2col/col2im move whole
+ * shifted planes (blk_layout). Depthwise convolutions (one input channel per
+ * group, any channel multiplier) have their own direct kernel: one sgemm per
+ * 1-channel group would be nothing but call overhead.
  *
- * What it deliberately does not do: dilation, Winograd/FFT, threads of its
- * own (parallelism is OpenBLAS's, inside gn_sgemm), or any allocation:
- * scratch comes from `ws`, sized by gn_conv2d_workspace(). */
+ * Threads: with B >= 2 and gn_get_threads() > 1 the batch is split into
+ * contiguous sample ranges over a small pool of threads (at most
+ * CONV_MAX_THREADS, started on first use and kept), each with its own slice
+ * of `ws` and single-threaded sgemm calls; OpenBLAS is set to one thread for
+ * the duration and restored afterwards. Letting OpenBLAS split each small
+ * sgemm instead was measured slower than one thread on ResNet-20 / 28x28
+ * with 2 cores: the im2col buffer one core writes is the one the other
+ * core's sgemm just read, so cache lines bounce, and im2col stays serial.
+ * Each thread accumulates dw into its own slice; the slices are summed after
+ * the join. One batch at a time uses the pool; a call from another thread
+ * meanwhile runs serially. With B == 1 OpenBLAS threads as configured.
+ *
+ * What it deliberately does not do: dilation, Winograd/FFT, or allocation
+ * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
+ * threads are the one-off exception). */
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
-/* Target columns (nb*OH*OW) of one im2col chunk. Measured on ResNet-20 /
- * 28x28 with 2 OpenBLAS threads: below ~2000 columns the sgemms do not
- * split well over threads; far above, the chunk falls out of L2. */
-#define CONV_COLS 3200
+/* Most threads one convolution uses; the workspace is sized for this many. */
+#define CONV_MAX_THREADS 8
 
 static int conv_out(int in, int pa, int pb, int k, int stride)
 {
@@ -41,14 +56,14 @@ int gn_conv_shape_init(gn_conv_shape *s)
     s->OH = conv_out(s->H, s->PT, s->PB, s->KH, s->SH);
     s->OW = conv_out(s->W, s->PL, s->PR, s->KW, s->SW);
     if (s->OH < 1 || s->OW < 1) return -1;
-    /* every sgemm dimension (at most Kg and nb*OH*OW) must fit an int */
+    /* sgemm dimensions (Kg, OH*OW, H*W) are ints */
     if ((size_t)s->Cin / s->groups * s->KH * s->KW > 0x7fffffff ||
-        (size_t)s->OH * s->OW > 0x7fffffff / 2)
+        (size_t)s->OH * s->OW > 0x7fffffff || (size_t)s->H * s->W > 0x7fffffff)
         return -1;
     return 0;
 }
 
-/* The shape is the one gn_conv_shape_init() accepted. */
+/* The shape is one gn_conv_shape_init() accepted. */
 static void check_shape(const gn_conv_shape *s)
 {
     GN_ASSERT(s->B >= 1 && s->groups >= 1 && s->Cin % s->groups == 0 &&
@@ -65,35 +80,146 @@ static int is_pointwise(const gn_conv_shape *s)
            s->PB == 0 && s->PR == 0;
 }
 
-/* Samples per im2col chunk. */
-static int chunk_samples(const gn_conv_shape *s)
+static int max_threads(const gn_conv_shape *s)
 {
-    size_t P = (size_t)s->OH * s->OW;
-    size_t nb = (CONV_COLS + P - 1) / P;
-    if (nb > (size_t)s->B) nb = (size_t)s->B;
-    if (nb * P > 0x7fffffff) nb = 1; /* sgemm's N is an int */
-    return (int)nb;
+    return s->B < CONV_MAX_THREADS ? s->B : CONV_MAX_THREADS;
 }
 
-/* Floats of scratch:
- *   depthwise: 0 (direct kernel);
- *   otherwise, with Kg = Cin/g*KH*KW, Og = Cout/g, P = OH*OW and
- *   nb = min(B, ceil(CONV_COLS/P)) samples per chunk:
- *     nb == 1: Kg*P (one sample's im2col; 0 for a 1x1/s1/unpadded conv),
- *     nb > 1:  (Kg + Og)*nb*P (the chunk's im2col, and its output or output
- *              gradient in (Og, nb*P) order);
- *   so the bound is (Kg + Og) * max(P, CONV_COLS + P) floats. */
+/* Same-size stride-1 convolutions ("same" padding: 3x3/p1 and the like)
+ * order their im2col rows (kh,kw,c) instead of (c,kh,kw): then the rows of
+ * one tap (kh,kw) are the group's input planes shifted by one constant, and
+ * im2col/col2im move whole (Cg,P) blocks at once. The weights are permuted
+ * to match, once per call. */
+static int blk_layout(const gn_conv_shape *s)
+{
+    return !is_depthwise(s) && !is_pointwise(s) && s->SH == 1 && s->SW == 1 && s->OH == s->H &&
+           s->OW == s->W;
+}
+
+/* Floats of one thread's im2col buffer: Kg*P, or 0 where none is built. */
+static size_t col_floats(const gn_conv_shape *s)
+{
+    if (is_depthwise(s) || is_pointwise(s)) return 0;
+    return (size_t)(s->Cin / s->groups) * s->KH * s->KW * s->OH * s->OW;
+}
+
+static size_t w_floats(const gn_conv_shape *s)
+{
+    return (size_t)s->Cout * (s->Cin / s->groups) * s->KH * s->KW;
+}
+
+/* With T = min(B, CONV_MAX_THREADS), Kg = Cin/g*KH*KW, P = OH*OW:
+ *   Cout*Kg           the weights in (kh,kw,c) order (blk_layout only),
+ *   T * Kg*P          one im2col buffer per thread (none for depthwise and
+ *                     1x1/s1/unpadded convolutions),
+ *   T * Cout*Kg       one dw accumulator per thread;
+ * never 0, and growing with B up to B = CONV_MAX_THREADS: size it with the
+ * largest batch that will run. For ResNet-20 on 28x28 the largest is 3.7 MB
+ * (16->16 at 28x28, B >= 8). */
 size_t gn_conv2d_workspace(const gn_conv_shape *s)
 {
     check_shape(s);
-    if (is_depthwise(s)) return 0;
-    size_t P = (size_t)s->OH * s->OW;
-    size_t Kg = (size_t)(s->Cin / s->groups) * s->KH * s->KW;
-    size_t Og = (size_t)(s->Cout / s->groups);
-    size_t nb = (size_t)chunk_samples(s);
-    if (nb == 1) return is_pointwise(s) ? 0 : Kg * P;
-    return (Kg + Og) * nb * P;
+    size_t T = (size_t)max_threads(s);
+    return (blk_layout(s) ? w_floats(s) : 0) + T * col_floats(s) + T * w_floats(s);
 }
+
+/* ---- the thread pool ------------------------------------------------------ */
+
+typedef void (*pool_fn)(void *ctx, int t, int T);
+
+static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER; /* held for a whole run */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;   /* guards what follows */
+static pthread_cond_t pool_go = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_COND_INITIALIZER;
+static int pool_n;             /* workers started; worker k runs part t = k */
+static unsigned long pool_gen; /* bumped for every run */
+static unsigned long pool_gen0[CONV_MAX_THREADS];
+static int pool_left;          /* workers not yet done with the current run */
+static pool_fn pool_f;
+static void *pool_ctx;
+static int pool_T;
+
+static void *pool_worker(void *arg)
+{
+    const int t = (int)(intptr_t)arg;
+    pthread_mutex_lock(&pool_mu);
+    unsigned long seen = pool_gen0[t];
+    for (;;) {
+        while (pool_gen == seen) pthread_cond_wait(&pool_go, &pool_mu);
+        seen = pool_gen;
+        pool_fn f = pool_f;
+        void *ctx = pool_ctx;
+        int T = pool_T;
+        pthread_mutex_unlock(&pool_mu);
+        if (t < T) f(ctx, t, T);
+        pthread_mutex_lock(&pool_mu);
+        if (--pool_left == 0) pthread_cond_signal(&pool_done);
+    }
+    return NULL;
+}
+
+/* A child of fork() has none of the workers: start afresh. */
+static void pool_atfork_child(void)
+{
+    pthread_mutex_init(&pool_busy, NULL);
+    pthread_mutex_init(&pool_mu, NULL);
+    pthread_cond_init(&pool_go, NULL);
+    pthread_cond_init(&pool_done, NULL);
+    pool_n = 0;
+}
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_atfork_child); }
+
+/* Runs f(ctx, t, T) for t = 0..T-1, part 0 in the caller, with OpenBLAS at
+ * one thread meanwhile; returns the T actually used. Runs f(ctx, 0, 1) alone
+ * when T is 1, another thread holds the pool, or no worker could be
+ * started. Workers block every signal, so handlers run where they did. */
+static int pool_run(pool_fn f, void *ctx, int T)
+{
+    if (T <= 1 || pthread_mutex_trylock(&pool_busy) != 0) {
+        f(ctx, 0, 1);
+        return 1;
+    }
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < T - 1) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        while (pool_n < T - 1) {
+            pthread_t th;
+            int t = pool_n + 1;
+            pool_gen0[t] = pool_gen;
+            if (pthread_create(&th, NULL, pool_worker, (void *)(intptr_t)t) != 0) break;
+            pthread_detach(th);
+            pool_n++;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (T > pool_n + 1) T = pool_n + 1;
+    const int nt = gn_get_threads();
+    if (T > 1) {
+        gn_set_threads(1);
+        pool_f = f;
+        pool_ctx = ctx;
+        pool_T = T;
+        pool_left = pool_n;
+        pool_gen++;
+        pthread_cond_broadcast(&pool_go);
+    }
+    pthread_mutex_unlock(&pool_mu);
+    f(ctx, 0, T);
+    if (T > 1) {
+        pthread_mutex_lock(&pool_mu);
+        while (pool_left > 0) pthread_cond_wait(&pool_done, &pool_mu);
+        pthread_mutex_unlock(&pool_mu);
+        gn_set_threads(nt);
+    }
+    pthread_mutex_unlock(&pool_busy);
+    return T;
+}
+
+/* ---- im2col / col2im ------------------------------------------------------ */
 
 /* Output positions o in [*lo, *hi) whose input o*stride + k - pad is inside
  * [0, in); outside that range the input is padding. */
@@ -108,35 +234,78 @@ static void valid_range(int k, int pad, int stride, int in, int out, int *lo, in
     *hi = h;
 }
 
-/* col (C*KH*KW rows, stride ldc) = im2col of x (C,H,W), first OH*OW columns;
- * row (c*KH+kh)*KW+kw, column oh*OW+ow holds x[c][oh*SH+kh-PT][ow*SW+kw-PL]
- * or 0 in the padding. */
-static void im2col(float *col, size_t ldc, const float *x, int C, const gn_conv_shape *s)
+/* d[i] += s[i], in blocks of 8 so that gcc -O2 vectorises it (its cheap
+ * cost model leaves loops of unknown trip count scalar). */
+static void add_to(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) d[i + k] += s[i + k];
+    for (; i < n; i++) d[i] += s[i];
+}
+
+/* d[i] += a*s[i], blocked like add_to. */
+static void axpy_to(float *restrict d, float a, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) d[i + k] += a * s[i + k];
+    for (; i < n; i++) d[i] += a * s[i];
+}
+
+/* A stride-1 "same width" row (SH = SW = 1, OW = W): cell p = oh*OW+ow of
+ * every im2col row reads x[p + delta], so the rows [ohl,ohh) are one
+ * contiguous run of the plane from the first valid cell to the last, except
+ * for the owl + (OW-owh) cells per output row that wrap into the
+ * neighbouring input row and must be padding instead. */
+static int flat_rows(const gn_conv_shape *s)
+{
+    return s->SH == 1 && s->SW == 1 && s->OW == s->W;
+}
+
+/* col (C*KH*KW, OH*OW) = im2col of x (C,H,W): row (c*KH+kh)*KW+kw, column
+ * oh*OW+ow holds x[c][oh*SH+kh-PT][ow*SW+kw-PL], or 0 in the padding. */
+static void im2col(float *col, const float *x, int C, const gn_conv_shape *s)
 {
     const int H = s->H, W = s->W, OH = s->OH, OW = s->OW, SW = s->SW;
-    const size_t HW = (size_t)H * W;
+    const size_t HW = (size_t)H * W, P = (size_t)OH * OW;
+    const int flat = flat_rows(s);
     for (int c = 0; c < C; c++) {
         const float *xc = x + c * HW; // (H,W)
         for (int kh = 0; kh < s->KH; kh++) {
             int ohl, ohh;
             valid_range(kh, s->PT, s->SH, H, OH, &ohl, &ohh);
             for (int kw = 0; kw < s->KW; kw++) {
-                float *row = col + ((size_t)(c * s->KH + kh) * s->KW + kw) * ldc; // (OH,OW)
+                float *row = col + ((size_t)(c * s->KH + kh) * s->KW + kw) * P; // (OH,OW)
                 int owl, owh;
                 valid_range(kw, s->PL, SW, W, OW, &owl, &owh);
+                const int off = kw - s->PL;
+                if (ohh <= ohl || owh <= owl) {
+                    memset(row, 0, sizeof(float) * P);
+                    continue;
+                }
                 if (ohl > 0) memset(row, 0, sizeof(float) * ohl * OW);
-                for (int oh = ohl; oh < ohh; oh++) {
-                    float *d = row + (size_t)oh * OW;
-                    const float *xr = xc + (size_t)(oh * s->SH + kh - s->PT) * W; // (W)
-                    const int off = kw - s->PL;
-                    for (int ow = 0; ow < owl; ow++) d[ow] = 0;
-                    if (SW == 1) {
-                        if (owh > owl)
-                            memcpy(d + owl, xr + owl + off, sizeof(float) * (owh - owl));
-                    } else {
-                        for (int ow = owl; ow < owh; ow++) d[ow] = xr[ow * SW + off];
+                if (flat) {
+                    /* one run from (ohl,owl) to (ohh-1,owh-1), then re-pad the wrapped cells */
+                    const size_t p0 = (size_t)ohl * OW + owl, p1 = (size_t)(ohh - 1) * OW + owh;
+                    const float *src = xc + (size_t)(ohl + kh - s->PT) * W + owl + off;
+                    memcpy(row + p0, src, sizeof(float) * (p1 - p0));
+                    for (int oh = ohl; oh < ohh; oh++) {
+                        float *d = row + (size_t)oh * OW; // (OW)
+                        for (int ow = 0; ow < owl; ow++) d[ow] = 0;
+                        for (int ow = owh; ow < OW; ow++) d[ow] = 0;
                     }
-                    for (int ow = owh; ow < OW; ow++) d[ow] = 0;
+                } else {
+                    for (int oh = ohl; oh < ohh; oh++) {
+                        float *d = row + (size_t)oh * OW;                               // (OW)
+                        const float *xr = xc + (size_t)(oh * s->SH + kh - s->PT) * W; // (W)
+                        for (int ow = 0; ow < owl; ow++) d[ow] = 0;
+                        if (SW == 1)
+                            memcpy(d + owl, xr + owl + off, sizeof(float) * (owh - owl));
+                        else
+                            for (int ow = owl; ow < owh; ow++) d[ow] = xr[ow * SW + off];
+                        for (int ow = owh; ow < OW; ow++) d[ow] = 0;
+                    }
                 }
                 if (ohh < OH) memset(row + (size_t)ohh * OW, 0, sizeof(float) * (OH - ohh) * OW);
             }
@@ -144,52 +313,142 @@ static void im2col(float *col, size_t ldc, const float *x, int C, const gn_conv_
     }
 }
 
-/* dx (C,H,W) += col2im(col): the adjoint of im2col (padding cells dropped). */
-static void col2im(float *dx, const float *col, size_t ldc, int C, const gn_conv_shape *s)
+/* dx (C,H,W) += col2im(col (C*KH*KW, OH*OW)): the adjoint of im2col. Clobbers
+ * col's padding cells (flat_rows: it zeroes them, then adds whole runs). */
+static void col2im(float *dx, float *col, int C, const gn_conv_shape *s)
 {
     const int H = s->H, W = s->W, OH = s->OH, OW = s->OW, SW = s->SW;
-    const size_t HW = (size_t)H * W;
+    const size_t HW = (size_t)H * W, P = (size_t)OH * OW;
+    const int flat = flat_rows(s);
     for (int c = 0; c < C; c++) {
         float *dxc = dx + c * HW; // (H,W)
         for (int kh = 0; kh < s->KH; kh++) {
             int ohl, ohh;
             valid_range(kh, s->PT, s->SH, H, OH, &ohl, &ohh);
             for (int kw = 0; kw < s->KW; kw++) {
-                const float *row = col + ((size_t)(c * s->KH + kh) * s->KW + kw) * ldc; // (OH,OW)
+                float *row = col + ((size_t)(c * s->KH + kh) * s->KW + kw) * P; // (OH,OW)
                 int owl, owh;
                 valid_range(kw, s->PL, SW, W, OW, &owl, &owh);
                 const int off = kw - s->PL;
-                for (int oh = ohl; oh < ohh; oh++) {
-                    const float *d = row + (size_t)oh * OW;
-                    float *xr = dxc + (size_t)(oh * s->SH + kh - s->PT) * W; // (W)
-                    if (SW == 1) {
-                        float *xo = xr + owl + off;
-                        const float *dd = d + owl;
-                        for (int i = 0; i < owh - owl; i++) xo[i] += dd[i];
-                    } else {
-                        for (int ow = owl; ow < owh; ow++) xr[ow * SW + off] += d[ow];
+                if (ohh <= ohl || owh <= owl) continue;
+                if (flat) {
+                    const size_t p0 = (size_t)ohl * OW + owl, p1 = (size_t)(ohh - 1) * OW + owh;
+                    for (int oh = ohl; oh < ohh; oh++) {
+                        float *d = row + (size_t)oh * OW; // (OW)
+                        for (int ow = 0; ow < owl; ow++) d[ow] = 0;
+                        for (int ow = owh; ow < OW; ow++) d[ow] = 0;
                     }
+                    add_to(dxc + (size_t)(ohl + kh - s->PT) * W + owl + off, row + p0, p1 - p0);
+                    continue;
+                }
+                for (int oh = ohl; oh < ohh; oh++) {
+                    const float *d = row + (size_t)oh * OW;                     // (OW)
+                    float *xr = dxc + (size_t)(oh * s->SH + kh - s->PT) * W; // (W)
+                    if (SW == 1)
+                        add_to(xr + owl + off, d + owl, owh - owl);
+                    else
+                        for (int ow = owl; ow < owh; ow++) xr[ow * SW + off] += d[ow];
                 }
             }
         }
     }
 }
 
-/* ---- depthwise: direct kernels ------------------------------------------ */
+/* 0.0f read through a volatile: gcc cannot see it is zero, so the short
+ * zeroing loops below stay inline stores instead of becoming one memset
+ * call per 7..28-float row (measured 20-40% of im2col_blk). */
+static const float zero_f = 0.0f;
+
+/* Sets the padding cells of one tap's (C, OH*OW) block to 0: rows outside
+ * [ohl,ohh) of every plane, and columns outside [owl,owh) of every row. The
+ * planes' rows follow one another, so the columns are one sweep over C*OH
+ * rows. */
+static void blk_pad(float *blk, int C, const gn_conv_shape *s, int ohl, int ohh, int owl, int owh)
+{
+    const int OH = s->OH, OW = s->OW;
+    const size_t P = (size_t)OH * OW;
+    const float z = *(const volatile float *)&zero_f;
+    if (ohl > 0 || ohh < OH)
+        for (int c = 0; c < C; c++) {
+            float *r = blk + c * P; // (OH,OW)
+            for (size_t i = 0; i < (size_t)ohl * OW; i++) r[i] = z;
+            for (size_t i = (size_t)ohh * OW; i < P; i++) r[i] = z;
+        }
+    if (owl > 0 || owh < OW) {
+        const size_t rows = (size_t)C * OH;
+        for (size_t r = 0; r < rows; r++) {
+            float *d = blk + r * OW; // (OW)
+            for (int ow = 0; ow < owl; ow++) d[ow] = z;
+            for (int ow = owh; ow < OW; ow++) d[ow] = z;
+        }
+    }
+}
+
+/* blk_layout: col ((kh,kw,c), P) = im2col of x (C,H,W) with OH = H, OW = W.
+ * Tap (kh,kw) reads x shifted by delta = (kh-PT)*W + kw-PL, so its (C,P)
+ * block is one copy of x from the first valid cell of plane 0 to the last of
+ * plane C-1; the cells that wrapped into a neighbouring row or plane are then
+ * set back to padding. */
+static void im2col_blk(float *col, const float *x, int C, const gn_conv_shape *s)
+{
+    const size_t P = (size_t)s->OH * s->OW;
+    for (int kh = 0; kh < s->KH; kh++) {
+        int ohl, ohh;
+        valid_range(kh, s->PT, 1, s->H, s->OH, &ohl, &ohh);
+        for (int kw = 0; kw < s->KW; kw++) {
+            int owl, owh;
+            valid_range(kw, s->PL, 1, s->W, s->OW, &owl, &owh);
+            float *blk = col + (size_t)(kh * s->KW + kw) * C * P; // (C,P)
+            if (ohh <= ohl || owh <= owl) {
+                memset(blk, 0, sizeof(float) * C * P);
+                continue;
+            }
+            const ptrdiff_t delta = (ptrdiff_t)(kh - s->PT) * s->W + (kw - s->PL);
+            const size_t p0 = (size_t)ohl * s->OW + owl;
+            const size_t p1 = (size_t)(C - 1) * P + (size_t)(ohh - 1) * s->OW + owh;
+            memcpy(blk + p0, x + (ptrdiff_t)p0 + delta, sizeof(float) * (p1 - p0));
+            blk_pad(blk, C, s, ohl, ohh, owl, owh);
+        }
+    }
+}
+
+/* dx (C,H,W) += the adjoint of im2col_blk. Zeroes col's padding cells, then
+ * adds each tap's block in one run. */
+static void col2im_blk(float *dx, float *col, int C, const gn_conv_shape *s)
+{
+    const size_t P = (size_t)s->OH * s->OW;
+    for (int kh = 0; kh < s->KH; kh++) {
+        int ohl, ohh;
+        valid_range(kh, s->PT, 1, s->H, s->OH, &ohl, &ohh);
+        for (int kw = 0; kw < s->KW; kw++) {
+            int owl, owh;
+            valid_range(kw, s->PL, 1, s->W, s->OW, &owl, &owh);
+            if (ohh <= ohl || owh <= owl) continue;
+            float *blk = col + (size_t)(kh * s->KW + kw) * C * P; // (C,P)
+            const ptrdiff_t delta = (ptrdiff_t)(kh - s->PT) * s->W + (kw - s->PL);
+            const size_t p0 = (size_t)ohl * s->OW + owl;
+            const size_t p1 = (size_t)(C - 1) * P + (size_t)(ohh - 1) * s->OW + owh;
+            blk_pad(blk, C, s, ohl, ohh, owl, owh);
+            add_to(dx + (ptrdiff_t)p0 + delta, blk + p0, p1 - p0);
+        }
+    }
+}
+
+/* ---- depthwise: direct kernels on samples [b0,b1) ------------------------- */
 
 /* y (B,Cout,OH,OW); output channel co reads input channel co/m. */
 static void dw_forward(float *y, const float *x, const float *w, const float *bias,
-                       const gn_conv_shape *s)
+                       const gn_conv_shape *s, int b0, int b1)
 {
     const int m = s->Cout / s->Cin, OW = s->OW, SW = s->SW;
     const size_t HW = (size_t)s->H * s->W, P = (size_t)s->OH * s->OW;
-    for (int b = 0; b < s->B; b++) {
+    for (int b = b0; b < b1; b++) {
         for (int co = 0; co < s->Cout; co++) {
             const float *xp = x + ((size_t)b * s->Cin + co / m) * HW; // (H,W)
             float *yp = y + ((size_t)b * s->Cout + co) * P;            // (OH,OW)
             const float *wp = w + (size_t)co * s->KH * s->KW;          // (KH,KW)
-            const float b0 = bias ? bias[co] : 0.0f;
-            for (size_t i = 0; i < P; i++) yp[i] = b0;
+            const float bv = bias ? bias[co] : 0.0f;
+            for (size_t i = 0; i < P; i++) yp[i] = bv;
             for (int kh = 0; kh < s->KH; kh++) {
                 int ohl, ohh;
                 valid_range(kh, s->PT, s->SH, s->H, s->OH, &ohl, &ohh);
@@ -199,12 +458,10 @@ static void dw_forward(float *y, const float *x, const float *w, const float *bi
                     const float wv = wp[kh * s->KW + kw];
                     const int off = kw - s->PL;
                     for (int oh = ohl; oh < ohh; oh++) {
-                        const float *xr = xp + (size_t)(oh * s->SH + kh - s->PT) * s->W;
-                        float *yr = yp + (size_t)oh * OW;
+                        const float *xr = xp + (size_t)(oh * s->SH + kh - s->PT) * s->W; // (W)
+                        float *yr = yp + (size_t)oh * OW;                                 // (OW)
                         if (SW == 1) {
-                            const float *xo = xr + owl + off;
-                            float *yo = yr + owl;
-                            for (int i = 0; i < owh - owl; i++) yo[i] += wv * xo[i];
+                            axpy_to(yr + owl, wv, xr + owl + off, owh - owl);
                         } else {
                             for (int ow = owl; ow < owh; ow++) yr[ow] += wv * xr[ow * SW + off];
                         }
@@ -215,17 +472,16 @@ static void dw_forward(float *y, const float *x, const float *w, const float *bi
     }
 }
 
+/* dx (B,Cin,H,W) and dw (Cout,1,KH,KW) += ...; either may be NULL. */
 static void dw_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                        const gn_conv_shape *s)
+                        const gn_conv_shape *s, int b0, int b1)
 {
     const int m = s->Cout / s->Cin, OW = s->OW, SW = s->SW;
     const size_t HW = (size_t)s->H * s->W, P = (size_t)s->OH * s->OW;
-    for (int b = 0; b < s->B; b++) {
+    for (int b = b0; b < b1; b++) {
         for (int co = 0; co < s->Cout; co++) {
-            const size_t xo_ = ((size_t)b * s->Cin + co / m) * HW;
-            const float *xp = x + xo_;                                  // (H,W)
-            float *dxp = dx ? dx + xo_ : NULL;                          // (H,W)
-            const float *dyp = dy + ((size_t)b * s->Cout + co) * P;     // (OH,OW)
+            const size_t xoff = ((size_t)b * s->Cin + co / m) * HW;
+            const float *dyp = dy + ((size_t)b * s->Cout + co) * P; // (OH,OW)
             for (int kh = 0; kh < s->KH; kh++) {
                 int ohl, ohh;
                 valid_range(kh, s->PT, s->SH, s->H, s->OH, &ohl, &ohh);
@@ -237,14 +493,17 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
                     const int off = kw - s->PL;
                     float acc = 0;
                     for (int oh = ohl; oh < ohh; oh++) {
-                        const size_t r = (size_t)(oh * s->SH + kh - s->PT) * s->W;
-                        const float *dyr = dyp + (size_t)oh * OW;
-                        if (dxp) {
-                            float *xr = dxp + r;
-                            for (int ow = owl; ow < owh; ow++) xr[ow * SW + off] += wv * dyr[ow];
+                        const size_t r = xoff + (size_t)(oh * s->SH + kh - s->PT) * s->W;
+                        const float *dyr = dyp + (size_t)oh * OW; // (OW)
+                        if (dx) {
+                            float *xr = dx + r; // (W)
+                            if (SW == 1)
+                                axpy_to(xr + owl + off, wv, dyr + owl, owh - owl);
+                            else
+                                for (int ow = owl; ow < owh; ow++) xr[ow * SW + off] += wv * dyr[ow];
                         }
                         if (dw) {
-                            const float *xr = xp + r;
+                            const float *xr = x + r; // (W)
                             for (int ow = owl; ow < owh; ow++) acc += dyr[ow] * xr[ow * SW + off];
                         }
                     }
@@ -255,59 +514,139 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
     }
 }
 
-/* ---- dense / grouped ----------------------------------------------------- */
+/* ---- dense / grouped: one thread's share ---------------------------------- */
+
+typedef struct {
+    const gn_conv_shape *s;
+    float *y;           /* forward output, or NULL for a backward run */
+    float *dx, *dw;     /* backward outputs (either may be NULL) */
+    const float *dy, *x, *w, *b;
+    const float *wk;    /* the weights in im2col row order (w itself unless blk_layout) */
+    float *col, *acc;   /* per-thread im2col buffers and dw accumulators, in ws */
+} conv_job;
+
+/* Thread t of T: samples [B*t/T, B*(t+1)/T), its own im2col buffer, and its
+ * own dw accumulator, zeroed here: for each group the transposed (Kg, Og),
+ * whose sgemm runs faster than (Og, Kg) for the narrow Og of small
+ * networks; depthwise keeps dw's own (Cout,KH,KW) order. */
+static void conv_part(void *ctx, int t, int T)
+{
+    const conv_job *j = ctx;
+    const gn_conv_shape *s = j->s;
+    const int b0 = (int)((long)s->B * t / T), b1 = (int)((long)s->B * (t + 1) / T);
+    float *col = j->col + (size_t)t * col_floats(s); // (Kg,P)
+    float *acc = NULL;
+    if (j->dw) {
+        acc = j->acc + (size_t)t * w_floats(s);
+        memset(acc, 0, sizeof(float) * w_floats(s));
+    }
+    if (is_depthwise(s)) {
+        if (j->y)
+            dw_forward(j->y, j->x, j->w, j->b, s, b0, b1);
+        else
+            dw_backward(j->dx, acc, j->dy, j->x, j->w, s, b0, b1);
+        return;
+    }
+    const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
+    const int Kg = Cg * s->KH * s->KW, P = s->OH * s->OW, HW = s->H * s->W;
+    const int direct = is_pointwise(s), blk = blk_layout(s);
+    for (int b = b0; b < b1; b++) {
+        for (int g = 0; g < G; g++) {
+            const float *wg = j->wk + (size_t)g * Og * Kg;                // (Og,Kg)
+            const size_t xo = ((size_t)b * s->Cin + (size_t)g * Cg) * HW; // (Cg,H,W)
+            const size_t yo = ((size_t)b * s->Cout + (size_t)g * Og) * P; // (Og,P)
+            const float *xcol = direct ? j->x + xo : col;                 // (Kg,P)
+            if (j->y || acc) {
+                if (blk)
+                    im2col_blk(col, j->x + xo, Cg, s);
+                else if (!direct)
+                    im2col(col, j->x + xo, Cg, s);
+            }
+            if (j->y) {
+                // y (Og,P) = W (Og,Kg) . col (Kg,P)
+                gn_sgemm(0, 0, Og, P, Kg, 1.0f, wg, Kg, xcol, P, 0.0f, j->y + yo, P);
+                if (j->b)
+                    for (int o = 0; o < Og; o++) {
+                        float *yr = j->y + yo + (size_t)o * P;
+                        const float bv = j->b[g * Og + o];
+                        for (int i = 0; i < P; i++) yr[i] += bv;
+                    }
+                continue;
+            }
+            if (acc)
+                // dW^T (Kg,Og) += col (Kg,P) . dy^T (P,Og)
+                gn_sgemm(0, 1, Kg, Og, P, 1.0f, xcol, P, j->dy + yo, P, 1.0f,
+                         acc + (size_t)g * Kg * Og, Og);
+            if (j->dx) {
+                // dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P); a 1x1 conv's dcol is dx itself
+                if (direct) {
+                    gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 1.0f, j->dx + xo, P);
+                    continue;
+                }
+                gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 0.0f, col, P);
+                if (blk)
+                    col2im_blk(j->dx + xo, col, Cg, s);
+                else
+                    col2im(j->dx + xo, col, Cg, s);
+            }
+        }
+    }
+}
+
+/* Row k' of the im2col matrix (kh,kw,c order under blk_layout) is row k of
+ * the weight's (c,kh,kw) order. */
+static int w_row(const gn_conv_shape *s, int blk, int Cg, int kk)
+{
+    if (!blk) return kk;
+    int c = kk % Cg, tap = kk / Cg;
+    return c * s->KH * s->KW + tap;
+}
+
+/* Runs conv_part over the batch on up to gn_get_threads() threads, then adds
+ * the per-thread dw accumulators into dw. */
+static void conv_run(conv_job *j, float *ws)
+{
+    const gn_conv_shape *s = j->s;
+    const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
+    const int Kg = Cg * s->KH * s->KW, blk = blk_layout(s);
+    const size_t nw = w_floats(s);
+    j->wk = j->w;
+    if (blk) {
+        float *wk = ws; // (G*Og,Kg) rows in (kh,kw,c) order
+        for (size_t o = 0; o < (size_t)s->Cout; o++)
+            for (int kk = 0; kk < Kg; kk++) wk[o * Kg + kk] = j->w[o * Kg + w_row(s, 1, Cg, kk)];
+        j->wk = wk;
+        ws += nw;
+    }
+    j->col = ws;
+    j->acc = ws + (size_t)max_threads(s) * col_floats(s);
+    int T = gn_get_threads();
+    if (T > max_threads(s)) T = max_threads(s);
+    T = pool_run(conv_part, j, T);
+    if (!j->dw) return;
+    for (int t = 0; t < T; t++) {
+        const float *a = j->acc + (size_t)t * nw;
+        if (is_depthwise(s)) {
+            for (size_t i = 0; i < nw; i++) j->dw[i] += a[i];
+            continue;
+        }
+        for (int g = 0; g < G; g++)
+            for (int kk = 0; kk < Kg; kk++) {
+                const float *ar = a + ((size_t)g * Kg + kk) * Og; // (Og)
+                float *d = j->dw + (size_t)g * Og * Kg + w_row(s, blk, Cg, kk);
+                for (int o = 0; o < Og; o++) d[(size_t)o * Kg] += ar[o];
+            }
+    }
+}
 
 void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const gn_conv_shape *s, float *ws)
 {
     GN_ASSERT(y && x && w);
     check_shape(s);
-    if (is_depthwise(s)) {
-        dw_forward(y, x, w, b, s);
-        return;
-    }
-    const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
-    const int Kg = Cg * s->KH * s->KW;
-    const size_t P = (size_t)s->OH * s->OW, HW = (size_t)s->H * s->W;
-    const int nb = chunk_samples(s), direct = is_pointwise(s);
-    GN_ASSERT(ws || gn_conv2d_workspace(s) == 0);
-    for (int b0 = 0; b0 < s->B; b0 += nb) {
-        const int n = nb < s->B - b0 ? nb : s->B - b0;
-        const int N = n * (int)P;
-        for (int g = 0; g < G; g++) {
-            const float *wg = w + (size_t)g * Og * Kg; // (Og,Kg)
-            if (n == 1) {
-                const float *xs = x + ((size_t)b0 * s->Cin + (size_t)g * Cg) * HW; // (Cg,H,W)
-                float *ys = y + ((size_t)b0 * s->Cout + (size_t)g * Og) * P;      // (Og,P)
-                const float *col = xs;                                              // (Kg,P)
-                if (!direct) {
-                    im2col(ws, P, xs, Cg, s);
-                    col = ws;
-                }
-                gn_sgemm(0, 0, Og, N, Kg, 1.0f, wg, Kg, col, N, 0.0f, ys, N);
-                if (b)
-                    for (int o = 0; o < Og; o++) {
-                        float *yr = ys + o * P;
-                        const float bv = b[g * Og + o];
-                        for (size_t i = 0; i < P; i++) yr[i] += bv;
-                    }
-                continue;
-            }
-            float *col = ws;                  // (Kg, n*P): sample j in columns j*P..
-            float *out = ws + (size_t)Kg * N; // (Og, n*P)
-            for (int j = 0; j < n; j++)
-                im2col(col + j * P, N, x + ((size_t)(b0 + j) * s->Cin + (size_t)g * Cg) * HW, Cg,
-                       s);
-            gn_sgemm(0, 0, Og, N, Kg, 1.0f, wg, Kg, col, N, 0.0f, out, N);
-            for (int j = 0; j < n; j++)
-                for (int o = 0; o < Og; o++) {
-                    const float *src = out + (size_t)o * N + j * P;
-                    float *dst = y + ((size_t)(b0 + j) * s->Cout + (size_t)g * Og + o) * P;
-                    const float bv = b ? b[g * Og + o] : 0.0f;
-                    for (size_t i = 0; i < P; i++) dst[i] = src[i] + bv;
-                }
-        }
-    }
+    GN_ASSERT(ws);
+    conv_job j = {.s = s, .y = y, .x = x, .w = w, .b = b};
+    conv_run(&j, ws);
 }
 
 void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -315,7 +654,7 @@ void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
 {
     GN_ASSERT(dy);
     check_shape(s);
-    const size_t P = (size_t)s->OH * s->OW, HW = (size_t)s->H * s->W;
+    const size_t P = (size_t)s->OH * s->OW;
     if (db)
         for (int b = 0; b < s->B; b++)
             for (int o = 0; o < s->Cout; o++) {
@@ -326,64 +665,9 @@ void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
             }
     if (!dx && !dw) return;
     GN_ASSERT(w && (x || !dw));
-    if (is_depthwise(s)) {
-        dw_backward(dx, dw, dy, x, w, s);
-        return;
-    }
-    const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
-    const int Kg = Cg * s->KH * s->KW;
-    const int nb = chunk_samples(s), direct = is_pointwise(s);
-    GN_ASSERT(ws || gn_conv2d_workspace(s) == 0);
-    for (int b0 = 0; b0 < s->B; b0 += nb) {
-        const int n = nb < s->B - b0 ? nb : s->B - b0;
-        const int N = n * (int)P;
-        for (int g = 0; g < G; g++) {
-            const float *wg = w + (size_t)g * Og * Kg; // (Og,Kg)
-            float *dwg = dw ? dw + (size_t)g * Og * Kg : NULL;
-            if (n == 1) {
-                const size_t xo = ((size_t)b0 * s->Cin + (size_t)g * Cg) * HW;
-                const float *dys = dy + ((size_t)b0 * s->Cout + (size_t)g * Og) * P; // (Og,P)
-                if (dw) {
-                    const float *col = x + xo; // (Kg,P)
-                    if (!direct) {
-                        im2col(ws, P, x + xo, Cg, s);
-                        col = ws;
-                    }
-                    // dW (Og,Kg) += dy (Og,P) . col^T (P,Kg)
-                    gn_sgemm(0, 1, Og, Kg, N, 1.0f, dys, N, col, N, 1.0f, dwg, Kg);
-                }
-                if (dx) {
-                    // dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P); a 1x1 conv adds straight into dx
-                    if (direct) {
-                        gn_sgemm(1, 0, Kg, N, Og, 1.0f, wg, Kg, dys, N, 1.0f, dx + xo, N);
-                    } else {
-                        gn_sgemm(1, 0, Kg, N, Og, 1.0f, wg, Kg, dys, N, 0.0f, ws, N);
-                        col2im(dx + xo, ws, P, Cg, s);
-                    }
-                }
-                continue;
-            }
-            float *col = ws;                  // (Kg, n*P)
-            float *dyc = ws + (size_t)Kg * N; // (Og, n*P)
-            for (int j = 0; j < n; j++)
-                for (int o = 0; o < Og; o++)
-                    memcpy(dyc + (size_t)o * N + j * P,
-                           dy + ((size_t)(b0 + j) * s->Cout + (size_t)g * Og + o) * P,
-                           sizeof(float) * P);
-            if (dw) {
-                for (int j = 0; j < n; j++)
-                    im2col(col + j * P, N, x + ((size_t)(b0 + j) * s->Cin + (size_t)g * Cg) * HW,
-                           Cg, s);
-                gn_sgemm(0, 1, Og, Kg, N, 1.0f, dyc, N, col, N, 1.0f, dwg, Kg);
-            }
-            if (dx) {
-                gn_sgemm(1, 0, Kg, N, Og, 1.0f, wg, Kg, dyc, N, 0.0f, col, N);
-                for (int j = 0; j < n; j++)
-                    col2im(dx + ((size_t)(b0 + j) * s->Cin + (size_t)g * Cg) * HW, col + j * P, N,
-                           Cg, s);
-            }
-        }
-    }
+    GN_ASSERT(ws);
+    conv_job j = {.s = s, .dx = dx, .dw = dw, .dy = dy, .x = x, .w = w};
+    conv_run(&j, ws);
 }
 
 /* ---- reference twins: plain loops, no workspace ------------------------- */

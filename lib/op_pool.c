@@ -10,7 +10,6 @@
 #include "gn_err.h"
 #include "gn_ops.h"
 
-#include <math.h>
 
 int gn_pool_shape_init(gn_pool_shape *s)
 {

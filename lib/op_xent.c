@@ -3,6 +3,7 @@
  *
  * Numerically stable: the row maximum is subtracted before exp, and the loss
  * is logsumexp(l) - l[label] (no log of a rounded-to-zero probability).
+ * When given, probs holds the softmax on return.
  * What it deliberately does not do: label smoothing, class weights, or
  * ignore-index labels (every label must lie in [0,K)). */
 #include "gn_err.h"
