@@ -31,7 +31,7 @@ BINS      = $(PROGRAMS:%=bin/%) bin/genie-eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit bats demo bench install clean variant FORCE
+.PHONY: all deps check unit bats demo bench install clean variant teacher FORCE
 .SECONDARY:
 
 all: $(BINS)
@@ -107,6 +107,11 @@ BENCHES   = $(BENCH_SRC:tests/bench/%.c=build/rel/bench/%)
 build/rel/bench/%: tests/bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+# `make teacher`: retrains the bundled models (hours: run it in the background)
+teacher: deps
+	@$(MAKE) --no-print-directory all
+	@pipelines/teacher.sh
 
 bench: all $(BENCHES)
 	@tests/bench/run
