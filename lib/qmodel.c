@@ -159,6 +159,8 @@ static void add_wquant(gn_graph *g, int node, int bits)
     gn_wq_shape s = {.Cout = Co, .K = K, .bits = bits};
     gn_wquant_init(fl, v, w->data, step, &s);
     for (int d = 0; d < 4; d++) dims[d] = w->dims[d];
+    int ndim = w->ndim;
+    w = NULL; /* adding parameters below may move g->params */
     char nm[600], base[560];
     const char *nn = g->nodes[node].name;
     int ps[4];
@@ -167,9 +169,9 @@ static void add_wquant(gn_graph *g, int node, int bits)
     snprintf(base, sizeof base, "%s.wq.zero_point", nn), fresh_name(g, nm, sizeof nm, base);
     ps[1] = gn_graph_add_param(g, nm, 1, &Co, zp);
     snprintf(base, sizeof base, "%s.wq.rounding", nn), fresh_name(g, nm, sizeof nm, base);
-    ps[2] = gn_graph_add_param(g, nm, w->ndim, dims, v);
+    ps[2] = gn_graph_add_param(g, nm, ndim, dims, v);
     snprintf(base, sizeof base, "%s.wq.floor", nn), fresh_name(g, nm, sizeof nm, base);
-    ps[3] = gn_graph_add_param(g, nm, w->ndim, dims, fl);
+    ps[3] = gn_graph_add_param(g, nm, ndim, dims, fl);
     m = &g->nodes[node];
     m->p[GN_P_WSTEP] = ps[0], m->p[GN_P_WZP] = ps[1], m->p[GN_P_WV] = ps[2], m->p[GN_P_WFLOOR] = ps[3];
     m->wbits = bits;
