@@ -2,9 +2,12 @@
  * the sum of two tensors, and gradient accumulation (the backward of
  * Identity, Add and Flatten/Reshape).
  *
- * Loops run in blocks of 8 that are loaded into locals first: gcc -O2 then
- * vectorises them (its cheap cost model leaves plain loops of unknown trip
- * count scalar), and a forward may still run in place (y == x).
+ * Large tensors are cut into one contiguous range per thread of the
+ * operator pool (gn_ops_parallel, op_conv.c); the ranges follow the batch
+ * order, as the convolution's per-thread sample ranges do. Loops run in
+ * blocks of 8 loaded into locals first: gcc -O2 then vectorises them (its
+ * cheap cost model leaves plain loops of unknown trip count scalar), and a
+ * forward may still run in place (y == x).
  * What it deliberately does not do: broadcasting (Add's inputs share one
  * shape). At a kink the backward takes the flat side: ReLU'(0) = 0, and Clip
  * passes gradient only strictly inside (lo, hi). Any gradient pointer may be
@@ -14,11 +17,23 @@
 
 #include <math.h>
 
+/* op_conv.c's thread pool (not in gn_ops.h, whose API is fixed): runs
+ * f(ctx, t, T) for t < T when `work` is large enough; returns T. */
+
 #define BLK 8
 
-void gn_relu_forward(float *y, const float *x, size_t n)
+enum { RELU_F, RELU_B, CLIP_F, CLIP_B, LEAKY_F, LEAKY_B, TANH_F, TANH_B, ADD_F, ACCUM };
+
+typedef struct {
+    int op;
+    float *out;           /* y, or dx */
+    const float *a, *b;   /* x or dy, and x, y or the second addend */
+    float p, q;           /* lo/hi, or the slope */
+    size_t n;
+} act_job;
+
+static void relu_f(float *y, const float *x, size_t n)
 {
-    GN_ASSERT(y && x);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float t[BLK];
@@ -28,10 +43,8 @@ void gn_relu_forward(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void gn_relu_backward(float *dx, const float *dy, const float *x, size_t n)
+static void relu_b(float *dx, const float *dy, const float *x, size_t n)
 {
-    if (!dx) return;
-    GN_ASSERT(dy && x);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float g[BLK], v[BLK];
@@ -41,9 +54,8 @@ void gn_relu_backward(float *dx, const float *dy, const float *x, size_t n)
     for (; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-void gn_clip_forward(float *y, const float *x, float lo, float hi, size_t n)
+static void clip_f(float *y, const float *x, float lo, float hi, size_t n)
 {
-    GN_ASSERT(y && x && lo <= hi);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float t[BLK];
@@ -59,10 +71,8 @@ void gn_clip_forward(float *y, const float *x, float lo, float hi, size_t n)
     }
 }
 
-void gn_clip_backward(float *dx, const float *dy, const float *x, float lo, float hi, size_t n)
+static void clip_b(float *dx, const float *dy, const float *x, float lo, float hi, size_t n)
 {
-    if (!dx) return;
-    GN_ASSERT(dy && x);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float g[BLK], v[BLK];
@@ -72,35 +82,8 @@ void gn_clip_backward(float *dx, const float *dy, const float *x, float lo, floa
     for (; i < n; i++) dx[i] += (x[i] > lo && x[i] < hi) ? dy[i] : 0.0f;
 }
 
-void gn_leaky_forward(float *y, const float *x, float slope, size_t n)
+static void add_f(float *y, const float *a, const float *b, size_t n)
 {
-    GN_ASSERT(y && x);
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
-}
-
-void gn_leaky_backward(float *dx, const float *dy, const float *x, float slope, size_t n)
-{
-    if (!dx) return;
-    GN_ASSERT(dy && x);
-    for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
-}
-
-void gn_tanh_forward(float *y, const float *x, size_t n)
-{
-    GN_ASSERT(y && x);
-    for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-}
-
-void gn_tanh_backward(float *dx, const float *dy, const float *y, size_t n)
-{
-    if (!dx) return;
-    GN_ASSERT(dy && y);
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-}
-
-void gn_add_forward(float *y, const float *a, const float *b, size_t n)
-{
-    GN_ASSERT(y && a && b);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float t[BLK];
@@ -110,10 +93,8 @@ void gn_add_forward(float *y, const float *a, const float *b, size_t n)
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void gn_accum(float *dx, const float *dy, size_t n)
+static void accum(float *dx, const float *dy, size_t n)
 {
-    if (!dx) return;
-    GN_ASSERT(dy);
     size_t i = 0;
     for (; i + BLK <= n; i += BLK) {
         float g[BLK];
@@ -121,4 +102,106 @@ void gn_accum(float *dx, const float *dy, size_t n)
         for (int k = 0; k < BLK; k++) dx[i + k] += g[k];
     }
     for (; i < n; i++) dx[i] += dy[i];
+}
+
+/* Part t of T: elements [n*t/T, n*(t+1)/T). */
+static void act_part(void *ctx, int t, int T)
+{
+    const act_job *j = ctx;
+    const size_t i0 = j->n * (size_t)t / (size_t)T, i1 = j->n * (size_t)(t + 1) / (size_t)T;
+    const size_t n = i1 - i0;
+    float *o = j->out + i0;
+    const float *a = j->a + i0, *b = j->b ? j->b + i0 : NULL;
+    switch (j->op) {
+    case RELU_F: relu_f(o, a, n); break;
+    case RELU_B: relu_b(o, a, b, n); break;
+    case CLIP_F: clip_f(o, a, j->p, j->q, n); break;
+    case CLIP_B: clip_b(o, a, b, j->p, j->q, n); break;
+    case LEAKY_F:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > 0.0f ? a[i] : j->p * a[i];
+        break;
+    case LEAKY_B:
+        for (size_t i = 0; i < n; i++) o[i] += b[i] > 0.0f ? a[i] : j->p * a[i];
+        break;
+    case TANH_F:
+        for (size_t i = 0; i < n; i++) o[i] = tanhf(a[i]);
+        break;
+    case TANH_B:
+        for (size_t i = 0; i < n; i++) o[i] += a[i] * (1.0f - b[i] * b[i]);
+        break;
+    case ADD_F: add_f(o, a, b, n); break;
+    default: accum(o, a, n); break;
+    }
+}
+
+static void act_run(int op, float *out, const float *a, const float *b, float p, float q,
+                    size_t n)
+{
+    act_job j = {.op = op, .out = out, .a = a, .b = b, .p = p, .q = q, .n = n};
+    gn_ops_parallel(act_part, &j, n);
+}
+
+void gn_relu_forward(float *y, const float *x, size_t n)
+{
+    GN_ASSERT(y && x);
+    act_run(RELU_F, y, x, NULL, 0, 0, n);
+}
+
+void gn_relu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    if (!dx) return;
+    GN_ASSERT(dy && x);
+    act_run(RELU_B, dx, dy, x, 0, 0, n);
+}
+
+void gn_clip_forward(float *y, const float *x, float lo, float hi, size_t n)
+{
+    GN_ASSERT(y && x && lo <= hi);
+    act_run(CLIP_F, y, x, NULL, lo, hi, n);
+}
+
+void gn_clip_backward(float *dx, const float *dy, const float *x, float lo, float hi, size_t n)
+{
+    if (!dx) return;
+    GN_ASSERT(dy && x);
+    act_run(CLIP_B, dx, dy, x, lo, hi, n);
+}
+
+void gn_leaky_forward(float *y, const float *x, float slope, size_t n)
+{
+    GN_ASSERT(y && x);
+    act_run(LEAKY_F, y, x, NULL, slope, 0, n);
+}
+
+void gn_leaky_backward(float *dx, const float *dy, const float *x, float slope, size_t n)
+{
+    if (!dx) return;
+    GN_ASSERT(dy && x);
+    act_run(LEAKY_B, dx, dy, x, slope, 0, n);
+}
+
+void gn_tanh_forward(float *y, const float *x, size_t n)
+{
+    GN_ASSERT(y && x);
+    act_run(TANH_F, y, x, NULL, 0, 0, n);
+}
+
+void gn_tanh_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    if (!dx) return;
+    GN_ASSERT(dy && y);
+    act_run(TANH_B, dx, dy, y, 0, 0, n);
+}
+
+void gn_add_forward(float *y, const float *a, const float *b, size_t n)
+{
+    GN_ASSERT(y && a && b);
+    act_run(ADD_F, y, a, b, 0, 0, n);
+}
+
+void gn_accum(float *dx, const float *dy, size_t n)
+{
+    if (!dx) return;
+    GN_ASSERT(dy);
+    act_run(ACCUM, dx, dy, NULL, 0, 0, n);
 }

@@ -3,6 +3,9 @@
  * (batch statistics, with the full backward through mean and variance), plus
  * PyTorch's running-statistics update.
  *
+ * Channels are independent, so large tensors are cut into one range of
+ * channels per thread of the operator pool (gn_ops_parallel, op_conv.c);
+ * each channel's sums are the same whatever the cut.
  * What it deliberately does not do: keep state. The batch mean and inverse
  * std live in caller-provided caches; running statistics change only through
  * gn_bn_update_running(). No folding into convolutions (that is calib's). */
@@ -10,6 +13,9 @@
 #include "gn_ops.h"
 
 #include <math.h>
+
+/* op_conv.c's thread pool (not in gn_ops.h, whose API is fixed): runs
+ * f(ctx, t, T) for t < T when `work` is large enough; returns T. */
 
 #define BLK 8
 
@@ -75,20 +81,80 @@ static void check_bn(const gn_bn_shape *s)
     GN_ASSERT(s->B >= 1 && s->C >= 1 && s->HW >= 1 && s->eps >= 0.0f);
 }
 
+/* Everything one call needs; each part works on channels [c0,c1). */
+typedef struct {
+    const gn_bn_shape *s;
+    float *y, *dx, *dgamma, *dbeta, *mean, *invstd;
+    const float *x, *dy, *gamma, *beta, *rmean, *rvar, *cmean, *cinvstd;
+} bn_job;
+
+static void channels(const bn_job *j, int t, int T, int *c0, int *c1)
+{
+    *c0 = (int)((long)j->s->C * t / T);
+    *c1 = (int)((long)j->s->C * (t + 1) / T);
+}
+
+static size_t elems(const gn_bn_shape *s) { return (size_t)s->B * s->C * s->HW; }
+
+static void infer_fwd_part(void *ctx, int t, int T)
+{
+    const bn_job *j = ctx;
+    const gn_bn_shape *s = j->s;
+    const size_t HW = (size_t)s->HW;
+    int c0, c1;
+    channels(j, t, T, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
+        const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
+        const float shift = (j->beta ? j->beta[c] : 0.0f) - j->rmean[c] * scale;
+        for (int b = 0; b < s->B; b++) {
+            const size_t o = ((size_t)b * s->C + c) * HW;
+            affine_f(j->y + o, j->x + o, scale, shift, HW); // (HW)
+        }
+    }
+}
+
 void gn_bn_forward_infer(float *y, const float *x, const float *gamma, const float *beta,
                          const float *rmean, const float *rvar, const gn_bn_shape *s)
 {
     GN_ASSERT(y && x && rmean && rvar);
     check_bn(s);
+    bn_job j = {.s = s, .y = y, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
+                .rvar = rvar};
+    gn_ops_parallel(infer_fwd_part, &j, elems(s));
+}
+
+static void infer_bwd_part(void *ctx, int t, int T)
+{
+    const bn_job *j = ctx;
+    const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
-    for (int c = 0; c < s->C; c++) {
-        const float inv = (float)(1.0 / sqrt((double)rvar[c] + s->eps));
-        const float scale = (gamma ? gamma[c] : 1.0f) * inv;
-        const float shift = (beta ? beta[c] : 0.0f) - rmean[c] * scale;
+    int c0, c1;
+    channels(j, t, T, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
+        const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
+        double sdy = 0, sdyx = 0;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            affine_f(y + o, x + o, scale, shift, HW); // (HW)
+            const float *dyp = j->dy + o; // (HW)
+            if (j->dx) {
+                float *dxp = j->dx + o;
+                size_t i = 0;
+                for (; i + BLK <= HW; i += BLK) {
+                    float g[BLK];
+                    for (int k = 0; k < BLK; k++) g[k] = dyp[i + k] * scale;
+                    for (int k = 0; k < BLK; k++) dxp[i + k] += g[k];
+                }
+                for (; i < HW; i++) dxp[i] += dyp[i] * scale;
+            }
+            if (j->dgamma)
+                sums_dy(dyp, j->x + o, j->rmean[c], HW, &sdy, &sdyx);
+            else if (j->dbeta)
+                sdy += sum_f(dyp, HW);
         }
+        if (j->dbeta) j->dbeta[c] += (float)sdy;
+        if (j->dgamma) j->dgamma[c] += (float)(sdyx * inv);
     }
 }
 
@@ -99,31 +165,37 @@ void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *d
     GN_ASSERT(dy && rvar);
     GN_ASSERT(!dgamma || (x && rmean));
     check_bn(s);
+    if (!dx && !dgamma && !dbeta) return;
+    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
+                .gamma = gamma, .rmean = rmean, .rvar = rvar};
+    gn_ops_parallel(infer_bwd_part, &j, elems(s));
+}
+
+static void train_fwd_part(void *ctx, int t, int T)
+{
+    const bn_job *j = ctx;
+    const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
-    for (int c = 0; c < s->C; c++) {
-        const float inv = (float)(1.0 / sqrt((double)rvar[c] + s->eps));
-        const float scale = (gamma ? gamma[c] : 1.0f) * inv;
-        double sdy = 0, sdyx = 0;
+    const double n = (double)s->B * s->HW;
+    int c0, c1;
+    channels(j, t, T, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        /* two passes (mean, then squared deviations): no cancellation */
+        double sum = 0;
+        for (int b = 0; b < s->B; b++) sum += sum_f(j->x + ((size_t)b * s->C + c) * HW, HW);
+        const double mu = sum / n;
+        double ss = 0;
+        for (int b = 0; b < s->B; b++)
+            ss += sqdev_f(j->x + ((size_t)b * s->C + c) * HW, (float)mu, HW);
+        const float inv = (float)(1.0 / sqrt(ss / n + s->eps));
+        j->mean[c] = (float)mu;
+        j->invstd[c] = inv;
+        const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
+        const float shift = (j->beta ? j->beta[c] : 0.0f) - j->mean[c] * scale;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            const float *dyp = dy + o; // (HW)
-            if (dx) {
-                float *dxp = dx + o;
-                size_t i = 0;
-                for (; i + BLK <= HW; i += BLK) {
-                    float g[BLK];
-                    for (int k = 0; k < BLK; k++) g[k] = dyp[i + k] * scale;
-                    for (int k = 0; k < BLK; k++) dxp[i + k] += g[k];
-                }
-                for (; i < HW; i++) dxp[i] += dyp[i] * scale;
-            }
-            if (dgamma)
-                sums_dy(dyp, x + o, rmean[c], HW, &sdy, &sdyx);
-            else if (dbeta)
-                sdy += sum_f(dyp, HW);
+            affine_f(j->y + o, j->x + o, scale, shift, HW); // (HW)
         }
-        if (dbeta) dbeta[c] += (float)sdy;
-        if (dgamma) dgamma[c] += (float)(sdyx * inv);
     }
 }
 
@@ -132,30 +204,51 @@ void gn_bn_forward_train(float *y, float *mean, float *invstd, const float *x,
 {
     GN_ASSERT(y && mean && invstd && x);
     check_bn(s);
+    bn_job j = {.s = s, .y = y, .mean = mean, .invstd = invstd, .x = x, .gamma = gamma,
+                .beta = beta};
+    gn_ops_parallel(train_fwd_part, &j, elems(s));
+}
+
+/* With xhat = (x-mean)*invstd, n = B*HW:
+ *   dbeta += sum dy, dgamma += sum dy*xhat,
+ *   dx += gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)). */
+static void train_bwd_part(void *ctx, int t, int T)
+{
+    const bn_job *j = ctx;
+    const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
     const double n = (double)s->B * s->HW;
-    for (int c = 0; c < s->C; c++) {
-        /* two passes (mean, then squared deviations): no cancellation */
-        double sum = 0;
-        for (int b = 0; b < s->B; b++) sum += sum_f(x + ((size_t)b * s->C + c) * HW, HW);
-        const double mu = sum / n;
-        double ss = 0;
-        for (int b = 0; b < s->B; b++) ss += sqdev_f(x + ((size_t)b * s->C + c) * HW, (float)mu, HW);
-        const float inv = (float)(1.0 / sqrt(ss / n + s->eps));
-        mean[c] = (float)mu;
-        invstd[c] = inv;
-        const float scale = (gamma ? gamma[c] : 1.0f) * inv;
-        const float shift = (beta ? beta[c] : 0.0f) - mean[c] * scale;
+    int c0, c1;
+    channels(j, t, T, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        const float m = j->cmean[c], inv = j->cinvstd[c];
+        double sdy = 0, sdyx = 0;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            affine_f(y + o, x + o, scale, shift, HW); // (HW)
+            sums_dy(j->dy + o, j->x + o, m, HW, &sdy, &sdyx); // (HW)
+        }
+        sdyx *= inv; /* sum dy*xhat */
+        if (j->dbeta) j->dbeta[c] += (float)sdy;
+        if (j->dgamma) j->dgamma[c] += (float)sdyx;
+        if (!j->dx) continue;
+        /* dx += k*dy - k*mean(dy) + a*(x - m), k = gamma*invstd, a = -k*invstd*mean(dy*xhat) */
+        const float k = (j->gamma ? j->gamma[c] : 1.0f) * inv;
+        const float kmdy = (float)(k * sdy / n), a = (float)(-k * inv * sdyx / n);
+        for (int b = 0; b < s->B; b++) {
+            const size_t o = ((size_t)b * s->C + c) * HW;
+            const float *xp = j->x + o, *dyp = j->dy + o;
+            float *dxp = j->dx + o; // (HW)
+            size_t i = 0;
+            for (; i + BLK <= HW; i += BLK) {
+                float g[BLK];
+                for (int q = 0; q < BLK; q++) g[q] = k * dyp[i + q] - kmdy + a * (xp[i + q] - m);
+                for (int q = 0; q < BLK; q++) dxp[i + q] += g[q];
+            }
+            for (; i < HW; i++) dxp[i] += k * dyp[i] - kmdy + a * (xp[i] - m);
         }
     }
 }
 
-/* With xhat = (x-mean)*invstd and g = dy*gamma, n = B*HW:
- *   dbeta += sum dy, dgamma += sum dy*xhat,
- *   dx += gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)). */
 void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
                           const float *x, const float *mean, const float *invstd,
                           const float *gamma, const gn_bn_shape *s)
@@ -163,35 +256,9 @@ void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *d
     GN_ASSERT(dy && x && mean && invstd);
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
-    const size_t HW = (size_t)s->HW;
-    const double n = (double)s->B * s->HW;
-    for (int c = 0; c < s->C; c++) {
-        const float m = mean[c], inv = invstd[c];
-        double sdy = 0, sdyx = 0;
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            sums_dy(dy + o, x + o, m, HW, &sdy, &sdyx); // (HW)
-        }
-        sdyx *= inv; /* sum dy*xhat */
-        if (dbeta) dbeta[c] += (float)sdy;
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (!dx) continue;
-        /* dx += k*(dy - mean(dy)) + a*(x - m), k = gamma*invstd, a = -k*invstd*mean(dy*xhat) */
-        const float k = (gamma ? gamma[c] : 1.0f) * inv;
-        const float kmdy = (float)(k * sdy / n), a = (float)(-k * inv * sdyx / n);
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            const float *xp = x + o, *dyp = dy + o;
-            float *dxp = dx + o; // (HW)
-            size_t i = 0;
-            for (; i + BLK <= HW; i += BLK) {
-                float g[BLK];
-                for (int j = 0; j < BLK; j++) g[j] = k * dyp[i + j] - kmdy + a * (xp[i + j] - m);
-                for (int j = 0; j < BLK; j++) dxp[i + j] += g[j];
-            }
-            for (; i < HW; i++) dxp[i] += k * dyp[i] - kmdy + a * (xp[i] - m);
-        }
-    }
+    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
+                .gamma = gamma, .cmean = mean, .cinvstd = invstd};
+    gn_ops_parallel(train_bwd_part, &j, elems(s));
 }
 
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean, const float *invstd,

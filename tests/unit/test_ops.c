@@ -854,6 +854,96 @@ static void test_xent(void)
     free(c.logits), free(dl), free(probs), free(dl2);
 }
 
+/* ---- the operator pool ------------------------------------------------------ */
+
+/* op_conv.c's thread pool, which BatchNorm and the element-wise operators
+ * borrow (not in gn_ops.h, whose API is fixed) */
+
+static void mark_part(void *ctx, int t, int T)
+{
+    int *seen = ctx;
+    seen[t] = T;
+}
+
+/* Large tensors take the pool: results must not depend on the number of
+ * threads (element-wise ranges and BatchNorm channels are independent), so
+ * 1 and 2 threads must agree bit for bit. */
+static void test_parallel(void)
+{
+    int nt = gn_get_threads();
+    gn_set_threads(2);
+    int seen[8] = {0};
+    CHECK(gn_ops_parallel(mark_part, seen, (size_t)1 << 20) == 2);
+    CHECK(seen[0] == 2 && seen[1] == 2);
+    CHECK(gn_ops_parallel(mark_part, seen, 1000) == 1); /* small: not worth a wake-up */
+
+    const size_t n = 300001; /* above the pool's threshold, odd for the tails */
+    float *x = rvec(n, -2, 2), *x2 = rvec(n, -2, 2), *g = rvec(n, -1, 1);
+    float *o1 = vec(n), *o2 = vec(n);
+    for (int op = 0; op < 10; op++) {
+        for (int pass = 0; pass < 2; pass++) {
+            float *o = pass ? o2 : o1;
+            gn_set_threads(pass ? 2 : 1);
+            for (size_t i = 0; i < n; i++) o[i] = 0.5f; /* backward adds onto this */
+            switch (op) {
+            case 0: gn_relu_forward(o, x, n); break;
+            case 1: gn_relu_backward(o, g, x, n); break;
+            case 2: gn_clip_forward(o, x, -0.5f, 1.0f, n); break;
+            case 3: gn_clip_backward(o, g, x, -0.5f, 1.0f, n); break;
+            case 4: gn_leaky_forward(o, x, 0.1f, n); break;
+            case 5: gn_leaky_backward(o, g, x, 0.1f, n); break;
+            case 6: gn_tanh_forward(o, x, n); break;
+            case 7: gn_tanh_backward(o, g, x2, n); break;
+            case 8: gn_add_forward(o, x, x2, n); break;
+            default: gn_accum(o, g, n); break;
+            }
+        }
+        CHECK(memcmp(o1, o2, n * sizeof(float)) == 0);
+    }
+    /* in place, as a graph runner may call it */
+    float *xi = copy(x, n);
+    gn_relu_forward(xi, xi, n);
+    gn_relu_forward(o1, x, n);
+    CHECK(memcmp(xi, o1, n * sizeof(float)) == 0);
+
+    /* BatchNorm, all four passes */
+    gn_bn_shape bs = {5, 3, 20000, 1e-5f};
+    const size_t m = (size_t)bs.B * bs.C * bs.HW;
+    float *bx = rvec(m, -1, 3), *bdy = rvec(m, -1, 1), *gam = rvec(3, 0.5f, 1.5f);
+    float *bet = rvec(3, -1, 1), *rm = rvec(3, -0.5f, 0.5f), *rv = rvec(3, 0.5f, 2);
+    float *y[2], *dx[2], *mean[2], *inv[2], *dg[2], *db[2], *yi[2], *dxi[2];
+    for (int pass = 0; pass < 2; pass++) {
+        gn_set_threads(pass ? 2 : 1);
+        y[pass] = vec(m), dx[pass] = vec(m), yi[pass] = vec(m), dxi[pass] = vec(m);
+        mean[pass] = vec(3), inv[pass] = vec(3), dg[pass] = vec(3), db[pass] = vec(3);
+        gn_bn_forward_train(y[pass], mean[pass], inv[pass], bx, gam, bet, &bs);
+        gn_bn_backward_train(dx[pass], dg[pass], db[pass], bdy, bx, mean[pass], inv[pass], gam,
+                             &bs);
+        gn_bn_forward_infer(yi[pass], bx, gam, bet, rm, rv, &bs);
+        gn_bn_backward_infer(dxi[pass], dg[pass], db[pass], bdy, bx, gam, rm, rv, &bs);
+    }
+    CHECK(memcmp(y[0], y[1], m * sizeof(float)) == 0);
+    CHECK(memcmp(dx[0], dx[1], m * sizeof(float)) == 0);
+    CHECK(memcmp(yi[0], yi[1], m * sizeof(float)) == 0);
+    CHECK(memcmp(dxi[0], dxi[1], m * sizeof(float)) == 0);
+    CHECK(memcmp(mean[0], mean[1], 3 * sizeof(float)) == 0);
+    CHECK(memcmp(inv[0], inv[1], 3 * sizeof(float)) == 0);
+    CHECK(memcmp(dg[0], dg[1], 3 * sizeof(float)) == 0);
+    CHECK(memcmp(db[0], db[1], 3 * sizeof(float)) == 0);
+    /* and the big case is still a normalisation: channel 2 has mean beta */
+    double sy = 0;
+    for (int b = 0; b < bs.B; b++)
+        for (int i = 0; i < bs.HW; i++) sy += y[1][((size_t)b * bs.C + 2) * bs.HW + i];
+    CHECK_NEAR(sy / ((double)bs.B * bs.HW), bet[2], 1e-4);
+    for (int pass = 0; pass < 2; pass++) {
+        free(y[pass]), free(dx[pass]), free(yi[pass]), free(dxi[pass]);
+        free(mean[pass]), free(inv[pass]), free(dg[pass]), free(db[pass]);
+    }
+    free(x), free(x2), free(g), free(o1), free(o2), free(xi);
+    free(bx), free(bdy), free(gam), free(bet), free(rm), free(rv);
+    gn_set_threads(nt);
+}
+
 int main(void)
 {
     gn_set_threads(2); /* exercises the conv thread pool even on one core */
@@ -866,5 +956,6 @@ int main(void)
     test_pool();
     test_linear();
     test_xent();
+    test_parallel();
     return check_summary("test_ops");
 }
