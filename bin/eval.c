@@ -10,7 +10,6 @@
 #include "gn_err.h"
 #include "gn_h5.h"
 #include "gn_ops.h"
-#include "gn_out.h"
 #include "gn_qmodel.h"
 #include "gn_run.h"
 
@@ -29,11 +28,16 @@ static void usage(void)
            "Exit status: 0 ok, 1 bad input or runtime failure, 2 usage error.\n");
 }
 
-static int write_logits(hid_t f, void *arg)
+struct logits {
+    const float *z;
+    size_t n, k;
+};
+
+static int write_logits(hid_t f, const void *arg)
 {
-    float **p = arg;
-    size_t dims[2] = {(size_t)(uintptr_t)p[1], (size_t)(uintptr_t)p[2]};
-    return gn_h5_write_f32(f, "logits", 2, dims, p[0]);
+    const struct logits *l = arg;
+    size_t dims[2] = {l->n, l->k};
+    return gn_h5_attr_str_w(f, "genie_kind", "logits") || gn_h5_write_f32(f, "logits", 2, dims, l->z);
 }
 
 int main(int argc, char **argv)
@@ -127,16 +131,8 @@ int main(int argc, char **argv)
         printf("top-1 %.2f%%  top-5 %.2f%%  loss %.4f  n %zu\n", 100 * top1 / n, 100 * top5 / n,
                loss / n, d.n);
     if (logits) {
-        void *arg[3] = {logits, (void *)(uintptr_t)d.n, (void *)(uintptr_t)K};
-        const char *tmp = gn_out_begin(logits_out);
-        hid_t f;
-        rc = gn_h5_create(tmp, &f);
-        if (!rc) {
-            rc = gn_h5_attr_str_w(f, "genie_kind", "logits") || write_logits(f, arg);
-            H5Fclose(f);
-        }
-        if (rc) gn_out_abort();
-        else rc = gn_out_commit();
+        struct logits l = {logits, d.n, (size_t)K};
+        rc = gn_h5_save(logits_out, write_logits, &l);
         free(logits);
     }
     gn_run_free(r);

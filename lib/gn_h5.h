@@ -31,6 +31,11 @@ int gn_h5_open(const char *path, hid_t *f);
 int gn_h5_kind(hid_t f, char *buf, size_t len);
 /* Creates (truncating) a new HDF5 file at `path` (a temporary name). */
 int gn_h5_create(const char *path, hid_t *f);
+/* Writes the HDF5 file `path` atomically (gn_out.h): creates it under a
+ * temporary name, calls write(f, arg), closes it and renames it over `path`
+ * only when all of that succeeded; otherwise removes it and returns the error
+ * prefixed with `path`. Every genie file is saved through this. */
+int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const void *arg);
 
 /* String / int / float attributes on an object (loc = file or group). */
 int gn_h5_attr_str_w(hid_t loc, const char *name, const char *value);

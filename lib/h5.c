@@ -61,6 +61,24 @@ int gn_h5_create(const char *path, hid_t *f)
     return 0;
 }
 
+int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const void *arg)
+{
+    const char *tmp = gn_out_begin(path);
+    hid_t f;
+    if (gn_h5_create(tmp, &f)) {
+        gn_out_abort();
+        return GN_EIO;
+    }
+    int rc = write(f, arg);
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) {
+        gn_err_prefix("%s", path);
+        gn_out_abort();
+        return rc;
+    }
+    return gn_out_commit();
+}
+
 int gn_h5_kind(hid_t f, char *buf, size_t len)
 {
     char *s = NULL;
@@ -231,15 +249,16 @@ static int open_ds(hid_t loc, const char *file, const char *name, H5T_class_t cl
     return rc;
 }
 
-int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
-                   float **out)
+/* reads a whole dataset of class `cls` as `mtype` (elements of `size` bytes) */
+static int read_ds(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   H5T_class_t cls, hid_t mtype, size_t size, void **out)
 {
     hid_t ds;
     size_t n;
-    if (open_ds(loc, file, name, H5T_FLOAT, ndim, dims, &ds, &n)) return GN_EIO;
-    float *v = gn_xmalloc(n * sizeof(float));
+    if (open_ds(loc, file, name, cls, ndim, dims, &ds, &n)) return GN_EIO;
+    void *v = gn_xmalloc(n * size);
     int rc = 0;
-    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+    if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
         rc = gn_err_set("%s: cannot read %s (truncated file?)", file, name);
         free(v);
     } else *out = v;
@@ -247,20 +266,18 @@ int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size
     return rc;
 }
 
+int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
+                   float **out)
+{
+    return read_ds(loc, file, name, ndim, dims, H5T_FLOAT, H5T_NATIVE_FLOAT, sizeof(float),
+                   (void **)out);
+}
+
 int gn_h5_read_i32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
                    int **out)
 {
-    hid_t ds;
-    size_t n;
-    if (open_ds(loc, file, name, H5T_INTEGER, ndim, dims, &ds, &n)) return GN_EIO;
-    int *v = gn_xmalloc(n * sizeof(int));
-    int rc = 0;
-    if (H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-        rc = gn_err_set("%s: cannot read %s (truncated file?)", file, name);
-        free(v);
-    } else *out = v;
-    H5Dclose(ds);
-    return rc;
+    return read_ds(loc, file, name, ndim, dims, H5T_INTEGER, H5T_NATIVE_INT, sizeof(int),
+                   (void **)out);
 }
 
 int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t first,
@@ -563,23 +580,23 @@ static int write_kind(hid_t f, const char *kind, int version)
            gn_h5_attr_ints_w(f, "genie_format", &version, 1);
 }
 
+struct save_args {
+    const void *obj;
+    int (*extra)(hid_t, void *);
+    void *arg;
+};
+
+static int write_model(hid_t f, const void *arg)
+{
+    const struct save_args *a = arg;
+    return write_kind(f, "model", GN_MODEL_FORMAT) || gn_model_write_graph(f, a->obj) ||
+           (a->extra && a->extra(f, a->arg));
+}
+
 int gn_model_save(const char *path, const gn_graph *g, int (*extra)(hid_t, void *), void *arg)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
-    int rc = write_kind(f, "model", GN_MODEL_FORMAT) || gn_model_write_graph(f, g) ||
-             (extra && extra(f, arg));
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("%s: cannot close", tmp);
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    struct save_args a = {g, extra, arg};
+    return gn_h5_save(path, write_model, &a);
 }
 
 /* ---- datasets ----------------------------------------------------------- */
@@ -610,24 +627,19 @@ int gn_dataset_load(const char *path, gn_dataset *d)
     return rc;
 }
 
+static int write_dataset(hid_t f, const void *arg)
+{
+    const struct save_args *a = arg;
+    const gn_dataset *d = a->obj;
+    size_t dims[4] = {d->n, (size_t)d->c, (size_t)d->h, (size_t)d->w};
+    return write_kind(f, "dataset", GN_DATASET_FORMAT) || gn_h5_write_f32(f, "x", 4, dims, d->x) ||
+           (d->y && gn_h5_write_i32(f, "y", 1, dims, d->y)) || (a->extra && a->extra(f, a->arg));
+}
+
 int gn_dataset_save(const char *path, const gn_dataset *d, int (*extra)(hid_t, void *), void *arg)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
-    size_t dims[4] = {d->n, (size_t)d->c, (size_t)d->h, (size_t)d->w};
-    int rc = write_kind(f, "dataset", GN_DATASET_FORMAT) || gn_h5_write_f32(f, "x", 4, dims, d->x) ||
-             (d->y && gn_h5_write_i32(f, "y", 1, dims, d->y)) || (extra && extra(f, arg));
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    struct save_args a = {d, extra, arg};
+    return gn_h5_save(path, write_dataset, &a);
 }
 
 void gn_dataset_free(gn_dataset *d)

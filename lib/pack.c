@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "gn_err.h"
-#include "gn_out.h"
 #include "gn_quant.h"
 
 static int per_byte(int bits) { return bits == 2 ? 4 : bits == 4 ? 2 : 1; }
@@ -58,8 +57,9 @@ static int write_u8(hid_t loc, const char *name, size_t n, const uint8_t *v)
     return rc;
 }
 
-static int write_packed(hid_t f, const gn_qmodel *q)
+static int write_packed(hid_t f, const void *arg)
 {
+    const gn_qmodel *q = arg;
     gn_graph *g = q->g;
     char *skip = gn_xcalloc((size_t)g->np + 1, 1);
     int *wb = gn_xcalloc((size_t)g->nn + 1, sizeof(int));
@@ -124,20 +124,7 @@ static int write_packed(hid_t f, const gn_qmodel *q)
 
 int gn_packed_save(const char *path, const gn_qmodel *q)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
-    int rc = write_packed(f, q);
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    return gn_h5_save(path, write_packed, q);
 }
 
 struct qw_it {
@@ -262,15 +249,19 @@ int gn_model_load_any(const char *path, gn_graph **out, int *quantised)
 
 /* ---- unit files ------------------------------------------------------------ */
 
-int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha)
+struct unit_args {
+    const gn_qmodel *q;
+    int k;
+    const char *sha;
+};
+
+static int write_unit(hid_t f, const void *arg)
 {
+    const struct unit_args *a = arg;
+    const gn_qmodel *q = a->q;
+    int k = a->k;
+    const char *qmodel_sha = a->sha;
     const gn_unit *u = &q->units[k];
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
     int v = GN_UNIT_FORMAT, range[3] = {k, u->first, u->last};
     int rc = gn_h5_attr_str_w(f, "genie_kind", "unit") || gn_h5_attr_ints_w(f, "genie_format", &v, 1) ||
              gn_h5_attr_ints_w(f, "unit", range, 3) || gn_h5_attr_str_w(f, "qmodel_sha256", qmodel_sha);
@@ -304,13 +295,13 @@ int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel
             size_t one = 1;
             rc = gn_h5_write_i32(f, full, 1, &one, &q->g->nodes[j].asigned);
         }
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    return rc;
+}
+
+int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha)
+{
+    struct unit_args a = {q, k, qmodel_sha};
+    return gn_h5_save(path, write_unit, &a);
 }
 
 int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)

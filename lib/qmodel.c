@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "gn_err.h"
-#include "gn_out.h"
 #include "gn_quant.h"
 
 /* copies parameter i of src into dst under the same name (once) */
@@ -420,8 +419,9 @@ int gn_unit_param_list(const gn_graph *g, const gn_unit *u, int *idx, int max)
 
 /* ---- file ------------------------------------------------------------------ */
 
-static int write_q(hid_t f, const gn_qmodel *q)
+static int write_q(hid_t f, const void *arg)
 {
+    const gn_qmodel *q = arg;
     int v = GN_QMODEL_FORMAT;
     int rc = gn_h5_attr_str_w(f, "genie_kind", "qmodel") || gn_h5_attr_ints_w(f, "genie_format", &v, 1) ||
              gn_model_write_graph(f, q->g);
@@ -442,20 +442,7 @@ static int write_q(hid_t f, const gn_qmodel *q)
 
 int gn_qmodel_save(const char *path, const gn_qmodel *q)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
-    int rc = write_q(f, q);
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    return gn_h5_save(path, write_q, q);
 }
 
 static int read_q(hid_t f, const char *path, gn_qmodel *q)

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "gn_err.h"
-#include "gn_out.h"
 #include "gn_run.h"
 #include "gn_sha256.h"
 
@@ -98,15 +97,16 @@ void gn_bnstats_free(gn_bnstats *s)
     memset(s, 0, sizeof *s);
 }
 
-int gn_bnstats_save(const char *path, const gn_bnstats *s, const char *model_file,
-                    const char *data_file)
+struct bnstats_args {
+    const gn_bnstats *s;
+    const char *model_file, *data_file;
+};
+
+static int write_bnstats(hid_t f, const void *arg)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
+    const struct bnstats_args *a = arg;
+    const gn_bnstats *s = a->s;
+    const char *model_file = a->model_file, *data_file = a->data_file;
     int version = GN_BNSTATS_FORMAT, rc = 0;
     float eps = (float)GN_BNSTATS_EPS;
     rc = gn_h5_attr_str_w(f, "genie_kind", "bnstats") ||
@@ -141,13 +141,14 @@ int gn_bnstats_save(const char *path, const gn_bnstats *s, const char *model_fil
         if (rc) gn_err_prefix("/bn/%s", nm);
     }
     if (gb >= 0) H5Gclose(gb);
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    return rc;
+}
+
+int gn_bnstats_save(const char *path, const gn_bnstats *s, const char *model_file,
+                    const char *data_file)
+{
+    struct bnstats_args a = {s, model_file, data_file};
+    return gn_h5_save(path, write_bnstats, &a);
 }
 
 int gn_bnstats_load(const char *path, gn_bnstats *s)

@@ -13,7 +13,7 @@
 #include "gn_arch.h"
 #include "gn_err.h"
 #include "gn_ops.h"
-#include "gn_out.h"
+#include "gn_optim.h"
 
 /* ---- optimiser and schedule ---------------------------------------------- */
 
@@ -31,8 +31,7 @@ void gn_sgd_step(float *w, float *buf, const float *dw, size_t n, float lr, floa
 float gn_lr_cosine(float base, long step, long total)
 {
     if (total <= 0) return base;
-    if (step >= total) return 0.0f;
-    return (float)(0.5 * (double)base * (1.0 + cos(M_PI * (double)step / (double)total)));
+    return (float)gn_cosine_lr(base, 0.0, total, step);
 }
 
 /* ---- augmentation --------------------------------------------------------- */
@@ -293,14 +292,9 @@ static int read_cfg(hid_t f, gn_train_cfg *c)
     return rc;
 }
 
-int gn_trainer_save(const gn_trainer *t, const char *path)
+static int write_trainer(hid_t f, const void *arg)
 {
-    const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
-        gn_out_abort();
-        return GN_EIO;
-    }
+    const gn_trainer *t = arg;
     int fmt = GN_CKPT_FORMAT, epoch = t->epoch;
     long long st = t->step;
     int stp[2] = {(int)(st >> 31), (int)(st & 0x7fffffff)};
@@ -311,13 +305,12 @@ int gn_trainer_save(const gn_trainer *t, const char *path)
              write_cfg(f, &t->cfg) || gn_h5_attr_ints_w(f, "epoch", &epoch, 1) ||
              gn_h5_attr_ints_w(f, "step", stp, 2) || gn_h5_attr_ints_w(f, "train_samples", nsamp, 2) ||
              gn_h5_write_f32(f, "momentum", 1, dims, t->mom);
-    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
-    if (rc) {
-        gn_err_prefix("%s", path);
-        gn_out_abort();
-        return rc;
-    }
-    return gn_out_commit();
+    return rc;
+}
+
+int gn_trainer_save(const gn_trainer *t, const char *path)
+{
+    return gn_h5_save(path, write_trainer, t);
 }
 
 int gn_trainer_load(const char *path, size_t n, int C, int H, int W, gn_trainer **out)
