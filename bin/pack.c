@@ -1,8 +1,8 @@
 /* pack - hardens the rounding of a quantised model and stores integer
  * weights, steps and zero points: a packed model (genie-packed(5)). */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gn_cli.h"
 #include "gn_err.h"
@@ -26,19 +26,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
-    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
-                                       {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     const char *out = NULL;
-    int quiet = 0, c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    int quiet = 0, st = gn_cli_output_quiet(argc, argv, usage, &out, &quiet);
+    if (st >= 0) return st;
     if (argc - optind < 1) return gn_usage_error("expected a quantised model");
     if (!out) return gn_usage_error("no output file given (-o)");
     gn_qmodel q;

@@ -2,6 +2,7 @@
 #include "gn_cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -168,3 +169,20 @@ void gn_progress_update(gn_progress *p, long it, const char *status)
 }
 
 void gn_progress_end(gn_progress *p) { (void)p; }
+
+int gn_cli_output_quiet(int argc, char **argv, void (*usage)(void), const char **out, int *quiet)
+{
+    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
+                                       {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': *out = optarg; break;
+        case 'q': *quiet = 1; break;
+        case 'h': usage(); return GN_EXIT_OK;
+        case 'V': gn_print_version(); return GN_EXIT_OK;
+        default: return gn_usage_error("unknown option");
+        }
+    }
+    return -1;
+}

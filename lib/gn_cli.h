@@ -24,6 +24,11 @@ int gn_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int gn_fail(void);
 /* Prints "NAME (genie) VERSION" and library versions to stdout. */
 void gn_print_version(void);
+/* The whole command line of a program whose only options are -o/--output
+ * FILE, -q/--quiet, -h/--help and --version: sets *out and *quiet and leaves
+ * optind at the first operand. Returns -1 to go on, else the exit status to
+ * return (0 after --help/--version, GN_EXIT_USAGE on an unknown option). */
+int gn_cli_output_quiet(int argc, char **argv, void (*usage)(void), const char **out, int *quiet);
 
 /* Whole-string number parsing with range checks; 0 on success, -1 when `s`
  * is not a number in [lo, hi]. */
