@@ -26,7 +26,7 @@ run() { # data w a
   local d=$1 w=$2 a=$3 tag=$1-w$2a$3
   [ -f "$O/$tag.json" ] && return 0
   calib "$O/ref.h5" "$O/$d.h5" -w "$w" -a "$a" -t 1 -q -o "$O/$tag.q0.h5"
-  [ "$d" = synth ] && [ "$w$a" = 24 ] && bin/eval "$O/$tag.q0.h5" "$O/test.h5" --json -q -t 1 > "$O/rtn-w2a4.json"
+  [ "$d" = synth ] && bin/eval "$O/$tag.q0.h5" "$O/test.h5" --json -q -t 1 > "$O/rtn-w$w""a$a.json"
   recon-block "$O/$tag.q0.h5" "$O/$d.h5" --all --iters "$RITERS" --batch "$RBATCH" --seed "$SEED" -t 1 -q \
     -o "$O/$tag.q.h5" 2> "$O/$tag.log"
   bin/eval "$O/$tag.q.h5" "$O/test.h5" --json -q -t 1 > "$O/$tag.json.tmp" && mv "$O/$tag.json.tmp" "$O/$tag.json"
@@ -39,6 +39,6 @@ echo "| W/A | few-shot (256 real) | zero-shot (Genie-D) | round-to-nearest |"
 echo "|---|---|---|---|"
 for wa in "4 4" "2 4" "2 2"; do set -- $wa
   [ -f "$O/synth-w$1a$2.json" ] || continue
-  rtn="—"; [ "$1$2" = 24 ] && rtn=$(top1 rtn-w2a4)
+  rtn=$(top1 rtn-w$1a$2 2>/dev/null || echo —)
   echo "| $1/$2 | $(top1 real-w$1a$2 2>/dev/null || echo —) | $(top1 synth-w$1a$2) | $rtn |"
 done
