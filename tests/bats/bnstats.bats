@@ -4,13 +4,6 @@ load helper
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
-# a small model written by the unit-test binary: tiny (conv-BN x2),
-# tiny2 (same graph, other weights), nobn (no BatchNorm)
-fixture() {
-  local t="$ROOT/build/rel/tests/test_distill"
-  [ -x "$t" ] || make -s -C "$ROOT" build/rel/tests/test_distill >&2 || return 1
-  "$t" --write-fixture "$1" "$2" >&2
-}
 # a string root attribute
 h5str() { h5dump -a "$2" "$1" | sed -n 's/.*(0): *"\(.*\)".*/\1/p' | head -n 1; }
 # the values of a 1-D dataset, one per line

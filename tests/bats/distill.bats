@@ -4,11 +4,6 @@ load helper
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
-fixture() {
-  local t="$ROOT/build/rel/tests/test_distill"
-  [ -x "$t" ] || make -s -C "$ROOT" build/rel/tests/test_distill >&2 || return 1
-  "$t" --write-fixture "$1" "$2" >&2
-}
 h5str() { h5dump -a "$2" "$1" | sed -n 's/.*(0): *"\(.*\)".*/\1/p' | head -n 1; }
 # the rows of /loss as "total mean std" lines
 loss_rows() {

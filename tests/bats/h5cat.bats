@@ -4,11 +4,6 @@ load helper
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
-fixture() {
-  local t="$ROOT/build/rel/tests/test_distill"
-  [ -x "$t" ] || make -s -C "$ROOT" build/rel/tests/test_distill >&2 || return 1
-  "$t" --write-fixture "$1" "$2" >&2
-}
 dims() { h5dump -H -d "$2" "$1" | sed -n 's/.*SIMPLE { ( \([0-9, ]*\) ).*/\1/p'; }
 # batch K of a small distillation: part K
 part() { # k [extra distill options]

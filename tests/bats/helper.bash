@@ -11,6 +11,16 @@ FMNIST=/usr/share/datasets/fashion-mnist
 CACHE="$ROOT/tests/tmp"
 mkdir -p "$CACHE"
 
+# A small model written by the unit-test binary of the build in use (build/variant:
+# rel, or san under make check SANITIZE=1): fixture NAME FILE, NAME one of tiny
+# (conv-BN x2), tiny2 (same graph, other weights), nobn (no BatchNorm).
+fixture() {
+  local v; v=$(cat "$ROOT/build/variant" 2>/dev/null || echo rel)
+  local t="$ROOT/build/$v/tests/test_distill"
+  [ -x "$t" ] || make -s -C "$ROOT" "build/$v/tests/test_distill" >&2 || return 1
+  "$t" --write-fixture "$1" "$2" >&2
+}
+
 # The 10,000 Fashion-MNIST test images as a genie dataset, made once.
 fmnist_test() {
   local f="$CACHE/fmnist-test.h5"
