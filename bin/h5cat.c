@@ -246,7 +246,10 @@ static int read_rows(hid_t f, const char *path, const char *name, hid_t mtype, v
 static int write_ds(hid_t f, const char *name, const struct dsinfo *di, const void *buf)
 {
     hid_t sp = H5Screate_simple(di->rank, di->dims, NULL);
-    hid_t d = H5Dcreate2(f, name, di->ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* no modification time: joining the same parts twice gives the same bytes */
+    hid_t dcpl = gn_h5_dcpl();
+    hid_t d = H5Dcreate2(f, name, di->ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = (d < 0 || H5Dwrite(d, di->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
                  ? gn_err_set("cannot write /%s", name)
                  : 0;

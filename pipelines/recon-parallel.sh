@@ -5,28 +5,33 @@
 # of the calibrated model with the unit files.
 #
 # Usage: pipelines/recon-parallel.sh [options] Q.0.h5 DATA.h5 [-o MODEL.int.h5]
-#   -j, --jobs N        units at a time (default: the number of cores)
 #   -i, --iters N       recon-block --iters (default 20000)
 #   -b, --batch N       recon-block --batch (default 32)
 #   -s, --seed S        recon-block --seed (default 0)
-#   -t, --threads N     OpenBLAS threads per recon-block (default: cores / jobs)
 #   -d, --dir DIR       where the unit files unit.K.h5 go (default: the
 #                       directory of the output, or of Q.0.h5 without -o)
-#   -S, --sshlogin L    GNU parallel's -S (repeatable): run units on other hosts.
-#                       genie's programs must be on their PATH; Q.0.h5 and DATA.h5
-#                       go there with --basefile, unit files come back with
-#                       --return, under the same paths relative to the remote
-#                       working directory (use relative paths).
 #   -o, --output FILE   the packed model; without it only the unit files are made
 #   -f, --force         redo every unit, even those already made
 #   -q, --quiet         no progress from recon-block
+#   shared with distill.sh (see pipelines/parallel.bash):
+#   -j, --jobs N        units at a time on each host (default: cores)
+#   -t, --threads N     threads of each recon-block (default: 1 on other
+#                       hosts, cores/jobs here)
+#   -S, --sshlogin L    run units on other hosts (GNU parallel's -S,
+#                       repeatable; ":" is this host); --slf FILE a list
+#   --ssh CMD           ssh command; --workdir DIR where jobs run there
+#   --retries N         tries per unit (default 3 with other hosts, else 1)
+#   --joblog FILE       GNU parallel's job log (default DIR/recon.joblog)
 #   -h, --help
+# On other hosts genie's programs must be on PATH; Q.0.h5 and DATA.h5 go
+# there once (--basefile), each unit file comes back (--return).
 # Environment: BIN, the directory of genie's programs (default: this repo's bin/).
 #
 # Caching: a unit file is kept when it is newer than Q.0.h5 and DATA.h5 and was
 # made with the same settings (DIR/unit.args records them), so an interrupted
 # run picks up where it stopped. Every file is complete or absent: recon-block
-# and pack write to a temporary name and rename.
+# and pack write to a temporary name and rename, and pack runs only when every
+# unit is there.
 # Exit status: 0 ok, 1 a stage failed, 2 usage error.
 set -euo pipefail
 prog=recon-parallel.sh
@@ -37,20 +42,20 @@ usage() { sed -n '/^# Usage:/,/^# Exit status/s/^# \{0,1\}//p' "${BASH_SOURCE[0]
 die() { echo "$prog: $*" >&2; exit 1; }
 usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
+. "$here/parallel.bash"
+[ -x "$BIN/recon-block" ] && PATH="$(cd "$BIN" && pwd):$PATH"
+export PATH
 
-jobs=$(nproc) iters=20000 batch=32 seed=0 threads='' dir='' out='' force=0 quiet=''
-sshlogins=()
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet=''
 args=()
 while [ $# -gt 0 ]; do
+  gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
   case $1 in
-    -j|--jobs) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; jobs=$2; shift 2 ;;
     -i|--iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; iters=$2; shift 2 ;;
     -b|--batch) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; batch=$2; shift 2 ;;
     -s|--seed) [ $# -ge 2 ] || usage_error "$1 needs a value"
        [[ $2 =~ ^[0-9]+$ ]] || usage_error "$1: not a non-negative integer: '$2'"; seed=$2; shift 2 ;;
-    -t|--threads) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; threads=$2; shift 2 ;;
     -d|--dir) [ $# -ge 2 ] || usage_error "$1 needs a value"; dir=$2; shift 2 ;;
-    -S|--sshlogin) [ $# -ge 2 ] || usage_error "$1 needs a value"; sshlogins+=(-S "$2"); shift 2 ;;
     -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a value"; out=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
     -q|--quiet) quiet=-q; shift ;;
@@ -65,7 +70,6 @@ q=${args[0]} data=${args[1]}
 [ -f "$q" ] || die "$q: No such file or directory"
 [ -f "$data" ] || die "$data: No such file or directory"
 command -v parallel >/dev/null || die "GNU parallel is not installed (Debian package parallel)"
-[ -n "$threads" ] || threads=$(( ($(nproc) + jobs - 1) / jobs ))
 if [ -z "$dir" ]; then if [ -n "$out" ]; then dir=$(dirname "$out"); else dir=$(dirname "$q"); fi; fi
 mkdir -p "$dir"
 
@@ -73,9 +77,11 @@ mkdir -p "$dir"
 units=$("$BIN/calib" --list-units "$q" | cut -f1) || exit 1
 [ -n "$units" ] || die "$q: no units"
 n=$(printf '%s\n' "$units" | wc -l)
+gp_settle "$n" recon
+: "${gp_joblog:=$dir/recon.joblog}"
 
 # settings the unit files depend on; a change invalidates all of them
-settings="q=$q data=$data iters=$iters batch=$batch seed=$seed"
+settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
 stamp=$dir/unit.args
 if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
   rm -f "$dir"/unit.[0-9]*.h5
@@ -89,21 +95,25 @@ for k in $units; do
 done
 
 if [ ${#todo[@]} -gt 0 ]; then
-  echo "$prog: $n units of $q, ${#todo[@]} to reconstruct, $jobs at a time ($iters iterations each)" >&2
-  if [ ${#sshlogins[@]} -gt 0 ]; then
-    # other hosts: programs from their PATH, files travel with the jobs
-    rb=recon-block
-    remote=("${sshlogins[@]}" --basefile "$q" --basefile "$data" --return "$dir/unit.{}.h5" --cleanup)
-  else
-    rb=$BIN/recon-block
-    remote=()
-  fi
-  # --halt: the first failure stops the others (their temporaries are removed)
-  printf '%s\n' "${todo[@]}" |
-    parallel -q -j "$jobs" --halt now,fail=1 --line-buffer "${remote[@]}" \
-      "$rb" "$q" "$data" --unit {} --independent --iters "$iters" --batch "$batch" \
-      --seed "$seed" --threads "$threads" $quiet -o "$dir/unit.{}.h5" ||
-    die "reconstruction failed (units done so far are kept)"
+  echo "$prog: $n units of $q, ${#todo[@]} to reconstruct, $gp_jobs at a time, $gp_threads thread(s) each ($iters iterations)$(gp_remote && echo ", on other hosts")" >&2
+  work=$(mktemp -d "$dir/.recon-parallel.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  w=$work/$gp_workdir
+  # under their own names (what recon-block records), unless those are the same
+  qn=$(basename "$q") dn=$(basename "$data")
+  [[ $qn != "$dn" && "$qn$dn" =~ ^[A-Za-z0-9._+-]+$ ]] || { qn=q.h5 dn=data.h5; }
+  gp_stage "$work" "$qn=$q" "$dn=$data" || die "cannot stage the inputs in $w"
+  # the first unit that fails on its last try stops the others (their
+  # temporaries are removed); the units that came back are kept either way
+  st=0
+  printf '%s\n' "${todo[@]}" | gp_run "$work" "$qn $dn" "unit.{}.h5" -- \
+    recon-block "$qn" "$dn" --unit {} --independent --iters "$iters" --batch "$batch" \
+      --seed "$seed" --threads "$gp_threads" $quiet -o 'unit.{}.h5' || st=$?
+  for k in "${todo[@]}"; do
+    if [ -f "$w/unit.$k.h5" ]; then mv "$w/unit.$k.h5" "$dir/unit.$k.h5"; fi
+  done
+  [ $st = 0 ] || die "reconstruction failed (job log: $gp_joblog; units done so far are kept)"
+  for k in "${todo[@]}"; do [ -f "$dir/unit.$k.h5" ] || die "unit $k did not come back from its host"; done
 fi
 
 if [ -n "$out" ]; then
