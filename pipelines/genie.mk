@@ -35,9 +35,17 @@
 #                  pipelines/recon-parallel.sh: OUT/unit.K.h5, then pack)
 #                  (sequential)
 #   SEED           seed of distill and recon-block (0)
-#   JOBS           processes GNU parallel runs at a time (2)
-#   THREADS        OpenBLAS threads of each program (all cores; cores/JOBS
-#                  under GNU parallel)
+#   JOBS           processes GNU parallel runs at a time, on each host (2)
+#   THREADS        OpenBLAS threads of each program (all cores; under GNU
+#                  parallel cores/JOBS here, 1 on other hosts)
+#   HOSTS          run distillation batches and independent units on these
+#                  hosts too: GNU parallel sshlogins, space separated (":" is
+#                  this host); genie must be on their PATH (none)
+#   SLF            a file of sshlogins, GNU parallel's --slf (none)
+#   SSHCMD         the ssh command GNU parallel uses (ssh)
+#   RETRIES        tries per batch or unit (3 with hosts, else 1)
+#   WORKDIR        the jobs' directory on other hosts, relative to the login
+#                  directory (.genie/STAGE.THISHOST.PID, removed afterwards)
 #   TEST           the labelled test set for eval (OUT/test.h5, made with
 #                  idx2h5 from Fashion-MNIST's t10k in FMNIST)
 #   EVAL_BATCH     eval --batch (256)
@@ -49,7 +57,8 @@
 # Targets: all (default: up to OUT/summary.txt, printed when made), stats,
 # synth, data, calib, recon, pack, eval, summary (prints it), clean (removes
 # the files this makefile makes in OUT), help.
-# Results: OUT/model.int.h5 (the packed model), OUT/result.json, OUT/summary.txt.
+# Results: OUT/model.int.h5 (the packed model), OUT/result.json, OUT/summary.txt;
+# GNU parallel's job logs OUT/distill.joblog and OUT/recon.joblog.
 
 GENIE_MK   := $(abspath $(lastword $(MAKEFILE_LIST)))
 GENIE_ROOT := $(patsubst %/pipelines,%,$(patsubst %/,%,$(dir $(GENIE_MK))))
@@ -71,6 +80,11 @@ MODE          ?= sequential
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
+HOSTS         ?=
+SLF           ?=
+SSHCMD        ?=
+RETRIES       ?=
+WORKDIR       ?=
 TEST          ?=
 EVAL_BATCH    ?= 256
 FMNIST        ?= /usr/share/datasets/fashion-mnist
@@ -107,6 +121,8 @@ $(if $(shell [[ '$(SEED)' =~ ^[0-9]{1,19}$$ ]] && echo ok),,$(error SEED=$(SEED)
 $(call count,JOBS,$(JOBS),1,1024)
 $(call count,EVAL_BATCH,$(EVAL_BATCH),1,1048576)
 $(if $(THREADS),$(call count,THREADS,$(THREADS),1,1024))
+$(if $(RETRIES),$(call count,RETRIES,$(RETRIES),1,100))
+$(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
 $(if $(filter $(MODE),sequential independent),,$(error MODE=$(MODE): expected sequential or independent))
 $(if $(filter $(METHOD),genie pixel noise),,$(error METHOD=$(METHOD): expected genie, pixel or noise))
 
@@ -119,7 +135,9 @@ $(error SAMPLES=$(SAMPLES) is not a multiple of BATCH=$(BATCH))
 endif
 endif
 THR     := $(if $(THREADS),--threads $(THREADS))
-PTHR    := --threads $(or $(THREADS),$(shell echo $$(( ($$(nproc) + $(JOBS) - 1) / $(JOBS) ))))
+# GNU parallel's hosts and how it reaches them (pipelines/parallel.bash)
+PAR     := $(foreach l,$(HOSTS),-S $(l)) $(if $(SLF),--slf $(SLF)) $(if $(SSHCMD),--ssh '$(SSHCMD)') \
+           $(if $(RETRIES),--retries $(RETRIES)) $(if $(WORKDIR),--workdir $(WORKDIR))
 Q       := $(if $(filter-out 0,$(QUIET)),-q)
 
 CAL     := $(if $(REAL),$(OUT)/real.h5,$(OUT)/synth.h5)
@@ -160,18 +178,12 @@ endif
 $(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
 	$(BIN)/bnstats $(Q) $(THR) $(MODEL) -o $@
 
-# one distill process per batch (GNU parallel); batches already made are kept
+# one distill process per batch (GNU parallel, pipelines/distill.sh, here or
+# on HOSTS); batches already made are kept
 $(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
-	@todo=; for k in $$(seq 0 $$(( $(NBATCH) - 1 ))); do f=$(OUT)/synth.$$k.h5; \
-	  if [ -f $$f ] && [ $$f -nt $(OUT)/stats.h5 ] && [ $$f -nt $(OUT)/distill.args ]; then continue; fi; \
-	  todo="$$todo $$k"; done; \
-	if [ -n "$$todo" ]; then \
-	  echo "genie.mk: distill: $$(echo $$todo | wc -w) of $(NBATCH) batches of $(DBATCH) images, $(DISTILL_ITERS) iterations, method $(METHOD), $(JOBS) at a time" >&2; \
-	  printf '%s\n' $$todo | parallel -q -j $(JOBS) --halt now,fail=1 --line-buffer \
-	    $(BIN)/distill $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) --iters $(DISTILL_ITERS) \
-	      --seed $(SEED) --method $(METHOD) --batch-index {} $(PTHR) $(Q) -o $(OUT)/synth.{}.h5; \
-	fi
-	$(BIN)/h5cat $(BATCHES) -o $@
+	BIN=$(BIN) $(GENIE_ROOT)/pipelines/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
+	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) \
+	  --joblog $(OUT)/distill.joblog -d $(OUT) -o $@
 
 # ---- few-shot data: the first SAMPLES images of REAL (h5dump + h5import, bit-exact)
 $(OUT)/real.h5: $(REAL) $(OUT)/real.args
@@ -218,7 +230,7 @@ else
 # every unit at once from q.0.h5, then pack q.0.h5 unit.*.h5
 $(PACKED): $(Q0) $(CAL) $(OUT)/recon.args
 	BIN=$(BIN) $(GENIE_ROOT)/pipelines/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
-	  -s $(SEED) $(PTHR) -d $(OUT) $(Q) $(Q0) $(CAL) -o $@
+	  -s $(SEED) $(THR) $(PAR) --joblog $(OUT)/recon.joblog -d $(OUT) $(Q) $(Q0) $(CAL) -o $@
 endif
 
 # ---- evaluation -----------------------------------------------------------------
@@ -271,7 +283,8 @@ summary: $(OUT)/summary.txt
 
 clean:
 	rm -f $(addprefix $(OUT)/,stats.h5 synth.h5 synth.[0-9]*.h5 real.h5 q.h5 q.[0-9]*.h5 unit.[0-9]*.h5 \
-	  unit.args model.int.h5 test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp*)
+	  unit.args synth.args model.int.h5 test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp* \
+	  distill.joblog recon.joblog)
 
 FORCE:
 

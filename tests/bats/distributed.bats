@@ -1,0 +1,54 @@
+#!/usr/bin/env bats
+# genie over two hosts for real (tests/distributed/run): network namespaces
+# with an sshd each, distill batches and independent units sent there with
+# GNU parallel, results bit-identical to one host. Skipped, with the reason,
+# where network namespaces cannot be created.
+load helper
+
+@test "distributed: two ssh hosts in network namespaces give the one-host bytes; failures retried or leave nothing" {
+  run "$ROOT/tests/distributed/run"
+  echo "$output"
+  if [ "$status" = 77 ]; then skip "$(grep '^SKIP:' <<<"$output" | head -n 1)"; fi
+  assert_success
+  assert_output --partial "joined synthetic set: cmp identical to the one-host run"
+  assert_output --partial "packed model: cmp identical to the one-host run"
+}
+
+@test "distill.sh and recon-parallel.sh: bad host options are usage errors" {
+  cd "$BATS_TEST_TMPDIR"
+  for d in distill.sh recon-parallel.sh; do
+    for a in "--retries 0" "--retries x" "-j 0" "--workdir /abs" "--workdir ../up" "--slf nosuchfile" "-S"; do
+      run "$ROOT/pipelines/$d" a.h5 b.h5 -o o.h5 $a
+      echo "$d $a -> $status: $output"
+      assert_failure 2
+      assert_output --partial "Try '$d --help'"
+    done
+    run "$ROOT/pipelines/$d" --help
+    assert_success
+    assert_output --partial "--sshlogin"
+    assert_output --partial "--joblog"
+  done
+  assert_no_output . 'o.h5'
+}
+
+@test "distill.sh -d: batches kept, a failed batch leaves no joined output and the job log says which" {
+  cd "$BATS_TEST_TMPDIR"
+  m="$ROOT/data/fmnist-resnet20.h5"
+  bnstats -q -t 1 "$m" -o stats.h5
+  run "$ROOT/pipelines/distill.sh" "$m" stats.h5 -n 8 --batch 4 --iters 2 -j 2 -d parts -o s.h5
+  assert_success
+  assert_output --partial "2 of 2 batches of 4 images, 2 at a time, 1 thread(s) each"
+  [ -s s.h5 ] && [ -s parts/synth.0.h5 ] && [ -s parts/synth.1.h5 ] && [ -s parts/distill.joblog ]
+  # nothing to redo: the join only
+  run "$ROOT/pipelines/distill.sh" "$m" stats.h5 -n 8 --batch 4 --iters 2 -j 2 -d parts -o s2.h5
+  assert_success
+  refute_output --partial "batches of"
+  cmp s.h5 s2.h5
+  # a model that is not one: every batch fails, nothing joined, log kept
+  run "$ROOT/pipelines/distill.sh" stats.h5 stats.h5 -n 8 --batch 4 --iters 2 -j 2 --joblog j.log -o bad.h5
+  assert_failure 1
+  assert_output --partial "distill.sh: a distill job failed (job log: j.log); nothing written"
+  [ ! -e bad.h5 ]
+  run awk -F'\t' 'NR > 1 { print $7 }' j.log
+  assert_output --regexp '[1-9]'
+}
