@@ -52,3 +52,31 @@ load helper
   run awk -F'\t' 'NR > 1 { print $7 }' j.log
   assert_output --regexp '[1-9]'
 }
+
+@test "slurm-array.sbatch: one array task makes one batch or one unit, as the drivers do; usage errors" {
+  cd "$BATS_TEST_TMPDIR"
+  sb="$ROOT/pipelines/slurm-array.sbatch"
+  m="$ROOT/data/fmnist-resnet20.h5"
+  run "$sb" distill "$m" s.h5 parts
+  assert_failure 2
+  assert_output --partial "SLURM_ARRAY_TASK_ID is not set"
+  SLURM_ARRAY_TASK_ID=0 run "$sb" magic a b parts
+  assert_failure 2
+  bnstats -q -t 1 "$m" -o stats.h5
+  for k in 0 1; do
+    SLURM_ARRAY_TASK_ID=$k run "$sb" distill "$m" stats.h5 parts -n 8 --batch 4 --iters 2
+    assert_success
+  done
+  h5cat parts/synth.0.h5 parts/synth.1.h5 -o synth.h5
+  "$ROOT/pipelines/distill.sh" "$m" stats.h5 -n 8 --batch 4 --iters 2 -j 2 -o ref.h5 2>/dev/null
+  run h5diff synth.h5 ref.h5 /x /x
+  assert_success
+  calib "$m" synth.h5 -w 4 -a 4 -t 1 -q -o q.0.h5
+  SLURM_ARRAY_TASK_ID=10 SLURM_CPUS_PER_TASK=1 run "$sb" recon q.0.h5 synth.h5 parts --iters 2 --batch 4 -q
+  assert_success
+  [ -s parts/unit.10.h5 ]
+  # done already: a rerun of the task does nothing
+  SLURM_ARRAY_TASK_ID=10 run "$sb" recon q.0.h5 synth.h5 parts --iters 2 --batch 4 -q
+  assert_success
+  assert_output --partial "already made"
+}
