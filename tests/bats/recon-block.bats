@@ -65,6 +65,19 @@ params_of() { h5ls "$1/params" | awk '{print $1}'; }
   assert_output --partial '"qmodel"'
 }
 
+@test "recon-block --independent warns at 2-bit weights, not at 4" {
+  q=$(q44); d=$(fmnist_n train 64)
+  run recon-block "$q" "$d" --unit 3 --independent --iters 2 --batch 8 -t 1 -q -o u4.h5
+  assert_success
+  refute_output --partial "independent reconstruction measured far below"
+  m=$(ref_model)
+  calib "$m" "$d" -w 2 -a 4 -t 1 -q -o q24.h5
+  run recon-block q24.h5 "$d" --unit 3 --independent --iters 2 --batch 8 -t 1 -q -o u2.h5
+  assert_success
+  assert_output --partial "q24.h5 has 2-bit weights: independent reconstruction measured far below sequential"
+  [ -f u2.h5 ]
+}
+
 @test "recon-block --independent writes a unit file that pack accepts" {
   q=$(q44); d=$(fmnist_n train 64)
   run recon-block "$q" "$d" --unit 3 --independent --iters 10 --batch 8 -t 1 -q -o unit.3.h5
