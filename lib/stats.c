@@ -118,12 +118,12 @@ static int write_bnstats(hid_t f, const void *arg)
         int dn = (int)s->real_n;
         rc = gn_h5_attr_str_w(f, "data_file", data_file) || gn_h5_attr_ints_w(f, "data_n", &dn, 1);
     }
-    hid_t gb = rc ? -1 : H5Gcreate2(f, "bn", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gb = rc ? -1 : gn_h5_group(f, "bn");
     if (!rc && gb < 0) rc = gn_err_set("cannot create group /bn");
     for (int l = 0; l < s->nl && !rc; l++) {
         char nm[32];
         snprintf(nm, sizeof nm, "%04d", l);
-        hid_t gl = H5Gcreate2(gb, nm, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t gl = gn_h5_group(gb, nm);
         if (gl < 0) {
             rc = gn_err_set("cannot create group /bn/%s", nm);
             break;

@@ -94,3 +94,11 @@ h5vals() {
   run bnstats m.h5 -o s.h5 --bogus
   assert_failure 2
 }
+
+@test "bnstats: two runs give the same bytes (no HDF5 modification times)" {
+  m=$(ref_model)
+  bnstats -q "$m" -o a.h5
+  sleep 1.1
+  bnstats -q "$m" -o b.h5
+  cmp a.h5 b.h5
+}
