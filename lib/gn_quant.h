@@ -56,14 +56,32 @@ void gn_wquant_codes(uint8_t *q, const float *wfloor, const float *v, const floa
 double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scale);
 
 /* ---- activation quantiser ------------------------------------------------ */
-/* y = round(clamp(x/s, qn, qp)) * s; where keep (may be NULL) is non-zero the
- * element passes unquantised (QDrop). */
+/* QDrop masks are bit sets: element i is kept (passes unquantised) when bit
+ * i%64 of keep[i/64] is set; keep may be NULL (nothing kept). This is the
+ * order in which gn_rng_u64 words fill them, 64 elements a word. */
+static inline int gn_keep_bit(const uint64_t *keep, size_t i)
+{
+    return keep && ((keep[i >> 6] >> (i & 63)) & 1);
+}
+/* y = round(clamp(x/s, qn, qp)) * s, or x where kept (QDrop). */
 void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
-                       const uint8_t *keep, size_t n);
+                       const uint64_t *keep, size_t n);
 /* dx += dy inside the range or kept, 0 outside; ds += dy*(q - x/s) inside,
- * dy*q outside (kept elements contribute nothing). */
+ * dy*q outside (kept elements contribute nothing). Every term dy*(...) is
+ * exact in double; the fast kernel sums them in 8 running partial sums
+ * (deterministic, and within a few ulp of double of the plain sum). */
 void gn_aquant_backward(float *dx, float *ds, const float *dy, const float *x, float s,
-                        float qn, float qp, const uint8_t *keep, size_t n);
+                        float qn, float qp, const uint64_t *keep, size_t n);
+/* The reference twins: plain loops, one running double sum. */
+void gn_aquant_forward_ref(float *y, const float *x, float s, float qn, float qp,
+                           const uint64_t *keep, size_t n);
+void gn_aquant_backward_ref(float *dx, float *ds, const float *dy, const float *x, float s,
+                            float qn, float qp, const uint64_t *keep, size_t n);
+/* QDrop on a unit's input: y = x1 where the bit is set, else x0 (bits as
+ * the keep masks above). */
+void gn_select_bits(float *y, const float *x0, const float *x1, const uint64_t *bits, size_t n);
+void gn_select_bits_ref(float *y, const float *x0, const float *x1, const uint64_t *bits,
+                        size_t n);
 /* The grid of an activation quantiser. */
 void gn_aquant_range(int bits, int is_signed, float *qn, float *qp);
 

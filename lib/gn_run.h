@@ -46,7 +46,7 @@ typedef struct {
     struct gn_rng *qdrop_rng;
     int act_init;
     float **wq;      /* [nn] quantised weights of the last forward */
-    uint8_t **keep;  /* [nn] QDrop masks of aquant nodes */
+    uint64_t **keep; /* [nn] QDrop masks of aquant nodes, one bit an element (gn_quant.h) */
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
 } gn_run;

@@ -1,5 +1,7 @@
-/* op_quant.c - quantiser kernels (see gn_quant.h). Plain loops: these run on
- * weights (small) and on activations once per layer. */
+/* op_quant.c - quantiser kernels (see gn_quant.h). Plain loops for the
+ * weight quantiser (weights are small); the activation quantiser, which
+ * runs on whole activations every reconstruction step, also has AVX2
+ * kernels beside its reference twins. */
 #include "gn_quant.h"
 
 #include <math.h>
@@ -182,11 +184,13 @@ double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scal
     return L;
 }
 
-void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
-                       const uint8_t *keep, size_t n)
+/* ---- activation quantiser: reference twins --------------------------------- */
+
+void gn_aquant_forward_ref(float *y, const float *x, float s, float qn, float qp,
+                           const uint64_t *keep, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (keep && keep[i]) {
+        if (gn_keep_bit(keep, i)) {
             y[i] = x[i];
             continue;
         }
@@ -196,22 +200,160 @@ void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
     }
 }
 
-void gn_aquant_backward(float *dx, float *ds, const float *dy, const float *x, float s,
-                        float qn, float qp, const uint8_t *keep, size_t n)
+/* one element of the backward; returns its ds term dy*(q - x/s) or dy*q
+ * (exact in double), 0 when kept */
+static inline double aq_bwd1(float *dx, const float *dy, const float *x, float s, float qn,
+                             float qp, const uint64_t *keep, size_t i)
+{
+    if (gn_keep_bit(keep, i)) {
+        if (dx) dx[i] += dy[i];
+        return 0;
+    }
+    float t = x[i] / s;
+    if (t < qn) return (double)dy[i] * qn;
+    if (t > qp) return (double)dy[i] * qp;
+    if (dx) dx[i] += dy[i];
+    return (double)dy[i] * (nearbyintf(t) - t);
+}
+
+void gn_aquant_backward_ref(float *dx, float *ds, const float *dy, const float *x, float s,
+                            float qn, float qp, const uint64_t *keep, size_t n)
 {
     double g = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (keep && keep[i]) {
-            if (dx) dx[i] += dy[i];
-            continue;
+    for (size_t i = 0; i < n; i++) g += aq_bwd1(dx, dy, x, s, qn, qp, keep, i);
+    if (ds) *ds += (float)g;
+}
+
+void gn_select_bits_ref(float *y, const float *x0, const float *x1, const uint64_t *bits,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = gn_keep_bit(bits, i) ? x1[i] : x0[i];
+}
+
+/* ---- activation quantiser: AVX2 kernels, 8 elements a step ------------------
+ * The same operations as the twins lane by lane (divide, compare-and-blend
+ * clamp that keeps NaN as the scalar code does, round to nearest even,
+ * multiply), so y and dx are bit-identical to them; only ds's double sum
+ * runs in 8 partial sums. Chosen at run time (cpuid); elsewhere the twins
+ * run. Tails shorter than 8 go through the twins' scalar code. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AQ_AVX2 1
+
+/* lane k set when bit i+k of the mask is (i a multiple of 8) */
+__attribute__((target("avx2"))) static inline __m256 keep8(const uint64_t *keep, size_t i)
+{
+    if (!keep) return _mm256_setzero_ps();
+    const int byte = (int)((keep[i >> 6] >> (i & 63)) & 0xff);
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i m = _mm256_and_si256(_mm256_set1_epi32(byte), sel);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(m, sel));
+}
+
+__attribute__((target("avx2"))) static void aq_fwd_avx2(float *y, const float *x, float s,
+                                                         float qn, float qp,
+                                                         const uint64_t *keep, size_t n)
+{
+    const __m256 vs = _mm256_set1_ps(s), vn = _mm256_set1_ps(qn), vp = _mm256_set1_ps(qp);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        __m256 t = _mm256_div_ps(xv, vs);
+        t = _mm256_blendv_ps(t, vn, _mm256_cmp_ps(t, vn, _CMP_LT_OQ));
+        t = _mm256_blendv_ps(t, vp, _mm256_cmp_ps(t, vp, _CMP_GT_OQ));
+        __m256 q = _mm256_mul_ps(_mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vs);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(q, xv, keep8(keep, i)));
+    }
+    gn_aquant_forward_ref(y + i, x + i, s, qn, qp, NULL, n - i);
+    for (; i < n; i++)
+        if (gn_keep_bit(keep, i)) y[i] = x[i];
+}
+
+__attribute__((target("avx2"))) static void aq_bwd_avx2(float *dx, float *ds, const float *dy,
+                                                         const float *x, float s, float qn,
+                                                         float qp, const uint64_t *keep,
+                                                         size_t n)
+{
+    const __m256 vs = _mm256_set1_ps(s), vn = _mm256_set1_ps(qn), vp = _mm256_set1_ps(qp);
+    __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(dy + i), k = keep8(keep, i);
+        const __m256 t = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        const __m256 lt = _mm256_cmp_ps(t, vn, _CMP_LT_OQ), gt = _mm256_cmp_ps(t, vp, _CMP_GT_OQ);
+        /* f = q - x/s inside, qn below, qp above, 0 where kept */
+        __m256 f = _mm256_sub_ps(_mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), t);
+        f = _mm256_blendv_ps(f, vp, gt);
+        f = _mm256_blendv_ps(f, vn, lt);
+        f = _mm256_andnot_ps(k, f);
+        if (ds) {
+            g0 = _mm256_add_pd(g0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(g)),
+                                                 _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
+            g1 = _mm256_add_pd(g1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(g, 1)),
+                                                 _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
         }
-        float t = x[i] / s;
-        if (t < qn) g += (double)dy[i] * qn;
-        else if (t > qp) g += (double)dy[i] * qp;
-        else {
-            g += (double)dy[i] * (nearbyintf(t) - t);
-            if (dx) dx[i] += dy[i];
+        if (dx) {
+            /* pass where kept or inside; elsewhere dx is left as it is */
+            const __m256 pass = _mm256_or_ps(k, _mm256_andnot_ps(_mm256_or_ps(lt, gt), _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+            const __m256 d = _mm256_loadu_ps(dx + i);
+            _mm256_storeu_ps(dx + i, _mm256_blendv_ps(d, _mm256_add_ps(d, g), pass));
         }
     }
-    if (ds) *ds += (float)g;
+    double a[8];
+    _mm256_storeu_pd(a, g0);
+    _mm256_storeu_pd(a + 4, g1);
+    double sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) sum += aq_bwd1(dx, dy, x, s, qn, qp, keep, i);
+    if (ds) *ds += (float)sum;
+}
+
+__attribute__((target("avx2"))) static void sel_avx2(float *y, const float *x0, const float *x1,
+                                                      const uint64_t *bits, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_loadu_ps(x0 + i), _mm256_loadu_ps(x1 + i),
+                                                 keep8(bits, i)));
+    for (; i < n; i++) y[i] = gn_keep_bit(bits, i) ? x1[i] : x0[i];
+}
+
+static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#else
+#define AQ_AVX2 0
+static int have_avx2(void) { return 0; }
+#endif
+
+void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
+                       const uint64_t *keep, size_t n)
+{
+#if AQ_AVX2
+    if (have_avx2()) {
+        aq_fwd_avx2(y, x, s, qn, qp, keep, n);
+        return;
+    }
+#endif
+    gn_aquant_forward_ref(y, x, s, qn, qp, keep, n);
+}
+
+void gn_aquant_backward(float *dx, float *ds, const float *dy, const float *x, float s,
+                        float qn, float qp, const uint64_t *keep, size_t n)
+{
+#if AQ_AVX2
+    if (have_avx2()) {
+        aq_bwd_avx2(dx, ds, dy, x, s, qn, qp, keep, n);
+        return;
+    }
+#endif
+    gn_aquant_backward_ref(dx, ds, dy, x, s, qn, qp, keep, n);
+}
+
+void gn_select_bits(float *y, const float *x0, const float *x1, const uint64_t *bits, size_t n)
+{
+#if AQ_AVX2
+    if (have_avx2()) {
+        sel_avx2(y, x0, x1, bits, n);
+        return;
+    }
+#endif
+    gn_select_bits_ref(y, x0, x1, bits, n);
 }

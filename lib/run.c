@@ -50,7 +50,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->argmax = gn_xcalloc((size_t)g->nn, sizeof(int *));
     r->swing_off = gn_xcalloc(2 * (size_t)g->nn + 2, sizeof(int));
     r->wq = gn_xcalloc((size_t)g->nn, sizeof(float *));
-    r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint8_t *));
+    r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint64_t *));
     size_t maxw = 1;
     r->trainable = gn_xmalloc((size_t)g->np + 1);
     memset(r->trainable, 1, (size_t)g->np + 1);
@@ -73,7 +73,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
             size_t need = gn_conv2d_workspace(&s);
             if (need > ws) ws = need;
         } else if (n->op == GN_OP_AQUANT) {
-            r->keep[k] = gn_xcalloc((size_t)Bmax * gn_tensor_size(g, n->out), 1);
+            r->keep[k] = gn_xcalloc(((size_t)Bmax * gn_tensor_size(g, n->out) + 63) / 64, sizeof(uint64_t));
         }
         if (n->wbits) {
             size_t nw = g->params[n->p[GN_P_W]].n;
@@ -163,13 +163,11 @@ static void aquant_forward(gn_run *r, int k, float *y, const float *x, size_t cn
     }
     float qn, qp;
     gn_aquant_range(n->abits, n->asigned, &qn, &qp);
-    const uint8_t *keep = NULL;
+    const uint64_t *keep = NULL;
     if (r->qdrop_rng && is_soft(r, k)) {
-        uint8_t *m = r->keep[k];
-        for (size_t i = 0; i < cnt; i += 64) {
-            uint64_t bits = gn_rng_u64(r->qdrop_rng);
-            for (size_t j = i; j < cnt && j < i + 64; j++, bits >>= 1) m[j] = (uint8_t)(bits & 1);
-        }
+        /* one draw per 64 elements, bit j of draw i for element 64i+j */
+        uint64_t *m = r->keep[k];
+        for (size_t i = 0; i < (cnt + 63) / 64; i++) m[i] = gn_rng_u64(r->qdrop_rng);
         keep = m;
     }
     gn_aquant_forward(y, x, *step, qn, qp, keep, cnt);
@@ -360,7 +358,7 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     case GN_OP_AQUANT: {
         float qn, qp;
         gn_aquant_range(n->abits, n->asigned, &qn, &qp);
-        const uint8_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
+        const uint64_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
         float *ds = pgrad(r, n, GN_P_ASTEP, want);
         if (!r->qmode) {
             if (dx) gn_accum(dx, dy, nin);

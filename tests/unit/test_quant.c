@@ -196,20 +196,81 @@ static void test_aquant_grad(void)
     CHECK(in > 0 && out > 0);
     /* QDrop: half the elements pass unquantised */
     enum { M = 100000 };
-    uint8_t *keep = malloc(M);
+    uint64_t *keep = malloc((M + 63) / 64 * sizeof(uint64_t));
     float *a = malloc(M * sizeof(float)), *b = malloc(M * sizeof(float));
     gn_rng q;
     gn_rng_seed(&q, 7, 0);
-    for (int i = 0; i < M; i += 64) {
-        uint64_t bits = gn_rng_u64(&q);
-        for (int j = i; j < M && j < i + 64; j++, bits >>= 1) keep[j] = bits & 1;
-    }
+    for (int i = 0; i < (M + 63) / 64; i++) keep[i] = gn_rng_u64(&q);
     for (int i = 0; i < M; i++) a[i] = urand(-2, 2) + 0.013f;
     gn_aquant_forward(b, a, 0.25f, -8, 7, keep, M);
     int same = 0;
     for (int i = 0; i < M; i++) same += b[i] == a[i];
     CHECK(fabs(same / (double)M - 0.5) < 0.01);
     free(keep), free(a), free(b);
+}
+
+/* The fast activation-quantiser kernels against their twins: y, dx and the
+ * input selection bit for bit (NaN, +-0, ties, both sides of the range,
+ * every tail length and mask offset), ds to a few ulp of its double sum. */
+static void test_aquant_fast(void)
+{
+    enum { M = 1000 };
+    float x[M], dy[M], y0[M], y1[M], d0[M], d1[M], x1[M];
+    uint64_t keep[(M + 63) / 64];
+    for (int i = 0; i < M; i++) {
+        x[i] = urand(-3, 3), dy[i] = urand(-1, 1), x1[i] = urand(-1, 1);
+        if (i % 17 == 0) x[i] = 0.5f * (float)(i % 7 - 3) * 0.3f; /* ties at s = 0.3 */
+        if (i % 29 == 0) x[i] = -0.0f;
+        if (i % 31 == 0) d0[i] = -0.0f;
+    }
+    x[101] = NAN, x[555] = INFINITY, x[556] = -INFINITY;
+    for (int i = 0; i < (M + 63) / 64; i++) keep[i] = gn_rng_u64(&R);
+    for (int sg = 0; sg < 2; sg++)
+        for (int nb = 0; nb < 2; nb++)
+            for (int n = M - 9; n <= M; n++) {
+                const uint64_t *k = nb ? keep : NULL;
+                float qn, qp, ds0 = 0.5f, ds1 = 0.5f;
+                gn_aquant_range(4, sg, &qn, &qp);
+                gn_aquant_forward_ref(y0, x, 0.3f, qn, qp, k, (size_t)n);
+                gn_aquant_forward(y1, x, 0.3f, qn, qp, k, (size_t)n);
+                CHECK(!memcmp(y0, y1, (size_t)n * sizeof(float)));
+                for (int i = 0; i < M; i++) d0[i] = d1[i] = i % 31 ? urand(-1, 1) : -0.0f;
+                gn_aquant_backward_ref(d0, &ds0, dy, x, 0.3f, qn, qp, k, (size_t)n);
+                gn_aquant_backward(d1, &ds1, dy, x, 0.3f, qn, qp, k, (size_t)n);
+                CHECK(!memcmp(d0, d1, sizeof d0));
+                /* NaN when x[101] (NaN) is inside the sum, i.e. not kept */
+                CHECK(!!isnan(ds0) == !!isnan(ds1));
+                CHECK(!!isnan(ds0) == !(k && gn_keep_bit(k, 101)));
+                if (!isnan(ds0)) CHECK_NEAR(ds0, ds1, 1e-5 * (fabs(ds0) + 1));
+                gn_select_bits_ref(y0, x, x1, keep, (size_t)n);
+                gn_select_bits(y1, x, x1, keep, (size_t)n);
+                CHECK(!memcmp(y0, y1, (size_t)n * sizeof(float)));
+            }
+    /* ds without NaN, and NULL gradients */
+    x[101] = 1.0f;
+    float qn, qp, ds0 = 0, ds1 = 0;
+    gn_aquant_range(4, 1, &qn, &qp);
+    gn_aquant_backward_ref(NULL, &ds0, dy, x, 0.3f, qn, qp, keep, M);
+    gn_aquant_backward(NULL, &ds1, dy, x, 0.3f, qn, qp, keep, M);
+    CHECK_NEAR(ds0, ds1, 1e-5 * (fabs(ds0) + 1));
+    memcpy(d0, dy, sizeof d0), memcpy(d1, dy, sizeof d1);
+    gn_aquant_backward_ref(d0, NULL, dy, x, 0.3f, qn, qp, keep, M);
+    gn_aquant_backward(d1, NULL, dy, x, 0.3f, qn, qp, keep, M);
+    CHECK(!memcmp(d0, d1, sizeof d0));
+}
+
+/* the reconstruction loss kernel against its twin */
+static void test_recon_sqerr(void)
+{
+    enum { M = 203 };
+    float a[M], b[M], d0[M], d1[M];
+    for (int i = 0; i < M; i++) a[i] = urand(-3, 3), b[i] = urand(-3, 3);
+    for (int n = 190; n <= M; n++) {
+        double L0 = gn_recon_sqerr_ref(d0, a, b, (size_t)n, 2.0 / 49);
+        double L1 = gn_recon_sqerr(d1, a, b, (size_t)n, 2.0 / 49);
+        CHECK(!memcmp(d0, d1, (size_t)n * sizeof(float)));
+        CHECK_NEAR(L0, L1, 1e-12 * L0);
+    }
 }
 
 static void test_pack_codes(void)
@@ -391,6 +452,8 @@ int main(void)
     test_rsig();
     test_wquant_grad();
     test_aquant_grad();
+    test_aquant_fast();
+    test_recon_sqerr();
     test_pack_codes();
     test_fold_units_recon();
     test_reference_units();
