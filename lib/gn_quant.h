@@ -55,6 +55,22 @@ void gn_wquant_codes(uint8_t *q, const float *wfloor, const float *v, const floa
  * when dv is not NULL. */
 double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scale);
 
+/* The same with the sigmoid sg = 1/(1+exp(-v)) computed once per weight
+ * (gn_rsig_sigmoid) and shared by the forward, the backward and the
+ * rounding loss of one step: bit-identical to the functions above, which
+ * are their reference twins, with one expf per weight instead of five. */
+void gn_rsig_sigmoid(float *sg, const float *v, size_t n);
+/* soft rounding only */
+void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const float *step,
+                          const float *zp, const gn_wq_shape *s);
+void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                           const float *sg, const float *step, const float *zp,
+                           const gn_wq_shape *s);
+/* dv += scale * the rounding loss's gradient; returns the loss when
+ * want_loss (its pow in double is most of the cost), else 0. */
+double gn_round_loss_sg(float *dv, const float *sg, size_t n, float beta, float scale,
+                        int want_loss);
+
 /* ---- activation quantiser ------------------------------------------------ */
 /* QDrop masks are bit sets: element i is kept (passes unquantised) when bit
  * i%64 of keep[i/64] is set; keep may be NULL (nothing kept). This is the

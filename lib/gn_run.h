@@ -46,6 +46,8 @@ typedef struct {
     struct gn_rng *qdrop_rng;
     int act_init;
     float **wq;      /* [nn] quantised weights of the last forward */
+    float **wsg;     /* [nn] sigmoid(v) of the last forward of a soft-rounded node
+                      * (gn_rsig_sigmoid), reused by its backward and the rounding loss */
     uint64_t **keep; /* [nn] QDrop masks of aquant nodes, one bit an element (gn_quant.h) */
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */

@@ -184,6 +184,78 @@ double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scal
     return L;
 }
 
+/* ---- soft rounding from a cached sigmoid ------------------------------------
+ * The expressions of gn_rsig / gn_rsig_grad with their common sigmoid
+ * factored out: the same float operations in the same order. */
+
+static inline float rs_h(float sg)
+{
+    float h = sg * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA;
+    return h < 0 ? 0 : h > 1 ? 1 : h;
+}
+
+static inline float rs_grad(float sg)
+{
+    float h = sg * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA;
+    if (h < 0 || h > 1) return 0;
+    return sg * (1 - sg) * (GN_RS_ZETA - GN_RS_GAMMA);
+}
+
+void gn_rsig_sigmoid(float *sg, const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) sg[i] = 1.0f / (1.0f + expf(-v[i]));
+}
+
+void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const float *step,
+                          const float *zp, const gn_wq_shape *s)
+{
+    float qmax = (float)((1 << s->bits) - 1);
+    for (int c = 0; c < s->Cout; c++) {
+        size_t o = (size_t)c * s->K;
+        float d = step[c], z = zp[c];
+        for (size_t i = o; i < o + s->K; i++) {
+            float q = wfloor[i] + rs_h(sg[i]) + z;
+            q = q < 0 ? 0 : q > qmax ? qmax : q;
+            wq[i] = (q - z) * d;
+        }
+    }
+}
+
+void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                           const float *sg, const float *step, const float *zp,
+                           const gn_wq_shape *s)
+{
+    float qmax = (float)((1 << s->bits) - 1);
+    for (int c = 0; c < s->Cout; c++) {
+        size_t o = (size_t)c * s->K;
+        float d = step[c], z = zp[c];
+        double ds = 0;
+        for (size_t i = o; i < o + s->K; i++) {
+            float u = wfloor[i] + rs_h(sg[i]) + z;
+            float q = u < 0 ? 0 : u > qmax ? qmax : u;
+            ds += (double)dwq[i] * (q - z);
+            if (dv && u >= 0 && u <= qmax) dv[i] += dwq[i] * d * rs_grad(sg[i]);
+        }
+        if (dstep) dstep[c] += (float)ds;
+    }
+}
+
+double gn_round_loss_sg(float *dv, const float *sg, size_t n, float beta, float scale,
+                        int want_loss)
+{
+    double L = 0;
+    for (size_t i = 0; i < n; i++) {
+        float h = rs_h(sg[i]);
+        float a = 2 * h - 1, aa = fabsf(a);
+        if (want_loss) L += 1.0 - pow(aa, beta);
+        if (dv && aa > 0) {
+            float g = -beta * powf(aa, beta - 1) * (a > 0 ? 1.0f : -1.0f) * 2.0f * rs_grad(sg[i]);
+            dv[i] += scale * g;
+        }
+    }
+    return L;
+}
+
 /* ---- activation quantiser: reference twins --------------------------------- */
 
 void gn_aquant_forward_ref(float *y, const float *x, float s, float qn, float qp,

@@ -206,6 +206,9 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         L *= hw;
         gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
         gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
+        /* the rounding loss's value is only logged: it is computed (a pow in
+         * double per weight) at the last iteration and when progress prints */
+        const int show = it == o->iters - 1 || gn_progress_due(&pr, it + 1);
         round_l = 0;
         /* the schedule counts iterations from 1, as the reference does */
         long t1 = it + 1;
@@ -216,7 +219,8 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
                 gn_node *nd = &g->nodes[j];
                 if (!nd->wbits) continue;
                 gn_param *v = &g->params[nd->p[GN_P_WV]];
-                round_l += gn_round_loss(v->grad, v->data, v->n, (float)beta, o->lambda);
+                /* r->wsg[j]: sigmoid(v) of this iteration's forward (v is unchanged since) */
+                round_l += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)beta, o->lambda, show);
             }
         }
         aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
@@ -224,9 +228,11 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
         if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
         if (it >= o->iters - win) rec_acc += L, acc_n++;
-        snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
-                 (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
-        gn_progress_update(&pr, it + 1, status);
+        if (show) {
+            snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
+                     (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
+            gn_progress_update(&pr, it + 1, status);
+        }
     }
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;

@@ -50,6 +50,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->argmax = gn_xcalloc((size_t)g->nn, sizeof(int *));
     r->swing_off = gn_xcalloc(2 * (size_t)g->nn + 2, sizeof(int));
     r->wq = gn_xcalloc((size_t)g->nn, sizeof(float *));
+    r->wsg = gn_xcalloc((size_t)g->nn, sizeof(float *));
     r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint64_t *));
     size_t maxw = 1;
     r->trainable = gn_xmalloc((size_t)g->np + 1);
@@ -78,6 +79,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
         if (n->wbits) {
             size_t nw = g->params[n->p[GN_P_W]].n;
             r->wq[k] = gn_xcalloc(nw, sizeof(float));
+            r->wsg[k] = gn_xcalloc(nw, sizeof(float));
             if (nw > maxw) maxw = nw;
         }
     }
@@ -105,9 +107,11 @@ void gn_run_free(gn_run *r)
     free(r->argmax);
     for (int k = 0; k < r->g->nn; k++) {
         free(r->wq[k]);
+        free(r->wsg[k]);
         free(r->keep[k]);
     }
     free(r->wq);
+    free(r->wsg);
     free(r->keep);
     free(r->dwq);
     free(r->need);
@@ -141,8 +145,14 @@ static const float *weight_for(gn_run *r, int k)
     const gn_node *n = &g->nodes[k];
     if (!r->qmode || !n->wbits) return pdata(g, n, GN_P_W);
     gn_wq_shape s = wq_shape(g, n);
+    if (is_soft(r, k)) {
+        gn_rsig_sigmoid(r->wsg[k], pdata(g, n, GN_P_WV), g->params[n->p[GN_P_WV]].n);
+        gn_wquant_forward_sg(r->wq[k], pdata(g, n, GN_P_WFLOOR), r->wsg[k],
+                             pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
+        return r->wq[k];
+    }
     gn_wquant_forward(r->wq[k], pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
-                      pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), is_soft(r, k), &s);
+                      pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), 0, &s);
     return r->wq[k];
 }
 
@@ -289,6 +299,11 @@ static void wgrad_end(gn_run *r, int k, unsigned want)
     float *dstep = pgrad(r, n, GN_P_WSTEP, want), *dv = pgrad(r, n, GN_P_WV, want);
     if (!dstep && !dv) return;
     gn_wq_shape s = wq_shape(g, n);
+    if (is_soft(r, k)) {
+        gn_wquant_backward_sg(dstep, dv, r->dwq, pdata(g, n, GN_P_WFLOOR), r->wsg[k],
+                              pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
+        return;
+    }
     gn_wquant_backward(dstep, dv, r->dwq, pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
                        pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
 }

@@ -209,6 +209,41 @@ static void test_aquant_grad(void)
     free(keep), free(a), free(b);
 }
 
+/* The soft-rounding kernels on a cached sigmoid against their twins: bit
+ * for bit, including v far out (h clamped at 0 or 1) and h on the grid's
+ * clamps. */
+static void test_wquant_sg(void)
+{
+    enum { C = 4, K = 77 };
+    float w[C * K], st[C], zp[C], fl[C * K], v[C * K], sg[C * K], r[C * K];
+    float a0[C * K], a1[C * K], d0[C * K], d1[C * K], s0[C], s1[C];
+    for (int i = 0; i < C * K; i++) w[i] = urand(-1, 1), r[i] = urand(-1, 1);
+    for (int c = 0; c < C; c++) gn_clip_search_asym(&st[c], &zp[c], w + c * K, K, 2);
+    gn_wq_shape s = {.Cout = C, .K = K, .bits = 2};
+    gn_wquant_init(fl, v, w, st, &s);
+    for (int i = 0; i < C * K; i += 7) v[i] = urand(-30, 30);
+    v[3] = 0, v[4] = -0.0f;
+    gn_rsig_sigmoid(sg, v, C * K);
+    for (int i = 0; i < C * K; i++) CHECK(sg[i] * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA ==
+                                          1.0f / (1.0f + expf(-v[i])) * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA);
+    gn_wquant_forward(a0, fl, v, st, zp, 1, &s);
+    gn_wquant_forward_sg(a1, fl, sg, st, zp, &s);
+    CHECK(!memcmp(a0, a1, sizeof a0));
+    for (int i = 0; i < C * K; i++) d0[i] = d1[i] = urand(-1, 1);
+    for (int c = 0; c < C; c++) s0[c] = s1[c] = urand(-1, 1);
+    gn_wquant_backward(s0, d0, r, fl, v, st, zp, &s);
+    gn_wquant_backward_sg(s1, d1, r, fl, sg, st, zp, &s);
+    CHECK(!memcmp(d0, d1, sizeof d0) && !memcmp(s0, s1, sizeof s0));
+    for (float beta = 20; beta >= 2; beta -= 4.5f) {
+        double L0 = gn_round_loss(d0, v, C * K, beta, 0.7f);
+        double L1 = gn_round_loss_sg(d1, sg, C * K, beta, 0.7f, 1);
+        CHECK(L0 == L1 && !memcmp(d0, d1, sizeof d0));
+        CHECK(gn_round_loss_sg(d1, sg, C * K, beta, 0.7f, 0) == 0);
+        gn_round_loss(d0, v, C * K, beta, 0.7f);
+        CHECK(!memcmp(d0, d1, sizeof d0));
+    }
+}
+
 /* The fast activation-quantiser kernels against their twins: y, dx and the
  * input selection bit for bit (NaN, +-0, ties, both sides of the range,
  * every tail length and mask offset), ds to a few ulp of its double sum. */
@@ -453,6 +488,7 @@ int main(void)
     test_wquant_grad();
     test_aquant_grad();
     test_aquant_fast();
+    test_wquant_sg();
     test_recon_sqerr();
     test_pack_codes();
     test_fold_units_recon();
