@@ -439,19 +439,19 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
     gn_graph *t = d->teacher;
     r->swing_rng = d->o.swing ? &d->rng : NULL;
     gn_run_forward(r, x, b);
-    if (dx) gn_run_zero_grad(r);
+    if (dx) gn_run_forget_grad(r); /* backward's first writers overwrite (gn_run.h) */
     double mt = 0, st = 0;
     for (int l = 0; l < d->nbn; l++) {
         const gn_tensorinfo *a = &t->t[d->bn_in[l]];
         double m, s;
-        gn_bnloss_forward_backward(&m, &s, dx ? r->grad[d->bn_in[l]] : NULL, r->val[d->bn_in[l]],
+        gn_bnloss_forward_backward(&m, &s, dx ? gn_run_grad(r, d->bn_in[l]) : NULL, r->val[d->bn_in[l]],
                                    d->mu[l], d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
         mt += m;
         st += s;
     }
     if (dx) {
         gn_run_backward_nodes(r, GN_WANT_INPUT, 0, d->last_bn + 1);
-        memcpy(dx, r->grad[t->input], (size_t)b * d->per * sizeof(float));
+        memcpy(dx, gn_run_grad(r, t->input), (size_t)b * d->per * sizeof(float));
     }
     double m, s;
     gn_inputloss_forward_backward(&m, &s, dx, x, b, d->C, d->H * d->W, 1.0f);
@@ -493,8 +493,8 @@ static void batch_genie(gn_distiller *d, float *x, float *loss, gn_distill_cb cb
         const float *xg = rg->val[g->output]; // (B,C,H,W)
         double mt, st;
         double total = gn_distiller_loss(d, xg, B, d->dx, &mt, &st);
-        gn_run_zero_grad(rg);
-        memcpy(rg->grad[g->output], d->dx, nx * sizeof(float));
+        gn_run_forget_grad(rg);
+        memcpy(gn_run_grad_set(rg, g->output), d->dx, nx * sizeof(float));
         gn_graph_zero_grads(g);
         gn_run_backward(rg, GN_WANT_INPUT | GN_WANT_PARAMS);
         gn_adam_step(&d->opt_z);

@@ -194,11 +194,10 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         }
         r->b = B;
         gn_run_forward_nodes(r, u->first, u->last);
-        for (int j = u->first; j < u->last; j++)
-            if (g->nodes[j].out != u->out) /* the loss below writes all of it */
-                memset(r->grad[g->nodes[j].out], 0, (size_t)B * gn_tensor_size(g, g->nodes[j].out) * sizeof(float));
+        /* the loss below writes all of dy; backward's first writers overwrite the rest */
+        gn_run_forget_grad(r);
         const float *yh = r->val[u->out];
-        float *dy = r->grad[u->out];
+        float *dy = gn_run_grad_set(r, u->out);
         double L = 0;
         for (int i = 0; i < B; i++)
             L += gn_recon_sqerr(dy + (size_t)i * out_sz, yh + (size_t)i * out_sz,

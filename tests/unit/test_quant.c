@@ -209,6 +209,52 @@ static void test_aquant_grad(void)
     free(keep), free(a), free(b);
 }
 
+/* A backward after gn_run_forget_grad (first writers overwrite, the rest
+ * zeroed lazily) gives the bits of one after gn_run_zero_grad: the input's
+ * and every parameter's gradient, BatchNorm in inference and training
+ * mode, with the residual Add's two writers. */
+static gn_graph *tiny(void);
+
+static void test_forget_grad(void)
+{
+    gn_graph *g = tiny();
+    gn_graph_alloc_grads(g);
+    enum { B = 3 };
+    const size_t nx = B * gn_tensor_size(g, g->input), ny = B * gn_tensor_size(g, g->output);
+    float x[B * 2 * 6 * 6], dy[B * 3], gx[2][B * 2 * 6 * 6];
+    for (size_t i = 0; i < nx; i++) x[i] = urand(-1, 1);
+    for (size_t i = 0; i < ny; i++) dy[i] = urand(-1, 1);
+    for (int bt = 0; bt < 2; bt++) {
+        gn_run *r = gn_run_new(g, 4, 1);
+        r->bn_train = bt;
+        float *pg[2][64];
+        for (int lazy = 0; lazy < 2; lazy++) {
+            gn_graph_zero_grads(g);
+            gn_run_forward(r, x, B);
+            if (lazy) {
+                gn_run_forget_grad(r);
+                memcpy(gn_run_grad_set(r, g->output), dy, ny * sizeof(float));
+            } else {
+                gn_run_zero_grad(r);
+                memcpy(r->grad[g->output], dy, ny * sizeof(float));
+            }
+            gn_run_backward(r, GN_WANT_INPUT | GN_WANT_PARAMS);
+            memcpy(gx[lazy], gn_run_grad(r, g->input), nx * sizeof(float));
+            for (int i = 0; i < g->np && i < 64; i++) {
+                pg[lazy][i] = malloc(g->params[i].n * sizeof(float));
+                memcpy(pg[lazy][i], g->params[i].grad, g->params[i].n * sizeof(float));
+            }
+        }
+        CHECK(!memcmp(gx[0], gx[1], nx * sizeof(float)));
+        for (int i = 0; i < g->np && i < 64; i++) {
+            CHECK(!memcmp(pg[0][i], pg[1][i], g->params[i].n * sizeof(float)));
+            free(pg[0][i]), free(pg[1][i]);
+        }
+        gn_run_free(r);
+    }
+    gn_graph_free(g);
+}
+
 /* The soft-rounding kernels on a cached sigmoid against their twins: bit
  * for bit, including v far out (h clamped at 0 or 1) and h on the grid's
  * clamps. */
@@ -489,6 +535,7 @@ int main(void)
     test_aquant_grad();
     test_aquant_fast();
     test_wquant_sg();
+    test_forget_grad();
     test_recon_sqerr();
     test_pack_codes();
     test_fold_units_recon();
