@@ -612,15 +612,6 @@ static void conv_part(void *ctx, int t, int T)
     }
 }
 
-/* Row k' of the im2col matrix (kh,kw,c order under blk_layout) is row k of
- * the weight's (c,kh,kw) order. */
-static int w_row(const gn_conv_shape *s, int blk, int Cg, int kk)
-{
-    if (!blk) return kk;
-    int c = kk % Cg, tap = kk / Cg;
-    return c * s->KH * s->KW + tap;
-}
-
 /* Runs conv_part over the batch on up to gn_get_threads() threads, then adds
  * the per-thread dw accumulators into dw. */
 static void conv_run(conv_job *j, float *ws)
@@ -630,10 +621,15 @@ static void conv_run(conv_job *j, float *ws)
     const int Kg = Cg * s->KH * s->KW, blk = blk_layout(s);
     const size_t nw = w_floats(s);
     j->wk = j->w;
+    const int taps = s->KH * s->KW;
     if (blk) {
-        float *wk = ws; // (G*Og,Kg) rows in (kh,kw,c) order
-        for (size_t o = 0; o < (size_t)s->Cout; o++)
-            for (int kk = 0; kk < Kg; kk++) wk[o * Kg + kk] = j->w[o * Kg + w_row(s, 1, Cg, kk)];
+        float *wk = ws; // (G*Og,Kg) rows in (kh,kw,c) order: wk[o][tap*Cg+c] = w[o][c*taps+tap]
+        for (size_t o = 0; o < (size_t)s->Cout; o++) {
+            const float *wr = j->w + o * Kg;
+            float *d = wk + o * Kg;
+            for (int tap = 0; tap < taps; tap++)
+                for (int c = 0; c < Cg; c++) d[tap * Cg + c] = wr[c * taps + tap];
+        }
         j->wk = wk;
         ws += nw;
     }
@@ -649,11 +645,19 @@ static void conv_run(conv_job *j, float *ws)
             for (size_t i = 0; i < nw; i++) j->dw[i] += a[i];
             continue;
         }
+        /* dw (Og,Kg) += the transposed accumulator (Kg,Og), whose rows are
+         * in (kh,kw,c) order under blk_layout: row tap*Cg+c is column c*taps+tap */
         for (int g = 0; g < G; g++)
-            for (int kk = 0; kk < Kg; kk++) {
-                const float *ar = a + ((size_t)g * Kg + kk) * Og; // (Og)
-                float *d = j->dw + (size_t)g * Og * Kg + w_row(s, blk, Cg, kk);
-                for (int o = 0; o < Og; o++) d[(size_t)o * Kg] += ar[o];
+            for (int o = 0; o < Og; o++) {
+                float *d = j->dw + ((size_t)g * Og + o) * Kg; // (Kg)
+                const float *ag = a + (size_t)g * Kg * Og + o;  // column o of (Kg,Og)
+                if (blk) {
+                    for (int c = 0; c < Cg; c++)
+                        for (int tap = 0; tap < taps; tap++)
+                            d[c * taps + tap] += ag[(size_t)(tap * Cg + c) * Og];
+                } else {
+                    for (int kk = 0; kk < Kg; kk++) d[kk] += ag[(size_t)kk * Og];
+                }
             }
     }
 }
