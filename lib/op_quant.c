@@ -206,8 +206,8 @@ void gn_rsig_sigmoid(float *sg, const float *v, size_t n)
     for (size_t i = 0; i < n; i++) sg[i] = 1.0f / (1.0f + expf(-v[i]));
 }
 
-void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const float *step,
-                          const float *zp, const gn_wq_shape *s)
+static void wq_fwd_sg_plain(float *wq, const float *wfloor, const float *sg, const float *step,
+                            const float *zp, const gn_wq_shape *s)
 {
     float qmax = (float)((1 << s->bits) - 1);
     for (int c = 0; c < s->Cout; c++) {
@@ -221,9 +221,9 @@ void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const
     }
 }
 
-void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const float *wfloor,
-                           const float *sg, const float *step, const float *zp,
-                           const gn_wq_shape *s)
+static void wq_bwd_sg_plain(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                            const float *sg, const float *step, const float *zp,
+                            const gn_wq_shape *s)
 {
     float qmax = (float)((1 << s->bits) - 1);
     for (int c = 0; c < s->Cout; c++) {
@@ -240,8 +240,8 @@ void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const floa
     }
 }
 
-double gn_round_loss_sg(float *dv, const float *sg, size_t n, float beta, float scale,
-                        int want_loss)
+static double round_sg_plain(float *dv, const float *sg, size_t n, float beta, float scale,
+                             int want_loss)
 {
     double L = 0;
     for (size_t i = 0; i < n; i++) {
@@ -428,4 +428,168 @@ void gn_select_bits(float *y, const float *x0, const float *x1, const uint64_t *
     }
 #endif
     gn_select_bits_ref(y, x0, x1, bits, n);
+}
+
+/* ---- soft rounding from a cached sigmoid: AVX2 kernels ------------------------
+ * Lane by lane the operations of the plain loops above (compare-and-blend
+ * clamps, no FMA contraction), 8 weights a step; the channel's step
+ * gradient is still summed in double one term after the other, in order,
+ * so every result is bit-identical. powf stays scalar (libm's). */
+#if AQ_AVX2
+#define RS_C (GN_RS_ZETA - GN_RS_GAMMA)
+
+/* clamp(v, lo, hi) as v < lo ? lo : v > hi ? hi : v */
+__attribute__((target("avx2"))) static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi)
+{
+    v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+    return _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+}
+
+/* rs_grad of 8 sigmoids */
+__attribute__((target("avx2"))) static inline __m256 rs_grad8(__m256 sg)
+{
+    const __m256 h = _mm256_add_ps(_mm256_mul_ps(sg, _mm256_set1_ps(RS_C)), _mm256_set1_ps(GN_RS_GAMMA));
+    const __m256 out = _mm256_or_ps(_mm256_cmp_ps(h, _mm256_setzero_ps(), _CMP_LT_OQ),
+                                    _mm256_cmp_ps(h, _mm256_set1_ps(1.0f), _CMP_GT_OQ));
+    const __m256 g = _mm256_mul_ps(_mm256_mul_ps(sg, _mm256_sub_ps(_mm256_set1_ps(1.0f), sg)),
+                                   _mm256_set1_ps(RS_C));
+    return _mm256_andnot_ps(out, g);
+}
+
+/* rs_h of 8 sigmoids */
+__attribute__((target("avx2"))) static inline __m256 rs_h8(__m256 sg)
+{
+    const __m256 h = _mm256_add_ps(_mm256_mul_ps(sg, _mm256_set1_ps(RS_C)), _mm256_set1_ps(GN_RS_GAMMA));
+    return clamp8(h, _mm256_setzero_ps(), _mm256_set1_ps(1.0f));
+}
+
+__attribute__((target("avx2"))) static void wq_fwd_sg_avx2(float *wq, const float *wfloor,
+                                                            const float *sg, const float *step,
+                                                            const float *zp, const gn_wq_shape *s)
+{
+    const __m256 zero = _mm256_setzero_ps(), vq = _mm256_set1_ps((float)((1 << s->bits) - 1));
+    for (int c = 0; c < s->Cout; c++) {
+        const size_t o = (size_t)c * s->K, e = o + s->K;
+        const __m256 d = _mm256_set1_ps(step[c]), z = _mm256_set1_ps(zp[c]);
+        size_t i = o;
+        for (; i + 8 <= e; i += 8) {
+            __m256 q = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(wfloor + i), rs_h8(_mm256_loadu_ps(sg + i))), z);
+            q = clamp8(q, zero, vq);
+            _mm256_storeu_ps(wq + i, _mm256_mul_ps(_mm256_sub_ps(q, z), d));
+        }
+        const float qmax = (float)((1 << s->bits) - 1), dd = step[c], zz = zp[c];
+        for (; i < e; i++) {
+            float q = wfloor[i] + rs_h(sg[i]) + zz;
+            q = q < 0 ? 0 : q > qmax ? qmax : q;
+            wq[i] = (q - zz) * dd;
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void wq_bwd_sg_avx2(float *dstep, float *dv,
+                                                            const float *dwq, const float *wfloor,
+                                                            const float *sg, const float *step,
+                                                            const float *zp, const gn_wq_shape *s)
+{
+    const float qmax = (float)((1 << s->bits) - 1);
+    const __m256 zero = _mm256_setzero_ps(), vq = _mm256_set1_ps(qmax);
+    for (int c = 0; c < s->Cout; c++) {
+        const size_t o = (size_t)c * s->K, e = o + s->K;
+        const float dd = step[c], zz = zp[c];
+        const __m256 d = _mm256_set1_ps(dd), z = _mm256_set1_ps(zz);
+        double ds = 0;
+        size_t i = o;
+        for (; i + 8 <= e; i += 8) {
+            const __m256 sgv = _mm256_loadu_ps(sg + i), g = _mm256_loadu_ps(dwq + i);
+            const __m256 u = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(wfloor + i), rs_h8(sgv)), z);
+            const __m256 qz = _mm256_sub_ps(clamp8(u, zero, vq), z);
+            /* the terms dwq*(q-z) are exact in double; add them in order */
+            double t[8];
+            _mm256_storeu_pd(t, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(g)),
+                                              _mm256_cvtps_pd(_mm256_castps256_ps128(qz))));
+            _mm256_storeu_pd(t + 4, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(g, 1)),
+                                                  _mm256_cvtps_pd(_mm256_extractf128_ps(qz, 1))));
+            for (int k = 0; k < 8; k++) ds += t[k];
+            if (dv) {
+                const __m256 in = _mm256_and_ps(_mm256_cmp_ps(u, zero, _CMP_GE_OQ),
+                                                _mm256_cmp_ps(u, vq, _CMP_LE_OQ));
+                const __m256 old = _mm256_loadu_ps(dv + i);
+                const __m256 nw = _mm256_add_ps(old, _mm256_mul_ps(_mm256_mul_ps(g, d), rs_grad8(sgv)));
+                _mm256_storeu_ps(dv + i, _mm256_blendv_ps(old, nw, in));
+            }
+        }
+        for (; i < e; i++) {
+            float u = wfloor[i] + rs_h(sg[i]) + zz;
+            float q = u < 0 ? 0 : u > qmax ? qmax : u;
+            ds += (double)dwq[i] * (q - zz);
+            if (dv && u >= 0 && u <= qmax) dv[i] += dwq[i] * dd * rs_grad(sg[i]);
+        }
+        if (dstep) dstep[c] += (float)ds;
+    }
+}
+
+/* the gradient part only (want_loss = 0); blocks of 8 with powf between
+ * two vector passes */
+__attribute__((target("avx2"))) static void round_sg_avx2(float *dv, const float *sg, size_t n,
+                                                           float beta, float scale)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
+    const __m256 nb = _mm256_set1_ps(-beta), vs = _mm256_set1_ps(scale);
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 sgv = _mm256_loadu_ps(sg + i);
+        const __m256 a = _mm256_sub_ps(_mm256_mul_ps(two, rs_h8(sgv)), one);
+        const __m256 aa = _mm256_and_ps(a, absm);
+        const __m256 pos = _mm256_cmp_ps(aa, zero, _CMP_GT_OQ);
+        const int m = _mm256_movemask_ps(pos);
+        if (!m) continue;
+        float av[8], pw[8];
+        _mm256_storeu_ps(av, aa);
+        for (int k = 0; k < 8; k++) pw[k] = (m >> k & 1) ? powf(av[k], beta - 1) : 0.0f;
+        const __m256 sign = _mm256_blendv_ps(_mm256_set1_ps(-1.0f), one, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
+        __m256 g = _mm256_mul_ps(_mm256_mul_ps(nb, _mm256_loadu_ps(pw)), sign);
+        g = _mm256_mul_ps(_mm256_mul_ps(g, two), rs_grad8(sgv));
+        const __m256 old = _mm256_loadu_ps(dv + i);
+        _mm256_storeu_ps(dv + i, _mm256_blendv_ps(old, _mm256_add_ps(old, _mm256_mul_ps(vs, g)), pos));
+    }
+    round_sg_plain(dv + i, sg + i, n - i, beta, scale, 0);
+}
+#endif
+
+void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const float *step,
+                          const float *zp, const gn_wq_shape *s)
+{
+#if AQ_AVX2
+    if (have_avx2()) {
+        wq_fwd_sg_avx2(wq, wfloor, sg, step, zp, s);
+        return;
+    }
+#endif
+    wq_fwd_sg_plain(wq, wfloor, sg, step, zp, s);
+}
+
+void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                           const float *sg, const float *step, const float *zp,
+                           const gn_wq_shape *s)
+{
+#if AQ_AVX2
+    if (have_avx2()) {
+        wq_bwd_sg_avx2(dstep, dv, dwq, wfloor, sg, step, zp, s);
+        return;
+    }
+#endif
+    wq_bwd_sg_plain(dstep, dv, dwq, wfloor, sg, step, zp, s);
+}
+
+double gn_round_loss_sg(float *dv, const float *sg, size_t n, float beta, float scale,
+                        int want_loss)
+{
+#if AQ_AVX2
+    if (dv && !want_loss && have_avx2()) {
+        round_sg_avx2(dv, sg, n, beta, scale);
+        return 0;
+    }
+#endif
+    return round_sg_plain(dv, sg, n, beta, scale, want_loss);
 }
