@@ -218,9 +218,8 @@ gn_graph *gn_teacher_build(const gn_graph *model, int swing, int *nswing)
 
 /* ---- loss kernels -------------------------------------------------------- */
 
-void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
-                                const float *mu, const float *sd, int B, int C, int HW,
-                                float scale, double *ws)
+static void bnloss(double *mterm, double *sterm, float *dx, const float *x, const float *mu,
+                   const float *sd, int B, int C, int HW, float scale, double *ws, int set)
 {
     const double n = (double)B * HW;
     GN_ASSERT(n >= 2 && C >= 1);
@@ -249,9 +248,27 @@ void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const f
             const size_t o = ((size_t)i * C + c) * P;
             const float *xp = x + o; // (HW)
             float *dp = dx + o;      // (HW)
-            for (size_t j = 0; j < P; j++) dp[j] += a + b * (xp[j] - mc);
+            if (set)
+                for (size_t j = 0; j < P; j++) dp[j] = 0.0f + (a + b * (xp[j] - mc));
+            else
+                for (size_t j = 0; j < P; j++) dp[j] += a + b * (xp[j] - mc);
         }
     }
+}
+
+void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
+                                const float *mu, const float *sd, int B, int C, int HW,
+                                float scale, double *ws)
+{
+    bnloss(mterm, sterm, dx, x, mu, sd, B, C, HW, scale, ws, 0);
+}
+
+void gn_bnloss_forward_backward_set(double *mterm, double *sterm, float *dx, const float *x,
+                                    const float *mu, const float *sd, int B, int C, int HW,
+                                    float scale, double *ws)
+{
+    GN_ASSERT(dx);
+    bnloss(mterm, sterm, dx, x, mu, sd, B, C, HW, scale, ws, 1);
 }
 
 void gn_inputloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
@@ -444,8 +461,13 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
     for (int l = 0; l < d->nbn; l++) {
         const gn_tensorinfo *a = &t->t[d->bn_in[l]];
         double m, s;
-        gn_bnloss_forward_backward(&m, &s, dx ? gn_run_grad(r, d->bn_in[l]) : NULL, r->val[d->bn_in[l]],
-                                   d->mu[l], d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
+        const int t = d->bn_in[l];
+        if (dx && gn_run_grad_stale(r, t)) /* the loss is its gradient's first writer */
+            gn_bnloss_forward_backward_set(&m, &s, gn_run_grad_set(r, t), r->val[t], d->mu[l],
+                                           d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
+        else
+            gn_bnloss_forward_backward(&m, &s, dx ? gn_run_grad(r, t) : NULL, r->val[t], d->mu[l],
+                                       d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
         mt += m;
         st += s;
     }

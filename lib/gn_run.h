@@ -76,6 +76,9 @@ void gn_run_forget_grad(gn_run *r);
 /* Tensor t's gradient, ready to be added into: zeroed first (b samples)
  * when stale. */
 float *gn_run_grad(gn_run *r, int t);
+/* Non-zero when tensor t's gradient is stale (logically zero, not yet
+ * written since gn_run_forget_grad). */
+static inline int gn_run_grad_stale(const gn_run *r, int t) { return !r->gvalid[t]; }
 /* Tensor t's gradient marked valid as it is: the caller overwrites all of
  * its b samples. */
 float *gn_run_grad_set(gn_run *r, int t);
