@@ -262,6 +262,10 @@ static void test_conv(void)
     conv_case("28x28 resnet-like", 9, 4, 28, 28, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1);
     conv_case("14x14 s2 resnet-like", 11, 4, 14, 14, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 1);
     conv_case("large batch 1x1", 20, 8, 4, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0);
+    /* few output channels, same size: the direct kernel on padded planes */
+    conv_case("3x3 to 1 channel", 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    conv_case("5x3 to 3 channels asym pad", 3, 4, 6, 5, 3, 5, 3, 1, 1, 1, 2, 3, 0, 1, 0, 1);
+    conv_case("3x3 to 4 channels 28x28", 9, 3, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     conv_case("large batch depthwise", 19, 4, 5, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
     /* the serial path (one thread: no pool, OpenBLAS as configured) */
     int nt = gn_get_threads();
@@ -269,6 +273,7 @@ static void test_conv(void)
     conv_case("dense 1 thread", 5, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     conv_case("grouped 1 thread", 5, 4, 6, 5, 4, 3, 3, 2, 1, 1, 0, 1, 1, 2, 1, 0);
     conv_case("depthwise 1 thread", 5, 4, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
+    conv_case("3x3 to 2 channels 1 thread", 4, 5, 6, 7, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     gn_set_threads(nt);
 }
 
