@@ -139,16 +139,20 @@ static void fmt_time(char *b, size_t n, double s)
     else snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
 }
 
+static int due(const gn_progress *p, long it, double now)
+{
+    if (p->quiet) return 0;
+    if (it >= p->total) return 1;
+    return now - p->last >= (p->tty ? 0.1 : p->every_s);
+}
+
+int gn_progress_due(const gn_progress *p, long it) { return due(p, it, gn_now()); }
+
 void gn_progress_update(gn_progress *p, long it, const char *status)
 {
-    if (p->quiet) return;
     double now = gn_now();
+    if (!due(p, it, now)) return;
     int final = it >= p->total;
-    if (p->tty) {
-        if (!final && now - p->last < 0.1) return;
-    } else if (!final && now - p->last < p->every_s) {
-        return;
-    }
     p->last = now;
     double el = now - p->t0, left = it > 0 ? el / (double)it * (double)(p->total - it) : 0;
     char tl[32], te[32];

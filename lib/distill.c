@@ -218,9 +218,8 @@ gn_graph *gn_teacher_build(const gn_graph *model, int swing, int *nswing)
 
 /* ---- loss kernels -------------------------------------------------------- */
 
-void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
-                                const float *mu, const float *sd, int B, int C, int HW,
-                                float scale, double *ws)
+static void bnloss(double *mterm, double *sterm, float *dx, const float *x, const float *mu,
+                   const float *sd, int B, int C, int HW, float scale, double *ws, int set)
 {
     const double n = (double)B * HW;
     GN_ASSERT(n >= 2 && C >= 1);
@@ -249,9 +248,27 @@ void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const f
             const size_t o = ((size_t)i * C + c) * P;
             const float *xp = x + o; // (HW)
             float *dp = dx + o;      // (HW)
-            for (size_t j = 0; j < P; j++) dp[j] += a + b * (xp[j] - mc);
+            if (set)
+                for (size_t j = 0; j < P; j++) dp[j] = 0.0f + (a + b * (xp[j] - mc));
+            else
+                for (size_t j = 0; j < P; j++) dp[j] += a + b * (xp[j] - mc);
         }
     }
+}
+
+void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
+                                const float *mu, const float *sd, int B, int C, int HW,
+                                float scale, double *ws)
+{
+    bnloss(mterm, sterm, dx, x, mu, sd, B, C, HW, scale, ws, 0);
+}
+
+void gn_bnloss_forward_backward_set(double *mterm, double *sterm, float *dx, const float *x,
+                                    const float *mu, const float *sd, int B, int C, int HW,
+                                    float scale, double *ws)
+{
+    GN_ASSERT(dx);
+    bnloss(mterm, sterm, dx, x, mu, sd, B, C, HW, scale, ws, 1);
 }
 
 void gn_inputloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
@@ -439,19 +456,24 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
     gn_graph *t = d->teacher;
     r->swing_rng = d->o.swing ? &d->rng : NULL;
     gn_run_forward(r, x, b);
-    if (dx) gn_run_zero_grad(r);
+    if (dx) gn_run_forget_grad(r); /* backward's first writers overwrite (gn_run.h) */
     double mt = 0, st = 0;
     for (int l = 0; l < d->nbn; l++) {
         const gn_tensorinfo *a = &t->t[d->bn_in[l]];
         double m, s;
-        gn_bnloss_forward_backward(&m, &s, dx ? r->grad[d->bn_in[l]] : NULL, r->val[d->bn_in[l]],
-                                   d->mu[l], d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
+        const int t = d->bn_in[l];
+        if (dx && gn_run_grad_stale(r, t)) /* the loss is its gradient's first writer */
+            gn_bnloss_forward_backward_set(&m, &s, gn_run_grad_set(r, t), r->val[t], d->mu[l],
+                                           d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
+        else
+            gn_bnloss_forward_backward(&m, &s, dx ? gn_run_grad(r, t) : NULL, r->val[t], d->mu[l],
+                                       d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
         mt += m;
         st += s;
     }
     if (dx) {
         gn_run_backward_nodes(r, GN_WANT_INPUT, 0, d->last_bn + 1);
-        memcpy(dx, r->grad[t->input], (size_t)b * d->per * sizeof(float));
+        memcpy(dx, gn_run_grad(r, t->input), (size_t)b * d->per * sizeof(float));
     }
     double m, s;
     gn_inputloss_forward_backward(&m, &s, dx, x, b, d->C, d->H * d->W, 1.0f);
@@ -493,8 +515,8 @@ static void batch_genie(gn_distiller *d, float *x, float *loss, gn_distill_cb cb
         const float *xg = rg->val[g->output]; // (B,C,H,W)
         double mt, st;
         double total = gn_distiller_loss(d, xg, B, d->dx, &mt, &st);
-        gn_run_zero_grad(rg);
-        memcpy(rg->grad[g->output], d->dx, nx * sizeof(float));
+        gn_run_forget_grad(rg);
+        memcpy(gn_run_grad_set(rg, g->output), d->dx, nx * sizeof(float));
         gn_graph_zero_grads(g);
         gn_run_backward(rg, GN_WANT_INPUT | GN_WANT_PARAMS);
         gn_adam_step(&d->opt_z);

@@ -51,6 +51,9 @@ void gn_progress_start(gn_progress *p, const char *what, long total, int quiet);
 void gn_progress_update(gn_progress *p, long it, const char *status);
 /* Ends the bar line (on a terminal). */
 void gn_progress_end(gn_progress *p);
+/* Non-zero when gn_progress_update(p, it, ...) called now would print: a
+ * caller can skip building a costly status line otherwise. */
+int gn_progress_due(const gn_progress *p, long it);
 /* Wall-clock seconds (monotonic). */
 double gn_now(void);
 

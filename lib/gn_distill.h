@@ -98,6 +98,11 @@ gn_graph *gn_teacher_build(const gn_graph *model, int swing, int *nswing);
 void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
                                 const float *mu, const float *sd, int B, int C, int HW,
                                 float scale, double *ws);
+/* The same with dx's first-writer form (gn_ops.h): dx = 0 + the gradient,
+ * the bits adding it into a zeroed dx gives, without reading dx. */
+void gn_bnloss_forward_backward_set(double *mterm, double *sterm, float *dx, const float *x,
+                                    const float *mu, const float *sd, int B, int C, int HW,
+                                    float scale, double *ws);
 /* Input term of images x (B,C,HW), HW >= 2: m_ic, s_ic = mean and unbiased
  * std of image i, channel c over space;
  *   *mterm = sum_ic m_ic^2 / B,  *sterm = sum_ic (1 - s_ic)^2 / B,

@@ -64,6 +64,14 @@ void gn_bn_forward_train(float *y, float *mean, float *invstd, const float *x,
 void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
                           const float *x, const float *mean, const float *invstd,
                           const float *gamma, const gn_bn_shape *s);
+/* The same two with dx's first-writer form (see gn_act_backward_set):
+ * dx = 0 + what they would add; dgamma/dbeta still add. */
+void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s);
+void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *invstd,
+                              const float *gamma, const gn_bn_shape *s);
 /* running = (1-momentum)*running + momentum*batch, with the unbiased
  * variance (PyTorch's rule), from the cached mean/invstd. */
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean,
@@ -84,6 +92,14 @@ void gn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
 void gn_add_forward(float *y, const float *a, const float *b, size_t n);
 /* dx += dy (Identity, Add's two inputs, Flatten/Reshape) */
 void gn_accum(float *dx, const float *dy, size_t n);
+
+/* First-writer forms, for gn_run: what the backward above would leave in a
+ * zeroed dx, bit for bit (dx = 0 + g), without zeroing dx first.
+ * op: GN_SET_RELU / CLIP (p, q = lo, hi) / LEAKY (p = slope) / TANH (x is
+ * the forward output y) / COPY (gn_accum; x unused). */
+enum { GN_SET_RELU, GN_SET_CLIP, GN_SET_LEAKY, GN_SET_TANH, GN_SET_COPY };
+void gn_act_backward_set(int op, float *dx, const float *dy, const float *x, float p, float q,
+                         size_t n);
 
 /* ---- pooling (op_pool.c) ------------------------------------------------- */
 typedef struct {
@@ -115,6 +131,8 @@ void gn_linear_forward_ref(float *y, const float *x, const float *w, const float
 /* x (B,C,H,W) -> y (B,C,2H,2W) */
 void gn_upsample2_forward(float *y, const float *x, int B, int C, int H, int W);
 void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int W);
+/* first-writer form: dx = 0 + the sum of its four cells */
+void gn_upsample2_backward_set(float *dx, const float *dy, int B, int C, int H, int W);
 
 /* ---- swing (op_swing.c): Genie-D's swing convolution input ------------- */
 /* y (B,C,H,W) = crop of reflect_pad(x, 1) (B,C,H+2,W+2) at offset (oy, ox),

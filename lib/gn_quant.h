@@ -55,15 +55,49 @@ void gn_wquant_codes(uint8_t *q, const float *wfloor, const float *v, const floa
  * when dv is not NULL. */
 double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scale);
 
+/* The same with the sigmoid sg = 1/(1+exp(-v)) computed once per weight
+ * (gn_rsig_sigmoid) and shared by the forward, the backward and the
+ * rounding loss of one step: bit-identical to the functions above, which
+ * are their reference twins, with one expf per weight instead of five. */
+void gn_rsig_sigmoid(float *sg, const float *v, size_t n);
+/* soft rounding only */
+void gn_wquant_forward_sg(float *wq, const float *wfloor, const float *sg, const float *step,
+                          const float *zp, const gn_wq_shape *s);
+void gn_wquant_backward_sg(float *dstep, float *dv, const float *dwq, const float *wfloor,
+                           const float *sg, const float *step, const float *zp,
+                           const gn_wq_shape *s);
+/* dv += scale * the rounding loss's gradient; returns the loss when
+ * want_loss (its pow in double is most of the cost), else 0. */
+double gn_round_loss_sg(float *dv, const float *sg, size_t n, float beta, float scale,
+                        int want_loss);
+
 /* ---- activation quantiser ------------------------------------------------ */
-/* y = round(clamp(x/s, qn, qp)) * s; where keep (may be NULL) is non-zero the
- * element passes unquantised (QDrop). */
+/* QDrop masks are bit sets: element i is kept (passes unquantised) when bit
+ * i%64 of keep[i/64] is set; keep may be NULL (nothing kept). This is the
+ * order in which gn_rng_u64 words fill them, 64 elements a word. */
+static inline int gn_keep_bit(const uint64_t *keep, size_t i)
+{
+    return keep && ((keep[i >> 6] >> (i & 63)) & 1);
+}
+/* y = round(clamp(x/s, qn, qp)) * s, or x where kept (QDrop). */
 void gn_aquant_forward(float *y, const float *x, float s, float qn, float qp,
-                       const uint8_t *keep, size_t n);
+                       const uint64_t *keep, size_t n);
 /* dx += dy inside the range or kept, 0 outside; ds += dy*(q - x/s) inside,
- * dy*q outside (kept elements contribute nothing). */
+ * dy*q outside (kept elements contribute nothing). Every term dy*(...) is
+ * exact in double; the fast kernel sums them in 8 running partial sums
+ * (deterministic, and within a few ulp of double of the plain sum). */
 void gn_aquant_backward(float *dx, float *ds, const float *dy, const float *x, float s,
-                        float qn, float qp, const uint8_t *keep, size_t n);
+                        float qn, float qp, const uint64_t *keep, size_t n);
+/* The reference twins: plain loops, one running double sum. */
+void gn_aquant_forward_ref(float *y, const float *x, float s, float qn, float qp,
+                           const uint64_t *keep, size_t n);
+void gn_aquant_backward_ref(float *dx, float *ds, const float *dy, const float *x, float s,
+                            float qn, float qp, const uint64_t *keep, size_t n);
+/* QDrop on a unit's input: y = x1 where the bit is set, else x0 (bits as
+ * the keep masks above). */
+void gn_select_bits(float *y, const float *x0, const float *x1, const uint64_t *bits, size_t n);
+void gn_select_bits_ref(float *y, const float *x0, const float *x1, const uint64_t *bits,
+                        size_t n);
 /* The grid of an activation quantiser. */
 void gn_aquant_range(int bits, int is_signed, float *qn, float *qp);
 

@@ -39,6 +39,12 @@ typedef struct {
     long nsoft;
 } gn_recon_log;
 
+/* The reconstruction loss's kernel: returns sum (yh-y)^2 over n elements
+ * (in double) and sets dy = (float)(c*(yh-y)). The fast kernel gives the
+ * same dy bits and sums in partial sums; the _ref twin sums in order. */
+double gn_recon_sqerr(float *dy, const float *yh, const float *y, size_t n, double c);
+double gn_recon_sqerr_ref(float *dy, const float *yh, const float *y, size_t n, double c);
+
 /* Reconstructs unit k of q in place on the calibration images x (n, C,H,W).
  * The x~ input comes from q itself (units before k as they are in q).
  * Returns 0 or an error. Progress on stderr unless o->quiet. */

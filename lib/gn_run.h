@@ -46,9 +46,13 @@ typedef struct {
     struct gn_rng *qdrop_rng;
     int act_init;
     float **wq;      /* [nn] quantised weights of the last forward */
-    uint8_t **keep;  /* [nn] QDrop masks of aquant nodes */
+    float **wsg;     /* [nn] sigmoid(v) of the last forward of a soft-rounded node
+                      * (gn_rsig_sigmoid), reused by its backward and the rounding loss */
+    uint64_t **keep; /* [nn] QDrop masks of aquant nodes, one bit an element (gn_quant.h) */
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
+    char *gvalid;    /* [nt] 1: grad[t] holds its gradient; 0: logically zero, memory
+                      * stale (after gn_run_forget_grad, until first written) */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad
@@ -61,6 +65,23 @@ void gn_run_forward(gn_run *r, const float *x, int b);
 void gn_run_forward_nodes(gn_run *r, int first, int last);
 /* Zeroes every activation gradient (not parameter gradients). */
 void gn_run_zero_grad(gn_run *r);
+/* Makes every activation gradient zero without touching memory: each
+ * becomes "stale" until written. Backward then lets the first writer of a
+ * gradient overwrite it (dx = 0 + g, the same bits as adding into zeros)
+ * and zeroes (b samples of) the rest just before their first use. After
+ * this call, reach a gradient only through gn_run_grad / gn_run_grad_set
+ * (r->grad[t] of a stale tensor is garbage); gn_run_backward leaves every
+ * gradient it needed valid. */
+void gn_run_forget_grad(gn_run *r);
+/* Tensor t's gradient, ready to be added into: zeroed first (b samples)
+ * when stale. */
+float *gn_run_grad(gn_run *r, int t);
+/* Non-zero when tensor t's gradient is stale (logically zero, not yet
+ * written since gn_run_forget_grad). */
+static inline int gn_run_grad_stale(const gn_run *r, int t) { return !r->gvalid[t]; }
+/* Tensor t's gradient marked valid as it is: the caller overwrites all of
+ * its b samples. */
+float *gn_run_grad_set(gn_run *r, int t);
 /* Back-propagates the gradients present in r->grad (injected by the caller)
  * through every node, in reverse order; parameter gradients are ADDED into
  * g->params[i].grad (allocated by this call when missing) for trainable

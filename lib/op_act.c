@@ -30,7 +30,13 @@ typedef struct {
     const float *a, *b;   /* x or dy, and x, y or the second addend */
     float p, q;           /* lo/hi, or the slope */
     size_t n;
+    int set;              /* backward: dx = 0 + g instead of dx += g (gn_ops.h, first writers) */
 } act_job;
+
+/* the backward's store: += g, or, for a gradient's first writer, the value
+ * adding g into a zeroed dx gives (0 + g: -0 becomes +0, as there) */
+#define GSTORE(d, g) ((set) ? (void)((d) = 0.0f + (g)) : (void)((d) += (g)))
+#define INL static inline __attribute__((always_inline))
 
 static void relu_f(float *y, const float *x, size_t n)
 {
@@ -43,15 +49,35 @@ static void relu_f(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-static void relu_b(float *dx, const float *dy, const float *x, size_t n)
+/* dx (+)= g(i) over n elements in blocks of 8, for both stores (two loops:
+ * gcc vectorises neither when the store is chosen inside). G is the
+ * block's k-th value, G1 the tail's i-th; the rest loads the block's
+ * inputs into locals. */
+#define BWD_LOOP(G, G1, ...)                                                                          \
+    do {                                                                                            \
+        size_t i = 0;                                                                               \
+        if (set) {                                                                                  \
+            for (; i + BLK <= n; i += BLK) {                                                        \
+                __VA_ARGS__;                                                                        \
+                float t_[BLK];                                                                      \
+                for (int k = 0; k < BLK; k++) t_[k] = (G);                                          \
+                for (int k = 0; k < BLK; k++) dx[i + k] = 0.0f + t_[k];                             \
+            }                                                                                       \
+            for (; i < n; i++) dx[i] = 0.0f + (G1);                                                 \
+        } else {                                                                                    \
+            for (; i + BLK <= n; i += BLK) {                                                        \
+                __VA_ARGS__;                                                                        \
+                for (int k = 0; k < BLK; k++) dx[i + k] += (G);                                     \
+            }                                                                                       \
+            for (; i < n; i++) dx[i] += (G1);                                                       \
+        }                                                                                           \
+    } while (0)
+
+INL void relu_b(float *dx, const float *dy, const float *x, size_t n, const int set)
 {
-    size_t i = 0;
-    for (; i + BLK <= n; i += BLK) {
-        float g[BLK], v[BLK];
-        for (int k = 0; k < BLK; k++) g[k] = dy[i + k], v[k] = x[i + k];
-        for (int k = 0; k < BLK; k++) dx[i + k] += v[k] > 0.0f ? g[k] : 0.0f;
-    }
-    for (; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+    float g[BLK], v[BLK];
+    BWD_LOOP(v[k] > 0.0f ? g[k] : 0.0f, x[i] > 0.0f ? dy[i] : 0.0f,
+             for (int k = 0; k < BLK; k++) g[k] = dy[i + k], v[k] = x[i + k]);
 }
 
 static void clip_f(float *y, const float *x, float lo, float hi, size_t n)
@@ -71,15 +97,12 @@ static void clip_f(float *y, const float *x, float lo, float hi, size_t n)
     }
 }
 
-static void clip_b(float *dx, const float *dy, const float *x, float lo, float hi, size_t n)
+INL void clip_b(float *dx, const float *dy, const float *x, float lo, float hi, size_t n,
+                const int set)
 {
-    size_t i = 0;
-    for (; i + BLK <= n; i += BLK) {
-        float g[BLK], v[BLK];
-        for (int k = 0; k < BLK; k++) g[k] = dy[i + k], v[k] = x[i + k];
-        for (int k = 0; k < BLK; k++) dx[i + k] += (v[k] > lo && v[k] < hi) ? g[k] : 0.0f;
-    }
-    for (; i < n; i++) dx[i] += (x[i] > lo && x[i] < hi) ? dy[i] : 0.0f;
+    float g[BLK], v[BLK];
+    BWD_LOOP((v[k] > lo && v[k] < hi) ? g[k] : 0.0f, (x[i] > lo && x[i] < hi) ? dy[i] : 0.0f,
+             for (int k = 0; k < BLK; k++) g[k] = dy[i + k], v[k] = x[i + k]);
 }
 
 static void add_f(float *y, const float *a, const float *b, size_t n)
@@ -93,15 +116,35 @@ static void add_f(float *y, const float *a, const float *b, size_t n)
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
-static void accum(float *dx, const float *dy, size_t n)
+INL void accum(float *dx, const float *dy, size_t n, const int set)
 {
-    size_t i = 0;
-    for (; i + BLK <= n; i += BLK) {
-        float g[BLK];
-        for (int k = 0; k < BLK; k++) g[k] = dy[i + k];
-        for (int k = 0; k < BLK; k++) dx[i + k] += g[k];
+    float g[BLK];
+    BWD_LOOP(g[k], dy[i], for (int k = 0; k < BLK; k++) g[k] = dy[i + k]);
+}
+
+INL void act_ops(const act_job *j, float *o, const float *a, const float *b, size_t n,
+                 const int set)
+{
+    switch (j->op) {
+    case RELU_F: relu_f(o, a, n); break;
+    case RELU_B: relu_b(o, a, b, n, set); break;
+    case CLIP_F: clip_f(o, a, j->p, j->q, n); break;
+    case CLIP_B: clip_b(o, a, b, j->p, j->q, n, set); break;
+    case LEAKY_F:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > 0.0f ? a[i] : j->p * a[i];
+        break;
+    case LEAKY_B:
+        for (size_t i = 0; i < n; i++) GSTORE(o[i], b[i] > 0.0f ? a[i] : j->p * a[i]);
+        break;
+    case TANH_F:
+        for (size_t i = 0; i < n; i++) o[i] = tanhf(a[i]);
+        break;
+    case TANH_B:
+        for (size_t i = 0; i < n; i++) GSTORE(o[i], a[i] * (1.0f - b[i] * b[i]));
+        break;
+    case ADD_F: add_f(o, a, b, n); break;
+    default: accum(o, a, n, set); break;
     }
-    for (; i < n; i++) dx[i] += dy[i];
 }
 
 /* Part t of T: elements [n*t/T, n*(t+1)/T). */
@@ -112,32 +155,28 @@ static void act_part(void *ctx, int t, int T)
     const size_t n = i1 - i0;
     float *o = j->out + i0;
     const float *a = j->a + i0, *b = j->b ? j->b + i0 : NULL;
-    switch (j->op) {
-    case RELU_F: relu_f(o, a, n); break;
-    case RELU_B: relu_b(o, a, b, n); break;
-    case CLIP_F: clip_f(o, a, j->p, j->q, n); break;
-    case CLIP_B: clip_b(o, a, b, j->p, j->q, n); break;
-    case LEAKY_F:
-        for (size_t i = 0; i < n; i++) o[i] = a[i] > 0.0f ? a[i] : j->p * a[i];
-        break;
-    case LEAKY_B:
-        for (size_t i = 0; i < n; i++) o[i] += b[i] > 0.0f ? a[i] : j->p * a[i];
-        break;
-    case TANH_F:
-        for (size_t i = 0; i < n; i++) o[i] = tanhf(a[i]);
-        break;
-    case TANH_B:
-        for (size_t i = 0; i < n; i++) o[i] += a[i] * (1.0f - b[i] * b[i]);
-        break;
-    case ADD_F: add_f(o, a, b, n); break;
-    default: accum(o, a, n); break;
-    }
+    if (j->set)
+        act_ops(j, o, a, b, n, 1);
+    else
+        act_ops(j, o, a, b, n, 0);
 }
-
 static void act_run(int op, float *out, const float *a, const float *b, float p, float q,
                     size_t n)
 {
     act_job j = {.op = op, .out = out, .a = a, .b = b, .p = p, .q = q, .n = n};
+    gn_ops_parallel(act_part, &j, n);
+}
+
+void gn_act_backward_set(int op, float *dx, const float *dy, const float *x, float p, float q,
+                         size_t n)
+{
+    GN_ASSERT(dx && dy);
+    static const int map[] = {[GN_SET_RELU] = RELU_B, [GN_SET_CLIP] = CLIP_B,
+                              [GN_SET_LEAKY] = LEAKY_B, [GN_SET_TANH] = TANH_B,
+                              [GN_SET_COPY] = ACCUM};
+    GN_ASSERT(op >= 0 && op <= GN_SET_COPY);
+    GN_ASSERT(op == GN_SET_COPY || x);
+    act_job j = {.op = map[op], .out = dx, .a = dy, .b = x, .p = p, .q = q, .n = n, .set = 1};
     gn_ops_parallel(act_part, &j, n);
 }
 

@@ -86,6 +86,7 @@ typedef struct {
     const gn_bn_shape *s;
     float *y, *dx, *dgamma, *dbeta, *mean, *invstd;
     const float *x, *dy, *gamma, *beta, *rmean, *rvar, *cmean, *cinvstd;
+    int set; /* dx = 0 + g instead of dx += g (first writer) */
 } bn_job;
 
 static void channels(const bn_job *j, int t, int T, int *c0, int *c1)
@@ -144,9 +145,12 @@ static void infer_bwd_part(void *ctx, int t, int T)
                 for (; i + BLK <= HW; i += BLK) {
                     float g[BLK];
                     for (int k = 0; k < BLK; k++) g[k] = dyp[i + k] * scale;
-                    for (int k = 0; k < BLK; k++) dxp[i + k] += g[k];
+                    if (j->set)
+                        for (int k = 0; k < BLK; k++) dxp[i + k] = 0.0f + g[k];
+                    else
+                        for (int k = 0; k < BLK; k++) dxp[i + k] += g[k];
                 }
-                for (; i < HW; i++) dxp[i] += dyp[i] * scale;
+                for (; i < HW; i++) dxp[i] = (j->set ? 0.0f : dxp[i]) + dyp[i] * scale;
             }
             if (j->dgamma)
                 sums_dy(dyp, j->x + o, j->rmean[c], HW, &sdy, &sdyx);
@@ -158,17 +162,32 @@ static void infer_bwd_part(void *ctx, int t, int T)
     }
 }
 
-void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
-                          const float *x, const float *gamma, const float *rmean,
-                          const float *rvar, const gn_bn_shape *s)
+static void bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s, int set)
 {
     GN_ASSERT(dy && rvar);
     GN_ASSERT(!dgamma || (x && rmean));
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
     bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .rmean = rmean, .rvar = rvar};
+                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set};
     gn_ops_parallel(infer_bwd_part, &j, elems(s));
+}
+
+void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
+                          const float *x, const float *gamma, const float *rmean,
+                          const float *rvar, const gn_bn_shape *s)
+{
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 0);
+}
+
+void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s)
+{
+    GN_ASSERT(dx);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 1);
 }
 
 static void train_fwd_part(void *ctx, int t, int T)
@@ -242,23 +261,41 @@ static void train_bwd_part(void *ctx, int t, int T)
             for (; i + BLK <= HW; i += BLK) {
                 float g[BLK];
                 for (int q = 0; q < BLK; q++) g[q] = k * dyp[i + q] - kmdy + a * (xp[i + q] - m);
-                for (int q = 0; q < BLK; q++) dxp[i + q] += g[q];
+                if (j->set)
+                    for (int q = 0; q < BLK; q++) dxp[i + q] = 0.0f + g[q];
+                else
+                    for (int q = 0; q < BLK; q++) dxp[i + q] += g[q];
             }
-            for (; i < HW; i++) dxp[i] += k * dyp[i] - kmdy + a * (xp[i] - m);
+            for (; i < HW; i++) dxp[i] = (j->set ? 0.0f : dxp[i]) + (k * dyp[i] - kmdy + a * (xp[i] - m));
         }
     }
+}
+
+static void bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *invstd,
+                              const float *gamma, const gn_bn_shape *s, int set)
+{
+    GN_ASSERT(dy && x && mean && invstd);
+    check_bn(s);
+    if (!dx && !dgamma && !dbeta) return;
+    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
+                .gamma = gamma, .cmean = mean, .cinvstd = invstd, .set = set};
+    gn_ops_parallel(train_bwd_part, &j, elems(s));
 }
 
 void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
                           const float *x, const float *mean, const float *invstd,
                           const float *gamma, const gn_bn_shape *s)
 {
-    GN_ASSERT(dy && x && mean && invstd);
-    check_bn(s);
-    if (!dx && !dgamma && !dbeta) return;
-    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .cmean = mean, .cinvstd = invstd};
-    gn_ops_parallel(train_bwd_part, &j, elems(s));
+    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 0);
+}
+
+void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *invstd,
+                              const float *gamma, const gn_bn_shape *s)
+{
+    GN_ASSERT(dx);
+    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 1);
 }
 
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean, const float *invstd,

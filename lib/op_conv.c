@@ -9,7 +9,8 @@
  * skips im2col (the input plane already is the matrix, and dx comes straight
  * out of the sgemm). A same-size stride-1 convolution (3x3 pad 1 and the
  * like) orders the im2col rows by tap, so that im2col/col2im move whole
- * shifted planes (blk_layout). Depthwise convolutions (one input channel per
+ * shifted planes (blk_layout); if it has at most SMALL_OUT output channels
+ * it runs directly on the zero-padded input instead (small_out). Depthwise convolutions (one input channel per
  * group, any channel multiplier) have their own direct kernel: one sgemm per
  * 1-channel group would be nothing but call overhead.
  *
@@ -100,9 +101,34 @@ static int blk_layout(const gn_conv_shape *s)
            s->OW == s->W;
 }
 
+/* Dense same-size stride-1 convolutions with at most SMALL_OUT output
+ * channels (a generator's last layer: 64 -> 1 channel, 3x3): im2col would
+ * build a (Cin*KH*KW, P) matrix per sample for a product with M = Cout =
+ * 1. They run directly instead, on the input zero-padded to
+ * (Cin, H+KH-1, W+KW-1): in that layout every tap of every channel is one
+ * contiguous multiply-add run over the output plane taken with the padded
+ * width (the extra columns are discarded, or hold zeros in backward). */
+#define SMALL_OUT 4
+
+static int small_out(const gn_conv_shape *s)
+{
+    return s->groups == 1 && s->Cout <= SMALL_OUT && s->Cin > 1 && s->KH * s->KW > 1 &&
+           blk_layout(s);
+}
+
+/* Floats of one thread's scratch for small_out(): the padded input and its
+ * gradient (Cin, Hp, Wp) twice, and one padded-width plane per output
+ * channel (Cout, H, Wp). */
+static size_t small_floats(const gn_conv_shape *s)
+{
+    const size_t Hp = (size_t)s->H + s->KH - 1, Wp = (size_t)s->W + s->KW - 1;
+    return 2 * (size_t)s->Cin * Hp * Wp + (size_t)s->Cout * s->H * Wp;
+}
+
 /* Floats of one thread's im2col buffer: Kg*P, or 0 where none is built. */
 static size_t col_floats(const gn_conv_shape *s)
 {
+    if (small_out(s)) return small_floats(s);
     if (is_depthwise(s) || is_pointwise(s)) return 0;
     return (size_t)(s->Cin / s->groups) * s->KH * s->KW * s->OH * s->OW;
 }
@@ -124,7 +150,8 @@ size_t gn_conv2d_workspace(const gn_conv_shape *s)
 {
     check_shape(s);
     size_t T = (size_t)max_threads(s);
-    return (blk_layout(s) ? w_floats(s) : 0) + T * col_floats(s) + T * w_floats(s);
+    return (blk_layout(s) && !small_out(s) ? w_floats(s) : 0) + T * col_floats(s) +
+           T * w_floats(s);
 }
 
 /* ---- the thread pool ------------------------------------------------------ */
@@ -533,6 +560,166 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
     }
 }
 
+/* ---- few output channels: direct kernels on samples [b0,b1) ------------- */
+
+/* sum a[i]*b[i] over n in 8 running sums, blocked for gcc's vectoriser */
+static float dot_f(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float r = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* The runs of the direct kernels: d += a*src, and both d += a*g and
+ * return sum g*x over the same run (backward reads g once for dx and dw).
+ * With AVX2 and FMA when cpuid has them (chosen per call), else the
+ * blocked loops above; each is deterministic on a given machine. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static void so_axpy_avx2(float *d, float a, const float *x,
+                                                              size_t n)
+{
+    const __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(d + i)));
+    for (; i < n; i++) d[i] = __builtin_fmaf(a, x[i], d[i]);
+}
+
+__attribute__((target("avx2,fma"))) static float so_both_avx2(float *d, float a, const float *g,
+                                                               const float *x, size_t n)
+{
+    const __m256 va = _mm256_set1_ps(a);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 g0 = _mm256_loadu_ps(g + i), g1 = _mm256_loadu_ps(g + i + 8);
+        s0 = _mm256_fmadd_ps(g0, _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(g1, _mm256_loadu_ps(x + i + 8), s1);
+        if (d) {
+            _mm256_storeu_ps(d + i, _mm256_fmadd_ps(va, g0, _mm256_loadu_ps(d + i)));
+            _mm256_storeu_ps(d + i + 8, _mm256_fmadd_ps(va, g1, _mm256_loadu_ps(d + i + 8)));
+        }
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(s0, s1));
+    float r = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; i < n; i++) {
+        r = __builtin_fmaf(g[i], x[i], r);
+        if (d) d[i] = __builtin_fmaf(a, g[i], d[i]);
+    }
+    return r;
+}
+static int so_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+#else
+static int so_avx2(void) { return 0; }
+#endif
+
+static void so_axpy(int fast, float *d, float a, const float *x, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (fast) {
+        so_axpy_avx2(d, a, x, n);
+        return;
+    }
+#endif
+    axpy_to(d, a, x, n);
+}
+
+/* d (may be NULL) += a*g; returns sum g*x */
+static float so_both(int fast, float *d, float a, const float *g, const float *x, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (fast) return so_both_avx2(d, a, g, x, n);
+#endif
+    if (d) axpy_to(d, a, g, n);
+    return dot_f(g, x, n);
+}
+
+/* xp (C, Hp, Wp) = x (C, H, W) zero-padded by PT rows on top and PL columns
+ * on the left */
+static void pad_planes(float *xp, const float *x, int C, const gn_conv_shape *s)
+{
+    const size_t Hp = (size_t)s->H + s->KH - 1, Wp = (size_t)s->W + s->KW - 1;
+    memset(xp, 0, sizeof(float) * C * Hp * Wp);
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < s->H; h++)
+            memcpy(xp + ((size_t)c * Hp + h + s->PT) * Wp + s->PL,
+                   x + ((size_t)c * s->H + h) * s->W, sizeof(float) * s->W);
+}
+
+/* Output cell (h,w) is q = h*Wp + w of the padded-width plane, and tap
+ * (kh,kw) of channel c reads the padded input at q + kh*Wp + kw; the run
+ * q < Q = (H-1)*Wp + W covers every output cell and reads nothing beyond
+ * the padded plane. */
+static void so_forward(float *y, const float *x, const float *w, const float *bias,
+                       const gn_conv_shape *s, float *scr, int b0, int b1)
+{
+    const int C = s->Cin, KH = s->KH, KW = s->KW, taps = KH * KW;
+    const size_t Hp = (size_t)s->H + KH - 1, Wp = (size_t)s->W + KW - 1;
+    const size_t Q = (size_t)(s->H - 1) * Wp + s->W, P = (size_t)s->H * s->W;
+    float *xp = scr, *yq = scr + 2 * (size_t)C * Hp * Wp; // (C,Hp,Wp), (H,Wp)
+    const int fast = so_avx2();
+    for (int b = b0; b < b1; b++) {
+        pad_planes(xp, x + (size_t)b * C * s->H * s->W, C, s);
+        for (int o = 0; o < s->Cout; o++) {
+            memset(yq, 0, sizeof(float) * Q);
+            for (int c = 0; c < C; c++)
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        const float wv = w[((size_t)o * C + c) * taps + kh * KW + kw];
+                        so_axpy(fast, yq, wv, xp + ((size_t)c * Hp + kh) * Wp + kw, Q);
+                    }
+            float *yo = y + ((size_t)b * s->Cout + o) * P; // (H,W)
+            const float bv = bias ? bias[o] : 0.0f;
+            for (int h = 0; h < s->H; h++)
+                for (int ww = 0; ww < s->W; ww++) yo[(size_t)h * s->W + ww] = yq[h * Wp + ww] + bv;
+        }
+    }
+}
+
+/* dx (B,Cin,H,W) and dw (Cout,Cin,KH,KW) += ...; either may be NULL. The
+ * output gradient is spread to the padded width with zeros in the extra
+ * columns, so that the runs add nothing there. */
+static void so_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                        const gn_conv_shape *s, float *scr, int b0, int b1)
+{
+    const int C = s->Cin, KH = s->KH, KW = s->KW, taps = KH * KW;
+    const size_t Hp = (size_t)s->H + KH - 1, Wp = (size_t)s->W + KW - 1;
+    const size_t Q = (size_t)(s->H - 1) * Wp + s->W, P = (size_t)s->H * s->W;
+    const size_t HWp = Hp * Wp;
+    float *xp = scr, *dxp = scr + (size_t)C * HWp, *dq = dxp + (size_t)C * HWp; // (C,Hp,Wp) x2, (H,Wp)
+    const int fast = so_avx2();
+    for (int b = b0; b < b1; b++) {
+        if (dw) pad_planes(xp, x + (size_t)b * C * s->H * s->W, C, s);
+        if (dx) memset(dxp, 0, sizeof(float) * C * HWp);
+        for (int o = 0; o < s->Cout; o++) {
+            const float *dyo = dy + ((size_t)b * s->Cout + o) * P; // (H,W)
+            memset(dq, 0, sizeof(float) * Q);
+            for (int h = 0; h < s->H; h++) memcpy(dq + h * Wp, dyo + (size_t)h * s->W, sizeof(float) * s->W);
+            for (int c = 0; c < C; c++)
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        const size_t wi = ((size_t)o * C + c) * taps + kh * KW + kw;
+                        const size_t off = ((size_t)c * Hp + kh) * Wp + kw;
+                        if (dw)
+                            dw[wi] += so_both(fast, dx ? dxp + off : NULL, w[wi], dq, xp + off, Q);
+                        else
+                            so_axpy(fast, dxp + off, w[wi], dq, Q);
+                    }
+        }
+        if (dx)
+            for (int c = 0; c < C; c++)
+                for (int h = 0; h < s->H; h++)
+                    add_to(dx + (((size_t)b * C + c) * s->H + h) * s->W,
+                           dxp + ((size_t)c * Hp + h + s->PT) * Wp + s->PL, s->W);
+    }
+}
+
 /* ---- dense / grouped: one thread's share ---------------------------------- */
 
 typedef struct {
@@ -558,6 +745,13 @@ static void conv_part(void *ctx, int t, int T)
     if (j->dw) {
         acc = j->acc + (size_t)t * w_floats(s);
         memset(acc, 0, sizeof(float) * w_floats(s));
+    }
+    if (small_out(s)) {
+        if (j->y)
+            so_forward(j->y, j->x, j->w, j->b, s, col, b0, b1);
+        else
+            so_backward(j->dx, acc, j->dy, j->x, j->w, s, col, b0, b1);
+        return;
     }
     if (is_depthwise(s)) {
         if (j->y)
@@ -612,28 +806,24 @@ static void conv_part(void *ctx, int t, int T)
     }
 }
 
-/* Row k' of the im2col matrix (kh,kw,c order under blk_layout) is row k of
- * the weight's (c,kh,kw) order. */
-static int w_row(const gn_conv_shape *s, int blk, int Cg, int kk)
-{
-    if (!blk) return kk;
-    int c = kk % Cg, tap = kk / Cg;
-    return c * s->KH * s->KW + tap;
-}
-
 /* Runs conv_part over the batch on up to gn_get_threads() threads, then adds
  * the per-thread dw accumulators into dw. */
 static void conv_run(conv_job *j, float *ws)
 {
     const gn_conv_shape *s = j->s;
     const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
-    const int Kg = Cg * s->KH * s->KW, blk = blk_layout(s);
+    const int Kg = Cg * s->KH * s->KW, blk = blk_layout(s) && !small_out(s);
     const size_t nw = w_floats(s);
     j->wk = j->w;
+    const int taps = s->KH * s->KW;
     if (blk) {
-        float *wk = ws; // (G*Og,Kg) rows in (kh,kw,c) order
-        for (size_t o = 0; o < (size_t)s->Cout; o++)
-            for (int kk = 0; kk < Kg; kk++) wk[o * Kg + kk] = j->w[o * Kg + w_row(s, 1, Cg, kk)];
+        float *wk = ws; // (G*Og,Kg) rows in (kh,kw,c) order: wk[o][tap*Cg+c] = w[o][c*taps+tap]
+        for (size_t o = 0; o < (size_t)s->Cout; o++) {
+            const float *wr = j->w + o * Kg;
+            float *d = wk + o * Kg;
+            for (int tap = 0; tap < taps; tap++)
+                for (int c = 0; c < Cg; c++) d[tap * Cg + c] = wr[c * taps + tap];
+        }
         j->wk = wk;
         ws += nw;
     }
@@ -645,15 +835,23 @@ static void conv_run(conv_job *j, float *ws)
     if (!j->dw) return;
     for (int t = 0; t < T; t++) {
         const float *a = j->acc + (size_t)t * nw;
-        if (is_depthwise(s)) {
+        if (is_depthwise(s) || small_out(s)) {
             for (size_t i = 0; i < nw; i++) j->dw[i] += a[i];
             continue;
         }
+        /* dw (Og,Kg) += the transposed accumulator (Kg,Og), whose rows are
+         * in (kh,kw,c) order under blk_layout: row tap*Cg+c is column c*taps+tap */
         for (int g = 0; g < G; g++)
-            for (int kk = 0; kk < Kg; kk++) {
-                const float *ar = a + ((size_t)g * Kg + kk) * Og; // (Og)
-                float *d = j->dw + (size_t)g * Og * Kg + w_row(s, blk, Cg, kk);
-                for (int o = 0; o < Og; o++) d[(size_t)o * Kg] += ar[o];
+            for (int o = 0; o < Og; o++) {
+                float *d = j->dw + ((size_t)g * Og + o) * Kg; // (Kg)
+                const float *ag = a + (size_t)g * Kg * Og + o;  // column o of (Kg,Og)
+                if (blk) {
+                    for (int c = 0; c < Cg; c++)
+                        for (int tap = 0; tap < taps; tap++)
+                            d[c * taps + tap] += ag[(size_t)(tap * Cg + c) * Og];
+                } else {
+                    for (int kk = 0; kk < Kg; kk++) d[kk] += ag[(size_t)kk * Og];
+                }
             }
     }
 }

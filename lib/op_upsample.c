@@ -22,9 +22,8 @@ void gn_upsample2_forward(float *y, const float *x, int B, int C, int H, int W)
     }
 }
 
-void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int W)
+static void up_backward(float *dx, const float *dy, int B, int C, int H, int W, int set)
 {
-    if (!dx) return;
     GN_ASSERT(dy && B >= 1 && C >= 1 && H >= 1 && W >= 1);
     const size_t planes = (size_t)B * C, W2 = 2 * (size_t)W;
     for (size_t pl = 0; pl < planes; pl++) {
@@ -33,8 +32,24 @@ void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int 
         for (int h = 0; h < H; h++) {
             const float *r0 = dyp + 2 * (size_t)h * W2, *r1 = r0 + W2;
             float *xr = dxp + (size_t)h * W;
-            for (int w = 0; w < W; w++)
-                xr[w] += (r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]);
+            if (set)
+                for (int w = 0; w < W; w++)
+                    xr[w] = 0.0f + ((r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]));
+            else
+                for (int w = 0; w < W; w++)
+                    xr[w] += (r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]);
         }
     }
+}
+
+void gn_upsample2_backward(float *dx, const float *dy, int B, int C, int H, int W)
+{
+    if (!dx) return;
+    up_backward(dx, dy, B, C, H, W, 0);
+}
+
+void gn_upsample2_backward_set(float *dx, const float *dy, int B, int C, int H, int W)
+{
+    GN_ASSERT(dx);
+    up_backward(dx, dy, B, C, H, W, 1);
 }

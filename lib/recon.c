@@ -49,6 +49,47 @@ static double rec_error(const float *yh, const float *y, size_t n, size_t chw, i
     return s / ((double)n * (double)(chw / (size_t)c));
 }
 
+double gn_recon_sqerr_ref(float *dy, const float *yh, const float *y, size_t n, double c)
+{
+    double L = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)yh[i] - y[i];
+        L += d * d;
+        dy[i] = (float)(c * d);
+    }
+    return L;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* the twin's operations 4 lanes at a time (exact float->double conversion,
+ * double subtract, multiply, round to float), so dy is bit-identical; L in
+ * 4 partial sums */
+__attribute__((target("avx2"))) static double sqerr_avx2(float *dy, const float *yh,
+                                                          const float *y, size_t n, double c)
+{
+    __m256d acc = _mm256_setzero_pd();
+    const __m256d vc = _mm256_set1_pd(c);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(yh + i)), _mm256_cvtps_pd(_mm_loadu_ps(y + i)));
+        acc = _mm256_add_pd(acc, _mm256_mul_pd(d, d));
+        _mm_storeu_ps(dy + i, _mm256_cvtpd_ps(_mm256_mul_pd(vc, d)));
+    }
+    double a[4];
+    _mm256_storeu_pd(a, acc);
+    return (a[0] + a[1]) + (a[2] + a[3]) + gn_recon_sqerr_ref(dy + i, yh + i, y + i, n - i, c);
+}
+#endif
+
+double gn_recon_sqerr(float *dy, const float *yh, const float *y, size_t n, double c)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) return sqerr_avx2(dy, yh, y, n, c);
+#endif
+    return gn_recon_sqerr_ref(dy, yh, y, n, c);
+}
+
 int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
                   gn_recon_log *log)
 {
@@ -126,6 +167,9 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     double rec_acc = 0, round_l = 0, beta = o->beta_start;
     long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
     float *xin = r->val[u->in];
+    const size_t nbits = (in_sz + 63) / 64;
+    uint64_t *bits = gn_xmalloc(nbits * sizeof(uint64_t));
+    size_t *picks = gn_xmalloc((size_t)B * sizeof(size_t));
     for (long it = 0; it < o->iters; it++) {
         /* a batch of B distinct samples (with replacement only if n < B) */
         for (int i = 0; i < B; i++) {
@@ -138,30 +182,32 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
             } else {
                 pick = gn_rng_below(&rng, (uint32_t)n);
             }
+            picks[i] = pick;
+            /* input QDrop: element m is x (FP) where bit m of the draws is set */
+            for (size_t w = 0; w < nbits; w++) bits[w] = gn_rng_u64(&rng);
             const float *a = XT + pick * in_sz, *f = X + pick * in_sz;
             float *dst = xin + (size_t)i * in_sz;
-            for (size_t e = 0; e < in_sz; e += 64) {
-                uint64_t bits = gn_rng_u64(&rng);
-                for (size_t m = e; m < in_sz && m < e + 64; m++, bits >>= 1)
-                    dst[m] = (o->input_drop && (bits & 1)) ? f[m] : a[m];
-            }
-            memcpy(YH + (size_t)i * out_sz, Y + pick * out_sz, out_sz * sizeof(float));
+            if (o->input_drop)
+                gn_select_bits(dst, a, f, bits, in_sz);
+            else
+                memcpy(dst, a, in_sz * sizeof(float));
         }
         r->b = B;
         gn_run_forward_nodes(r, u->first, u->last);
-        for (int j = u->first; j < u->last; j++)
-            memset(r->grad[g->nodes[j].out], 0, (size_t)B * gn_tensor_size(g, g->nodes[j].out) * sizeof(float));
+        /* the loss below writes all of dy; backward's first writers overwrite the rest */
+        gn_run_forget_grad(r);
         const float *yh = r->val[u->out];
-        float *dy = r->grad[u->out];
+        float *dy = gn_run_grad_set(r, u->out);
         double L = 0;
-        for (size_t i = 0; i < (size_t)B * out_sz; i++) {
-            double d = (double)yh[i] - YH[i];
-            L += d * d;
-            dy[i] = (float)(2.0 * d * hw);
-        }
+        for (int i = 0; i < B; i++)
+            L += gn_recon_sqerr(dy + (size_t)i * out_sz, yh + (size_t)i * out_sz,
+                                Y + picks[i] * out_sz, out_sz, 2.0 * hw);
         L *= hw;
         gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
         gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
+        /* the rounding loss's value is only logged: it is computed (a pow in
+         * double per weight) at the last iteration and when progress prints */
+        const int show = it == o->iters - 1 || gn_progress_due(&pr, it + 1);
         round_l = 0;
         /* the schedule counts iterations from 1, as the reference does */
         long t1 = it + 1;
@@ -172,7 +218,8 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
                 gn_node *nd = &g->nodes[j];
                 if (!nd->wbits) continue;
                 gn_param *v = &g->params[nd->p[GN_P_WV]];
-                round_l += gn_round_loss(v->grad, v->data, v->n, (float)beta, o->lambda);
+                /* r->wsg[j]: sigmoid(v) of this iteration's forward (v is unchanged since) */
+                round_l += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)beta, o->lambda, show);
             }
         }
         aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
@@ -180,9 +227,11 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
         if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
         if (it >= o->iters - win) rec_acc += L, acc_n++;
-        snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
-                 (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
-        gn_progress_update(&pr, it + 1, status);
+        if (show) {
+            snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
+                     (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
+            gn_progress_update(&pr, it + 1, status);
+        }
     }
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;
@@ -211,6 +260,6 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     gn_adam_free(&aw), gn_adam_free(&aa), gn_adam_free(&av);
     gn_run_free(r);
     gn_run_free(rc);
-    free(X), free(XT), free(Y), free(YH), free(idx);
+    free(X), free(XT), free(Y), free(YH), free(idx), free(bits), free(picks);
     return 0;
 }

@@ -50,7 +50,8 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->argmax = gn_xcalloc((size_t)g->nn, sizeof(int *));
     r->swing_off = gn_xcalloc(2 * (size_t)g->nn + 2, sizeof(int));
     r->wq = gn_xcalloc((size_t)g->nn, sizeof(float *));
-    r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint8_t *));
+    r->wsg = gn_xcalloc((size_t)g->nn, sizeof(float *));
+    r->keep = gn_xcalloc((size_t)g->nn, sizeof(uint64_t *));
     size_t maxw = 1;
     r->trainable = gn_xmalloc((size_t)g->np + 1);
     memset(r->trainable, 1, (size_t)g->np + 1);
@@ -73,16 +74,19 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
             size_t need = gn_conv2d_workspace(&s);
             if (need > ws) ws = need;
         } else if (n->op == GN_OP_AQUANT) {
-            r->keep[k] = gn_xcalloc((size_t)Bmax * gn_tensor_size(g, n->out), 1);
+            r->keep[k] = gn_xcalloc(((size_t)Bmax * gn_tensor_size(g, n->out) + 63) / 64, sizeof(uint64_t));
         }
         if (n->wbits) {
             size_t nw = g->params[n->p[GN_P_W]].n;
             r->wq[k] = gn_xcalloc(nw, sizeof(float));
+            r->wsg[k] = gn_xcalloc(nw, sizeof(float));
             if (nw > maxw) maxw = nw;
         }
     }
     r->dwq = gn_xcalloc(maxw, sizeof(float));
     r->need = gn_xcalloc((size_t)g->nt + 1, 1);
+    r->gvalid = gn_xmalloc((size_t)g->nt + 1);
+    memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
     return r;
@@ -105,12 +109,15 @@ void gn_run_free(gn_run *r)
     free(r->argmax);
     for (int k = 0; k < r->g->nn; k++) {
         free(r->wq[k]);
+        free(r->wsg[k]);
         free(r->keep[k]);
     }
     free(r->wq);
+    free(r->wsg);
     free(r->keep);
     free(r->dwq);
     free(r->need);
+    free(r->gvalid);
     free(r->trainable);
     free(r->swing_off);
     free(r->ws);
@@ -141,8 +148,14 @@ static const float *weight_for(gn_run *r, int k)
     const gn_node *n = &g->nodes[k];
     if (!r->qmode || !n->wbits) return pdata(g, n, GN_P_W);
     gn_wq_shape s = wq_shape(g, n);
+    if (is_soft(r, k)) {
+        gn_rsig_sigmoid(r->wsg[k], pdata(g, n, GN_P_WV), g->params[n->p[GN_P_WV]].n);
+        gn_wquant_forward_sg(r->wq[k], pdata(g, n, GN_P_WFLOOR), r->wsg[k],
+                             pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
+        return r->wq[k];
+    }
     gn_wquant_forward(r->wq[k], pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
-                      pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), is_soft(r, k), &s);
+                      pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), 0, &s);
     return r->wq[k];
 }
 
@@ -163,13 +176,11 @@ static void aquant_forward(gn_run *r, int k, float *y, const float *x, size_t cn
     }
     float qn, qp;
     gn_aquant_range(n->abits, n->asigned, &qn, &qp);
-    const uint8_t *keep = NULL;
+    const uint64_t *keep = NULL;
     if (r->qdrop_rng && is_soft(r, k)) {
-        uint8_t *m = r->keep[k];
-        for (size_t i = 0; i < cnt; i += 64) {
-            uint64_t bits = gn_rng_u64(r->qdrop_rng);
-            for (size_t j = i; j < cnt && j < i + 64; j++, bits >>= 1) m[j] = (uint8_t)(bits & 1);
-        }
+        /* one draw per 64 elements, bit j of draw i for element 64i+j */
+        uint64_t *m = r->keep[k];
+        for (size_t i = 0; i < (cnt + 63) / 64; i++) m[i] = gn_rng_u64(r->qdrop_rng);
         keep = m;
     }
     gn_aquant_forward(y, x, *step, qn, qp, keep, cnt);
@@ -260,6 +271,45 @@ void gn_run_zero_grad(gn_run *r)
     GN_ASSERT(r->with_grad);
     for (int t = 0; t < r->g->nt; t++)
         memset(r->grad[t], 0, (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float));
+    memset(r->gvalid, 1, (size_t)r->g->nt);
+}
+
+void gn_run_forget_grad(gn_run *r)
+{
+    GN_ASSERT(r->with_grad);
+    memset(r->gvalid, 0, (size_t)r->g->nt);
+}
+
+float *gn_run_grad(gn_run *r, int t)
+{
+    GN_ASSERT(r->with_grad && t >= 0 && t < r->g->nt);
+    if (!r->gvalid[t]) {
+        memset(r->grad[t], 0, (size_t)r->b * gn_tensor_size(r->g, t) * sizeof(float));
+        r->gvalid[t] = 1;
+    }
+    return r->grad[t];
+}
+
+float *gn_run_grad_set(gn_run *r, int t)
+{
+    GN_ASSERT(r->with_grad && t >= 0 && t < r->g->nt);
+    r->gvalid[t] = 1;
+    return r->grad[t];
+}
+
+/* The gradient of tensor t for a backward to write, NULL when not needed.
+ * A stale one is handed over as it is, with *set = 1, when the kernel has a
+ * first-writer form (can_set); otherwise it is zeroed first. */
+static float *dx_for(gn_run *r, int t, const char *need, int can_set, int *set)
+{
+    *set = 0;
+    if (!need[t]) return NULL;
+    if (!r->gvalid[t] && can_set) {
+        *set = 1;
+        r->gvalid[t] = 1;
+        return r->grad[t];
+    }
+    return gn_run_grad(r, t);
 }
 
 /* parameter gradient pointer for slot s of node n, or NULL when not wanted */
@@ -291,6 +341,11 @@ static void wgrad_end(gn_run *r, int k, unsigned want)
     float *dstep = pgrad(r, n, GN_P_WSTEP, want), *dv = pgrad(r, n, GN_P_WV, want);
     if (!dstep && !dv) return;
     gn_wq_shape s = wq_shape(g, n);
+    if (is_soft(r, k)) {
+        gn_wquant_backward_sg(dstep, dv, r->dwq, pdata(g, n, GN_P_WFLOOR), r->wsg[k],
+                              pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
+        return;
+    }
     gn_wquant_backward(dstep, dv, r->dwq, pdata(g, n, GN_P_WFLOOR), pdata(g, n, GN_P_WV),
                        pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
 }
@@ -301,9 +356,19 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     gn_node *n = &g->nodes[k];
     int B = r->b;
     const gn_tensorinfo *ti = &g->t[n->in[0]];
-    float *x = r->val[n->in[0]], *dy = r->grad[n->out];
-    float *dx = need[n->in[0]] ? r->grad[n->in[0]] : NULL;
+    float *x = r->val[n->in[0]], *dy = gn_run_grad(r, n->out);
     size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    /* kinds whose backward has a first-writer form for dx (gn_ops.h) */
+    int can_set = 0;
+    switch (n->op) {
+    case GN_OP_BN: case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
+    case GN_OP_ADD: case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
+    case GN_OP_UPSAMPLE: can_set = 1; break;
+    case GN_OP_AQUANT: can_set = !r->qmode; break;
+    default: break;
+    }
+    int set;
+    float *dx = dx_for(r, n->in[0], need, can_set, &set);
     switch (n->op) {
     case GN_OP_CONV: {
         gn_conv_shape s = conv_shape(g, n, B);
@@ -316,25 +381,50 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     case GN_OP_BN: {
         gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
         float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
-        if (r->bn_train || !rm)
+        if ((r->bn_train || !rm) && set)
+            gn_bn_backward_train_set(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+                                     dy, x, r->cache[k], r->cache[k] + ti->c,
+                                     pdata(g, n, GN_P_GAMMA), &s);
+        else if (r->bn_train || !rm)
             gn_bn_backward_train(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
                                  dy, x, r->cache[k], r->cache[k] + ti->c,
                                  pdata(g, n, GN_P_GAMMA), &s);
+        else if (set)
+            gn_bn_backward_infer_set(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+                                     dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s);
         else
             gn_bn_backward_infer(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
                                  dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s);
         break;
     }
-    case GN_OP_RELU: if (dx) gn_relu_backward(dx, dy, x, nin); break;
-    case GN_OP_CLIP: if (dx) gn_clip_backward(dx, dy, x, n->lo, n->hi, nin); break;
-    case GN_OP_LEAKY: if (dx) gn_leaky_backward(dx, dy, x, n->slope, nin); break;
-    case GN_OP_TANH: if (dx) gn_tanh_backward(dx, dy, r->val[n->out], nin); break;
-    case GN_OP_ADD:
-        if (dx) gn_accum(dx, dy, nin);
-        if (need[n->in[1]]) gn_accum(r->grad[n->in[1]], dy, nin);
+    case GN_OP_RELU:
+        if (set) gn_act_backward_set(GN_SET_RELU, dx, dy, x, 0, 0, nin);
+        else if (dx) gn_relu_backward(dx, dy, x, nin);
         break;
+    case GN_OP_CLIP:
+        if (set) gn_act_backward_set(GN_SET_CLIP, dx, dy, x, n->lo, n->hi, nin);
+        else if (dx) gn_clip_backward(dx, dy, x, n->lo, n->hi, nin);
+        break;
+    case GN_OP_LEAKY:
+        if (set) gn_act_backward_set(GN_SET_LEAKY, dx, dy, x, n->slope, 0, nin);
+        else if (dx) gn_leaky_backward(dx, dy, x, n->slope, nin);
+        break;
+    case GN_OP_TANH:
+        if (set) gn_act_backward_set(GN_SET_TANH, dx, dy, r->val[n->out], 0, 0, nin);
+        else if (dx) gn_tanh_backward(dx, dy, r->val[n->out], nin);
+        break;
+    case GN_OP_ADD: {
+        if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
+        else if (dx) gn_accum(dx, dy, nin);
+        int set1;
+        float *dx1 = dx_for(r, n->in[1], need, 1, &set1);
+        if (set1) gn_act_backward_set(GN_SET_COPY, dx1, dy, NULL, 0, 0, nin);
+        else if (dx1) gn_accum(dx1, dy, nin);
+        break;
+    }
     case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
-        if (dx) gn_accum(dx, dy, nin);
+        if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
+        else if (dx) gn_accum(dx, dy, nin);
         break;
     case GN_OP_MAXPOOL: {
         gn_pool_shape s = pool_shape(g, n, B);
@@ -356,14 +446,18 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         wgrad_end(r, k, want);
         break;
     }
-    case GN_OP_UPSAMPLE: if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w); break;
+    case GN_OP_UPSAMPLE:
+        if (set) gn_upsample2_backward_set(dx, dy, B, ti->c, ti->h, ti->w);
+        else if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w);
+        break;
     case GN_OP_AQUANT: {
         float qn, qp;
         gn_aquant_range(n->abits, n->asigned, &qn, &qp);
-        const uint8_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
+        const uint64_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
         float *ds = pgrad(r, n, GN_P_ASTEP, want);
         if (!r->qmode) {
-            if (dx) gn_accum(dx, dy, nin);
+            if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
+            else if (dx) gn_accum(dx, dy, nin);
         } else if (dx || ds) {
             gn_aquant_backward(dx, ds, dy, x, g->params[n->p[GN_P_ASTEP]].data[0], qn, qp, keep, nin);
         }
@@ -409,6 +503,9 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
     }
     for (int k = last - 1; k >= first; k--)
         if (need[g->nodes[k].out]) backward_node(r, k, want, need);
+    /* a needed gradient no node wrote is zero */
+    for (int t = 0; t < g->nt; t++)
+        if (need[t] && !r->gvalid[t]) gn_run_grad(r, t);
 }
 
 void gn_run_backward(gn_run *r, unsigned want) { gn_run_backward_nodes(r, want, 0, r->g->nn); }

@@ -2,11 +2,14 @@
  * of the reference ResNet-20 at batch 8 and batch 32 (W4A4, 256 calibration
  * images from the Fashion-MNIST training set), measured in this run. The
  * authors' PyTorch code needs 9.0 ms per iteration averaged over the 11
- * units at batch 8 on this machine class (2 threads). Prints; asserts
- * nothing. */
+ * units at batch 8 on this machine class (2 threads). Prints wall and
+ * process CPU milliseconds (CPU is the steadier figure on a shared machine;
+ * with 2 threads it sums both); asserts nothing.
+ * Usage: bench_recon [ITERS] [THREADS] [BATCH] (default: 60, 1 then 2, 8 then 32) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gn_blas.h"
 #include "gn_cli.h"
@@ -16,6 +19,13 @@
 #include "gn_qmodel.h"
 #include "gn_recon.h"
 #include "gn_run.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int main(int argc, char **argv)
 {
@@ -43,11 +53,14 @@ int main(int argc, char **argv)
     r->qmode = 1, r->act_init = 1;
     gn_run_forward(r, x, 32);
     gn_run_free(r);
+    int th_only = argc > 2 ? atoi(argv[2]) : 0, b_only = argc > 3 ? atoi(argv[3]) : 0;
     for (int th = 1; th <= 2; th++) {
+        if (th_only && th != th_only) continue;
         gn_set_threads(th);
         for (int bi = 0; bi < 2; bi++) {
             int B = bi ? 32 : 8;
-            double tot = 0;
+            if (b_only && B != b_only) continue;
+            double tot = 0, ctot = 0;
             printf("recon, batch %d, %d thread(s), ms per iteration by unit:", B, th);
             for (int k = 0; k < q.nunits; k++) {
                 gn_recon_opts o;
@@ -56,14 +69,18 @@ int main(int argc, char **argv)
                 gn_recon_log l1, l2;
                 /* the per-iteration cost: difference of two runs cancels collection */
                 o.iters = 10;
+                double c0 = cpu_now();
                 gn_recon_unit(&q, k, x, n, &o, &l1);
+                double c1 = cpu_now();
                 o.iters = 10 + iters;
                 gn_recon_unit(&q, k, x, n, &o, &l2);
+                double c2 = cpu_now();
                 double ms = 1000 * (l2.seconds - l1.seconds) / (double)iters;
                 tot += ms;
+                ctot += 1000 * ((c2 - c1) - (c1 - c0)) / (double)iters;
                 printf(" %.2f", ms);
             }
-            printf("\n  mean %.2f ms/iteration", tot / q.nunits);
+            printf("\n  mean %.2f ms/iteration wall, %.2f ms CPU", tot / q.nunits, ctot / q.nunits);
             if (B == 8)
                 printf(" (reference PyTorch: 9.0 ms at 2 threads; ratio %.1fx)", 9.0 / (tot / q.nunits));
             printf("\n");

@@ -403,6 +403,11 @@ static void test_loss_kernels(void)
     gn_bnloss_forward_backward(&mt2, &st2, dx2, x, mu, sd, B, C, HW, 3.0f, ws);
     CHECK(mt2 == mt && st2 == st);
     CHECK_NEAR(dx2[5], 3 * dx[5], 1e-6);
+    /* the first-writer form: the bits of adding into zeros, dx never read */
+    float dx3[N];
+    for (size_t k = 0; k < N; k++) dx3[k] = NAN;
+    gn_bnloss_forward_backward_set(&mt2, &st2, dx3, x, mu, sd, B, C, HW, 3.0f, ws);
+    CHECK(mt2 == mt && st2 == st && !memcmp(dx2, dx3, sizeof dx2));
 
     gn_inputloss_forward_backward(&mt, &st, NULL, x, B, C, HW, 1.0f);
     inloss_ref(&rmt, &rst, x, B, C, HW);

@@ -262,6 +262,10 @@ static void test_conv(void)
     conv_case("28x28 resnet-like", 9, 4, 28, 28, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1);
     conv_case("14x14 s2 resnet-like", 11, 4, 14, 14, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 1);
     conv_case("large batch 1x1", 20, 8, 4, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0);
+    /* few output channels, same size: the direct kernel on padded planes */
+    conv_case("3x3 to 1 channel", 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    conv_case("5x3 to 3 channels asym pad", 3, 4, 6, 5, 3, 5, 3, 1, 1, 1, 2, 3, 0, 1, 0, 1);
+    conv_case("3x3 to 4 channels 28x28", 9, 3, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     conv_case("large batch depthwise", 19, 4, 5, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
     /* the serial path (one thread: no pool, OpenBLAS as configured) */
     int nt = gn_get_threads();
@@ -269,6 +273,7 @@ static void test_conv(void)
     conv_case("dense 1 thread", 5, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     conv_case("grouped 1 thread", 5, 4, 6, 5, 4, 3, 3, 2, 1, 1, 0, 1, 1, 2, 1, 0);
     conv_case("depthwise 1 thread", 5, 4, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
+    conv_case("3x3 to 2 channels 1 thread", 4, 5, 6, 7, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     gn_set_threads(nt);
 }
 
@@ -944,8 +949,56 @@ static void test_parallel(void)
     gn_set_threads(nt);
 }
 
+/* First-writer forms: bit for bit what the adding backward leaves in a
+ * zeroed dx (including +0 where dy is -0), without reading dx. */
+static void test_backward_set(void)
+{
+    enum { B = 3, C = 5, H = 7, W = 9, N = B * C * H * W };
+    float *x = rvec(N, -2, 2), *dy = rvec(4 * N, -1, 1), *y = rvec(N, -1, 1);
+    for (int i = 0; i < N; i += 11) dy[i] = -0.0f;
+    x[5] = 0, x[6] = -1, x[7] = 1; /* the kinks: clip at lo/hi, ReLU at 0 */
+    float *a = vec(N), *b = vec(N);
+    for (int op = GN_SET_RELU; op <= GN_SET_COPY; op++)
+        for (size_t n = N - 9; n <= N; n += 3) {
+            memset(a, 0, N * sizeof(float));
+            for (int i = 0; i < N; i++) b[i] = NAN; /* never read */
+            switch (op) {
+            case GN_SET_RELU: gn_relu_backward(a, dy, x, n); break;
+            case GN_SET_CLIP: gn_clip_backward(a, dy, x, -1, 1, n); break;
+            case GN_SET_LEAKY: gn_leaky_backward(a, dy, x, 0.2f, n); break;
+            case GN_SET_TANH: gn_tanh_backward(a, dy, y, n); break;
+            default: gn_accum(a, dy, n); break;
+            }
+            gn_act_backward_set(op, b, dy, op == GN_SET_TANH ? y : x, op == GN_SET_LEAKY ? 0.2f : -1,
+                                1, n);
+            CHECK(!memcmp(a, b, n * sizeof(float)));
+        }
+    float ga[C], be[C], mu[C], va[C], inv[C], dg0[C] = {0}, dg1[C] = {0}, db0[C] = {0}, db1[C] = {0};
+    for (int c = 0; c < C; c++)
+        ga[c] = urand(0.5f, 1.5f), be[c] = urand(-1, 1), mu[c] = urand(-1, 1), va[c] = urand(0.5f, 2);
+    gn_bn_shape bs = {.B = B, .C = C, .HW = H * W, .eps = 1e-5f};
+    memset(a, 0, N * sizeof(float));
+    for (int i = 0; i < N; i++) b[i] = NAN;
+    gn_bn_backward_infer(a, dg0, db0, dy, x, ga, mu, va, &bs);
+    gn_bn_backward_infer_set(b, dg1, db1, dy, x, ga, mu, va, &bs);
+    CHECK(!memcmp(a, b, N * sizeof(float)) && !memcmp(dg0, dg1, sizeof dg0) && !memcmp(db0, db1, sizeof db0));
+    gn_bn_forward_train(y, mu, inv, x, ga, be, &bs);
+    memset(a, 0, N * sizeof(float));
+    for (int i = 0; i < N; i++) b[i] = NAN;
+    gn_bn_backward_train(a, dg0, db0, dy, x, mu, inv, ga, &bs);
+    gn_bn_backward_train_set(b, dg1, db1, dy, x, mu, inv, ga, &bs);
+    CHECK(!memcmp(a, b, N * sizeof(float)) && !memcmp(dg0, dg1, sizeof dg0) && !memcmp(db0, db1, sizeof db0));
+    memset(a, 0, N * sizeof(float));
+    for (int i = 0; i < N; i++) b[i] = NAN;
+    gn_upsample2_backward(a, dy, B, C, H, W);
+    gn_upsample2_backward_set(b, dy, B, C, H, W);
+    CHECK(!memcmp(a, b, N * sizeof(float)));
+    free(x), free(dy), free(y), free(a), free(b);
+}
+
 int main(void)
 {
+    test_backward_set();
     gn_set_threads(2); /* exercises the conv thread pool even on one core */
     test_conv();
     test_bn_infer(5);

@@ -196,20 +196,162 @@ static void test_aquant_grad(void)
     CHECK(in > 0 && out > 0);
     /* QDrop: half the elements pass unquantised */
     enum { M = 100000 };
-    uint8_t *keep = malloc(M);
+    uint64_t *keep = malloc((M + 63) / 64 * sizeof(uint64_t));
     float *a = malloc(M * sizeof(float)), *b = malloc(M * sizeof(float));
     gn_rng q;
     gn_rng_seed(&q, 7, 0);
-    for (int i = 0; i < M; i += 64) {
-        uint64_t bits = gn_rng_u64(&q);
-        for (int j = i; j < M && j < i + 64; j++, bits >>= 1) keep[j] = bits & 1;
-    }
+    for (int i = 0; i < (M + 63) / 64; i++) keep[i] = gn_rng_u64(&q);
     for (int i = 0; i < M; i++) a[i] = urand(-2, 2) + 0.013f;
     gn_aquant_forward(b, a, 0.25f, -8, 7, keep, M);
     int same = 0;
     for (int i = 0; i < M; i++) same += b[i] == a[i];
     CHECK(fabs(same / (double)M - 0.5) < 0.01);
     free(keep), free(a), free(b);
+}
+
+/* A backward after gn_run_forget_grad (first writers overwrite, the rest
+ * zeroed lazily) gives the bits of one after gn_run_zero_grad: the input's
+ * and every parameter's gradient, BatchNorm in inference and training
+ * mode, with the residual Add's two writers. */
+static gn_graph *tiny(void);
+
+static void test_forget_grad(void)
+{
+    gn_graph *g = tiny();
+    gn_graph_alloc_grads(g);
+    enum { B = 3 };
+    const size_t nx = B * gn_tensor_size(g, g->input), ny = B * gn_tensor_size(g, g->output);
+    float x[B * 2 * 6 * 6], dy[B * 3], gx[2][B * 2 * 6 * 6];
+    for (size_t i = 0; i < nx; i++) x[i] = urand(-1, 1);
+    for (size_t i = 0; i < ny; i++) dy[i] = urand(-1, 1);
+    for (int bt = 0; bt < 2; bt++) {
+        gn_run *r = gn_run_new(g, 4, 1);
+        r->bn_train = bt;
+        float *pg[2][64];
+        for (int lazy = 0; lazy < 2; lazy++) {
+            gn_graph_zero_grads(g);
+            gn_run_forward(r, x, B);
+            if (lazy) {
+                gn_run_forget_grad(r);
+                memcpy(gn_run_grad_set(r, g->output), dy, ny * sizeof(float));
+            } else {
+                gn_run_zero_grad(r);
+                memcpy(r->grad[g->output], dy, ny * sizeof(float));
+            }
+            gn_run_backward(r, GN_WANT_INPUT | GN_WANT_PARAMS);
+            memcpy(gx[lazy], gn_run_grad(r, g->input), nx * sizeof(float));
+            for (int i = 0; i < g->np && i < 64; i++) {
+                pg[lazy][i] = malloc(g->params[i].n * sizeof(float));
+                memcpy(pg[lazy][i], g->params[i].grad, g->params[i].n * sizeof(float));
+            }
+        }
+        CHECK(!memcmp(gx[0], gx[1], nx * sizeof(float)));
+        for (int i = 0; i < g->np && i < 64; i++) {
+            CHECK(!memcmp(pg[0][i], pg[1][i], g->params[i].n * sizeof(float)));
+            free(pg[0][i]), free(pg[1][i]);
+        }
+        gn_run_free(r);
+    }
+    gn_graph_free(g);
+}
+
+/* The soft-rounding kernels on a cached sigmoid against their twins: bit
+ * for bit, including v far out (h clamped at 0 or 1) and h on the grid's
+ * clamps. */
+static void test_wquant_sg(void)
+{
+    enum { C = 4, K = 77 };
+    float w[C * K], st[C], zp[C], fl[C * K], v[C * K], sg[C * K], r[C * K];
+    float a0[C * K], a1[C * K], d0[C * K], d1[C * K], s0[C], s1[C];
+    for (int i = 0; i < C * K; i++) w[i] = urand(-1, 1), r[i] = urand(-1, 1);
+    for (int c = 0; c < C; c++) gn_clip_search_asym(&st[c], &zp[c], w + c * K, K, 2);
+    gn_wq_shape s = {.Cout = C, .K = K, .bits = 2};
+    gn_wquant_init(fl, v, w, st, &s);
+    for (int i = 0; i < C * K; i += 7) v[i] = urand(-30, 30);
+    v[3] = 0, v[4] = -0.0f;
+    gn_rsig_sigmoid(sg, v, C * K);
+    for (int i = 0; i < C * K; i++) CHECK(sg[i] * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA ==
+                                          1.0f / (1.0f + expf(-v[i])) * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA);
+    gn_wquant_forward(a0, fl, v, st, zp, 1, &s);
+    gn_wquant_forward_sg(a1, fl, sg, st, zp, &s);
+    CHECK(!memcmp(a0, a1, sizeof a0));
+    for (int i = 0; i < C * K; i++) d0[i] = d1[i] = urand(-1, 1);
+    for (int c = 0; c < C; c++) s0[c] = s1[c] = urand(-1, 1);
+    gn_wquant_backward(s0, d0, r, fl, v, st, zp, &s);
+    gn_wquant_backward_sg(s1, d1, r, fl, sg, st, zp, &s);
+    CHECK(!memcmp(d0, d1, sizeof d0) && !memcmp(s0, s1, sizeof s0));
+    for (float beta = 20; beta >= 2; beta -= 4.5f) {
+        double L0 = gn_round_loss(d0, v, C * K, beta, 0.7f);
+        double L1 = gn_round_loss_sg(d1, sg, C * K, beta, 0.7f, 1);
+        CHECK(L0 == L1 && !memcmp(d0, d1, sizeof d0));
+        CHECK(gn_round_loss_sg(d1, sg, C * K, beta, 0.7f, 0) == 0);
+        gn_round_loss(d0, v, C * K, beta, 0.7f);
+        CHECK(!memcmp(d0, d1, sizeof d0));
+    }
+}
+
+/* The fast activation-quantiser kernels against their twins: y, dx and the
+ * input selection bit for bit (NaN, +-0, ties, both sides of the range,
+ * every tail length and mask offset), ds to a few ulp of its double sum. */
+static void test_aquant_fast(void)
+{
+    enum { M = 1000 };
+    float x[M], dy[M], y0[M], y1[M], d0[M], d1[M], x1[M];
+    uint64_t keep[(M + 63) / 64];
+    for (int i = 0; i < M; i++) {
+        x[i] = urand(-3, 3), dy[i] = urand(-1, 1), x1[i] = urand(-1, 1);
+        if (i % 17 == 0) x[i] = 0.5f * (float)(i % 7 - 3) * 0.3f; /* ties at s = 0.3 */
+        if (i % 29 == 0) x[i] = -0.0f;
+        if (i % 31 == 0) d0[i] = -0.0f;
+    }
+    x[101] = NAN, x[555] = INFINITY, x[556] = -INFINITY;
+    for (int i = 0; i < (M + 63) / 64; i++) keep[i] = gn_rng_u64(&R);
+    for (int sg = 0; sg < 2; sg++)
+        for (int nb = 0; nb < 2; nb++)
+            for (int n = M - 9; n <= M; n++) {
+                const uint64_t *k = nb ? keep : NULL;
+                float qn, qp, ds0 = 0.5f, ds1 = 0.5f;
+                gn_aquant_range(4, sg, &qn, &qp);
+                gn_aquant_forward_ref(y0, x, 0.3f, qn, qp, k, (size_t)n);
+                gn_aquant_forward(y1, x, 0.3f, qn, qp, k, (size_t)n);
+                CHECK(!memcmp(y0, y1, (size_t)n * sizeof(float)));
+                for (int i = 0; i < M; i++) d0[i] = d1[i] = i % 31 ? urand(-1, 1) : -0.0f;
+                gn_aquant_backward_ref(d0, &ds0, dy, x, 0.3f, qn, qp, k, (size_t)n);
+                gn_aquant_backward(d1, &ds1, dy, x, 0.3f, qn, qp, k, (size_t)n);
+                CHECK(!memcmp(d0, d1, sizeof d0));
+                /* NaN when x[101] (NaN) is inside the sum, i.e. not kept */
+                CHECK(!!isnan(ds0) == !!isnan(ds1));
+                CHECK(!!isnan(ds0) == !(k && gn_keep_bit(k, 101)));
+                if (!isnan(ds0)) CHECK_NEAR(ds0, ds1, 1e-5 * (fabs(ds0) + 1));
+                gn_select_bits_ref(y0, x, x1, keep, (size_t)n);
+                gn_select_bits(y1, x, x1, keep, (size_t)n);
+                CHECK(!memcmp(y0, y1, (size_t)n * sizeof(float)));
+            }
+    /* ds without NaN, and NULL gradients */
+    x[101] = 1.0f;
+    float qn, qp, ds0 = 0, ds1 = 0;
+    gn_aquant_range(4, 1, &qn, &qp);
+    gn_aquant_backward_ref(NULL, &ds0, dy, x, 0.3f, qn, qp, keep, M);
+    gn_aquant_backward(NULL, &ds1, dy, x, 0.3f, qn, qp, keep, M);
+    CHECK_NEAR(ds0, ds1, 1e-5 * (fabs(ds0) + 1));
+    memcpy(d0, dy, sizeof d0), memcpy(d1, dy, sizeof d1);
+    gn_aquant_backward_ref(d0, NULL, dy, x, 0.3f, qn, qp, keep, M);
+    gn_aquant_backward(d1, NULL, dy, x, 0.3f, qn, qp, keep, M);
+    CHECK(!memcmp(d0, d1, sizeof d0));
+}
+
+/* the reconstruction loss kernel against its twin */
+static void test_recon_sqerr(void)
+{
+    enum { M = 203 };
+    float a[M], b[M], d0[M], d1[M];
+    for (int i = 0; i < M; i++) a[i] = urand(-3, 3), b[i] = urand(-3, 3);
+    for (int n = 190; n <= M; n++) {
+        double L0 = gn_recon_sqerr_ref(d0, a, b, (size_t)n, 2.0 / 49);
+        double L1 = gn_recon_sqerr(d1, a, b, (size_t)n, 2.0 / 49);
+        CHECK(!memcmp(d0, d1, (size_t)n * sizeof(float)));
+        CHECK_NEAR(L0, L1, 1e-12 * L0);
+    }
 }
 
 static void test_pack_codes(void)
@@ -391,6 +533,10 @@ int main(void)
     test_rsig();
     test_wquant_grad();
     test_aquant_grad();
+    test_aquant_fast();
+    test_wquant_sg();
+    test_forget_grad();
+    test_recon_sqerr();
     test_pack_codes();
     test_fold_units_recon();
     test_reference_units();
