@@ -13,6 +13,7 @@
 #                       already made with the same settings (DIR/synth.args);
 #                       without it they live in a temporary directory
 #   -g, --grid G.png    a PNG grid per batch, G.K.png
+#   -q, --quiet         no progress from the distill jobs
 #   shared with recon-parallel.sh (see pipelines/parallel.bash):
 #   -j, --jobs N        batches at a time on each host (default: cores)
 #   -t, --threads N     threads of each distill (default: 1 on other hosts,
@@ -42,7 +43,7 @@ BIN=${BIN:-$here/../bin}
 [ -x "$BIN/distill" ] && PATH="$(cd "$BIN" && pwd):$PATH"
 export PATH
 
-out='' dir='' grid='' n=1024 batch=128
+out='' dir='' grid='' n=1024 batch=128 quiet=''
 pos=() pass=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -61,7 +62,7 @@ while [ $# -gt 0 ]; do
     -k|--batch-index|--batch-index=*) usage_error "--batch-index is chosen by the pipeline" ;;
     -i|--iters|-s|--seed|-m|--method|--log-every|--lr-z|--lr-g|--lr-pixel)
       [ $# -ge 2 ] || usage_error "$1 needs a value"; pass+=("$1" "$2"); shift 2 ;;
-    -q|--quiet) shift ;;
+    -q|--quiet) quiet=-q; shift ;;
     -*) pass+=("$1"); shift ;;
     *) pos+=("$1"); shift ;;
   esac
@@ -109,7 +110,7 @@ if [ -n "$todo" ]; then
   # the first batch that fails on its last try stops the others; h5cat
   # never runs then
   printf '%s\n' $todo | gp_run "$stage" "$mn $sn" "$rets" -- \
-    distill "$mn" "$sn" "${pass[@]}" --threads "$gp_threads" "${gridarg[@]}" -q \
+    distill "$mn" "$sn" "${pass[@]}" --threads "$gp_threads" "${gridarg[@]}" $quiet \
       --batch-index '{}' -o 'synth.{}.h5' ||
     { if [ -n "$dir" ]; then
         for k in $todo; do if [ -f "$w/synth.$k.h5" ]; then mv "$w/synth.$k.h5" "$dir/"; fi; done

@@ -183,7 +183,7 @@ $(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
 $(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
 	BIN=$(BIN) $(GENIE_ROOT)/pipelines/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
 	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) \
-	  --joblog $(OUT)/distill.joblog -d $(OUT) -o $@
+	  --joblog $(OUT)/distill.joblog -d $(OUT) $(Q) -o $@
 
 # ---- few-shot data: the first SAMPLES images of REAL (h5dump + h5import, bit-exact)
 $(OUT)/real.h5: $(REAL) $(OUT)/real.args
