@@ -120,6 +120,13 @@ double gn_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double gn_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void gn_progress_start(gn_progress *p, const char *what, long total, int quiet)
 {
     memset(p, 0, sizeof *p);

@@ -56,5 +56,7 @@ void gn_progress_end(gn_progress *p);
 int gn_progress_due(const gn_progress *p, long it);
 /* Wall-clock seconds (monotonic). */
 double gn_now(void);
+/* CPU seconds of the whole process (all threads). */
+double gn_cpu_now(void);
 
 #endif

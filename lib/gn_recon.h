@@ -34,6 +34,7 @@ typedef struct {
     double round_last;          /* rounding loss at the end */
     double beta_last;           /* the rounding loss's beta at the last iteration */
     double seconds;
+    double loop_seconds, loop_cpu; /* the iterations alone: wall and process CPU */
     double rec_before, rec_after; /* hard-rounded output error on the calibration set */
     int undecided;              /* soft bits with 0.01 < h < 0.99 at the end */
     long nsoft;

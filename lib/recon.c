@@ -170,6 +170,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     const size_t nbits = (in_sz + 63) / 64;
     uint64_t *bits = gn_xmalloc(nbits * sizeof(uint64_t));
     size_t *picks = gn_xmalloc((size_t)B * sizeof(size_t));
+    double l0 = gn_now(), lc0 = gn_cpu_now();
     for (long it = 0; it < o->iters; it++) {
         /* a batch of B distinct samples (with replacement only if n < B) */
         for (int i = 0; i < B; i++) {
@@ -233,6 +234,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
             gn_progress_update(&pr, it + 1, status);
         }
     }
+    log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;
     log->beta_last = beta;
