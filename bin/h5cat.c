@@ -14,7 +14,6 @@
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
-#include "gn_out.h"
 
 static void usage(void)
 {
@@ -293,6 +292,45 @@ static int copy_attrs(hid_t src, hid_t dst)
     return rc;
 }
 
+/* the joined file: the first part's attributes, then every dataset's rows
+ * part after part */
+struct join {
+    const hid_t *f;
+    char **paths;
+    int nf;
+    const struct names *ds;
+    const struct dsinfo *di;
+    int has_kind;       /* the first part names its kind; else "dataset" */
+    const int *batches; /* the batch list, or NULL */
+    int nbatch;
+};
+
+static int write_joined(hid_t fo, const void *arg)
+{
+    const struct join *j = arg;
+    int rc = copy_attrs(j->f[0], fo);
+    if (!rc && !j->has_kind) rc = gn_h5_attr_str_w(fo, "genie_kind", "dataset");
+    if (!rc && j->batches && j->nbatch > 0) rc = gn_h5_attr_ints_w(fo, "batches", j->batches, j->nbatch);
+    for (int k = 0; k < j->ds->n && !rc; k++) {
+        const struct dsinfo *di = &j->di[k];
+        size_t total = (size_t)di->dims[0] * di->row_bytes;
+        unsigned char *buf = gn_xmalloc(total ? total : 1), *p = buf;
+        for (int i = 0; i < j->nf && !rc; i++) {
+            hid_t t;
+            int rank;
+            hsize_t dims[H5S_MAX_RANK];
+            rc = ds_shape(j->f[i], j->paths[i], j->ds->v[k], &t, &rank, dims);
+            if (rc) break;
+            H5Tclose(t);
+            if (dims[0] > 0) rc = read_rows(j->f[i], j->paths[i], j->ds->v[k], di->mtype, p);
+            p += (size_t)dims[0] * di->row_bytes;
+        }
+        if (!rc) rc = write_ds(fo, j->ds->v[k], di, buf);
+        free(buf);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
@@ -415,39 +453,9 @@ int main(int argc, char **argv)
         }
     }
     /* all checks done: read, concatenate, write */
-    const char *tmp = NULL;
-    hid_t fo = -1;
     if (!rc) {
-        tmp = gn_out_begin(out);
-        if (gn_h5_create(tmp, &fo)) rc = GN_EIO;
-    }
-    if (!rc) rc = copy_attrs(f[0], fo);
-    if (!rc && *kind0 == 0) rc = gn_h5_attr_str_w(fo, "genie_kind", "dataset");
-    if (!rc && have_batches > 0 && nbatch > 0) rc = gn_h5_attr_ints_w(fo, "batches", batches, nbatch);
-    for (int k = 0; k < ds.n && !rc; k++) {
-        size_t total = (size_t)di[k].dims[0] * di[k].row_bytes;
-        unsigned char *buf = gn_xmalloc(total ? total : 1), *p = buf;
-        for (int i = 0; i < nf && !rc; i++) {
-            hid_t t;
-            int rank;
-            hsize_t dims[H5S_MAX_RANK];
-            rc = ds_shape(f[i], paths[i], ds.v[k], &t, &rank, dims);
-            if (rc) break;
-            H5Tclose(t);
-            if (dims[0] > 0) rc = read_rows(f[i], paths[i], ds.v[k], di[k].mtype, p);
-            p += (size_t)dims[0] * di[k].row_bytes;
-        }
-        if (!rc) rc = write_ds(fo, ds.v[k], &di[k], buf);
-        free(buf);
-    }
-    if (fo >= 0 && H5Fclose(fo) < 0 && !rc) rc = gn_err_set("%s: cannot close", out);
-    if (tmp) {
-        if (rc) {
-            gn_err_prefix("%s", out);
-            gn_out_abort();
-        } else {
-            rc = gn_out_commit();
-        }
+        struct join jn = {f, paths, nf, &ds, di, *kind0 != 0, have_batches > 0 ? batches : NULL, nbatch};
+        rc = gn_h5_save(out, write_joined, &jn);
     }
     for (int i = 0; i < nf; i++)
         if (f[i] >= 0) H5Fclose(f[i]);
