@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gn_blas.h"
 #include "gn_cli.h"
@@ -18,13 +17,6 @@
 #include "gn_h5.h"
 #include "gn_onnx.h"
 #include "gn_stats.h"
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int load(const char *path, gn_graph **g)
 {
@@ -69,12 +61,12 @@ int main(int argc, char **argv)
         /* warm-up: one untimed batch touches every buffer once (page faults) */
         float *lh = malloc(sizeof(float) * 3 * iters);
         gn_distiller_batch(d, 0, x, lh, NULL, NULL);
-        double w0 = gn_now(), c0 = cpu_now();
+        double w0 = gn_now(), c0 = gn_cpu_now();
         gn_distiller_batch(d, 1, x, lh, NULL, NULL);
-        double wi = (gn_now() - w0) / iters, ci = (cpu_now() - c0) / iters;
+        double wi = (gn_now() - w0) / iters, ci = (gn_cpu_now() - c0) / iters;
         /* the teacher part alone: forward, loss, backward to the images */
         double mt, sd;
-        w0 = gn_now(), c0 = cpu_now();
+        w0 = gn_now(), c0 = gn_cpu_now();
         for (int i = 0; i < iters; i++) gn_distiller_loss(d, x, B, dx, &mt, &sd);
         double wt = (gn_now() - w0) / iters;
         printf("threads %d: %.3f s/iteration wall (%.3f s CPU); teacher fwd+loss+bwd %.3f s "
