@@ -51,6 +51,9 @@ void gn_wquant_init(float *wfloor, float *v, const float *w, const float *step,
 /* Integer codes q = clamp(wfloor + [v>=0] + zp, 0, 2^b-1) (hard rounding). */
 void gn_wquant_codes(uint8_t *q, const float *wfloor, const float *v, const float *zp,
                      const gn_wq_shape *s);
+/* x^p for x in [0,1] and p >= 0, to about 1e-7 * (1 + |p ln x|) relative
+ * (exp(p ln x) in Cephes' polynomials; the rounding loss's gradient). */
+float gn_powf01(float x, float p);
 /* Rounding regulariser sum(1 - |2h(v)-1|^beta); dv += scale * its gradient
  * when dv is not NULL. */
 double gn_round_loss(float *dv, const float *v, size_t n, float beta, float scale);

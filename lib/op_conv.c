@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* Most threads one convolution uses; the workspace is sized for this many. */
 #define CONV_MAX_THREADS 8
@@ -169,12 +170,60 @@ static pool_fn pool_f;
 static void *pool_ctx;
 static int pool_T;
 
+/* Waking a thread blocked in pthread_cond_wait and joining it again costs
+ * about 20 us on this class of (virtual) machine, more than a whole
+ * elementwise pass over a reconstruction batch. So a worker that has
+ * finished a part, and the caller waiting for the workers, first poll for
+ * up to POOL_SPIN_NS (with the pause instruction, reading one shared word)
+ * and only then block: back-to-back runs, as a training or reconstruction
+ * step makes them, hand over in about a microsecond; an idle pool sleeps
+ * after POOL_SPIN_NS. pool_gen and pool_left change under pool_mu, but are
+ * written and polled atomically so the polling needs no lock. */
+#define POOL_SPIN_NS 50000
+
+static double pool_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Polls until *w != v (neq) or *w == v (!neq), for at most POOL_SPIN_NS;
+ * returns whether it saw the change. */
+static int pool_spin(const void *w, unsigned long v, int neq, int is_long)
+{
+    double end = 0;
+    for (unsigned i = 0;; i++) {
+        unsigned long x = is_long ? __atomic_load_n((const unsigned long *)w, __ATOMIC_ACQUIRE)
+                                  : (unsigned long)__atomic_load_n((const int *)w, __ATOMIC_ACQUIRE);
+        if ((x != v) == neq) return 1;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            double now = pool_clock();
+            if (i == 0) end = now + POOL_SPIN_NS;
+            else if (now > end) return 0;
+        }
+    }
+}
+
 static void *pool_worker(void *arg)
 {
     const int t = (int)(intptr_t)arg;
     pthread_mutex_lock(&pool_mu);
     unsigned long seen = pool_gen0[t];
     for (;;) {
+        if (pool_gen == seen) {
+            pthread_mutex_unlock(&pool_mu);
+            pool_spin(&pool_gen, seen, 1, 1);
+            pthread_mutex_lock(&pool_mu);
+        }
         while (pool_gen == seen) pthread_cond_wait(&pool_go, &pool_mu);
         seen = pool_gen;
         pool_fn f = pool_f;
@@ -183,7 +232,7 @@ static void *pool_worker(void *arg)
         pthread_mutex_unlock(&pool_mu);
         if (t < T) f(ctx, t, T);
         pthread_mutex_lock(&pool_mu);
-        if (--pool_left == 0) pthread_cond_signal(&pool_done);
+        if (__atomic_sub_fetch(&pool_left, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool_done);
     }
     return NULL;
 }
@@ -234,13 +283,14 @@ static int pool_run(pool_fn f, void *ctx, int T)
         pool_f = f;
         pool_ctx = ctx;
         pool_T = T;
-        pool_left = pool_n;
-        pool_gen++;
+        __atomic_store_n(&pool_left, pool_n, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&pool_gen, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&pool_go);
     }
     pthread_mutex_unlock(&pool_mu);
     f(ctx, 0, T);
     if (T > 1) {
+        pool_spin(&pool_left, 0, 0, 0);
         pthread_mutex_lock(&pool_mu);
         while (pool_left > 0) pthread_cond_wait(&pool_done, &pool_mu);
         pthread_mutex_unlock(&pool_mu);
@@ -253,8 +303,10 @@ static int pool_run(pool_fn f, void *ctx, int T)
 /* The pool, for the other operators (gn_ops.h). Runs f(ctx, t, T) for t = 0..T-1, part 0 in
  * the caller, on min(gn_get_threads(), CONV_MAX_THREADS) threads when
  * `work` (elements touched) is at least OPS_PAR_MIN, else f(ctx, 0, 1);
- * returns the T used. Below OPS_PAR_MIN one thread finishes a memory-bound
- * pass sooner than the pool's wake-up and join (~20 us) pay back. */
+ * returns the T used. Below OPS_PAR_MIN a memory-bound pass gains nothing
+ * from a second thread: with the polling hand-over (~1 us) the threshold
+ * was tried at 2^15 and gave the same reconstruction step times at batch 8
+ * (tests/bench/bench_recon), so it stays where the old ~20 us wake-up put it. */
 #define OPS_PAR_MIN ((size_t)1 << 18)
 
 int gn_ops_parallel(void (*f)(void *ctx, int t, int T), void *ctx, size_t work)

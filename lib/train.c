@@ -202,10 +202,11 @@ void gn_trainer_step(gn_trainer *t, const gn_dataset *d, long i, float *loss, in
     r->bn_train = 1;
     r->update_running = 1;
     gn_run_forward(r, t->xb, b);                    // logits (b,K)
-    gn_run_zero_grad(r);
+    gn_run_forget_grad(r); /* backward's first writers overwrite (gn_run.h) */
     gn_graph_zero_grads(g);
-    *loss = gn_xent_forward_backward(r->grad[g->output], t->probs, r->val[g->output], t->yb, b,
-                                     c->classes, 1.0f);
+    /* the cross-entropy adds into dlogits: gn_run_grad hands it over zeroed */
+    *loss = gn_xent_forward_backward(gn_run_grad(r, g->output), t->probs, r->val[g->output], t->yb,
+                                     b, c->classes, 1.0f);
     gn_run_backward(r, GN_WANT_PARAMS);
     float lr = gn_lr_cosine(c->lr, t->step, t->total_steps);
     for (int p = 0; p < g->np; p++) {

@@ -255,6 +255,26 @@ static void test_forget_grad(void)
     gn_graph_free(g);
 }
 
+/* gn_powf01 against double pow over (0,1] and the exponents the rounding
+ * loss uses (beta - 1 from 19 down to 1), and at its edges. */
+static void test_powf01(void)
+{
+    double worst = 0;
+    for (float p = 0.5f; p <= 19.0f; p += 0.75f)
+        for (int i = 0; i < 20000; i++) {
+            float x = i < 10000 ? (float)(i + 1) / 10000.0f : powf(2.0f, -(float)(i - 10000) / 400.0f);
+            double ref = pow((double)x, (double)p), got = gn_powf01(x, p);
+            if (ref < 1e-36) { /* underflow: 0 below e^-87 */
+                CHECK(got < 2e-36);
+                continue;
+            }
+            double rel = fabs(got - ref) / ref / (1 + fabs(p * log((double)x)));
+            if (rel > worst) worst = rel;
+        }
+    CHECK(worst < 3e-7);
+    CHECK(gn_powf01(1.0f, 7.5f) == 1.0f && gn_powf01(0.0f, 3.0f) == 0.0f);
+}
+
 /* The soft-rounding kernels on a cached sigmoid against their twins: bit
  * for bit, including v far out (h clamped at 0 or 1) and h on the grid's
  * clamps. */
@@ -534,6 +554,7 @@ int main(void)
     test_wquant_grad();
     test_aquant_grad();
     test_aquant_fast();
+    test_powf01();
     test_wquant_sg();
     test_forget_grad();
     test_recon_sqerr();
