@@ -72,6 +72,37 @@ void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const floa
 void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
                               const float *x, const float *mean, const float *invstd,
                               const float *gamma, const gn_bn_shape *s);
+/* An activation fused into the BatchNorm (or Add) before it: gn_run runs
+ * BN -> ReLU / Clip / LeakyReLU (slope > 0) and Add -> ReLU as one pass
+ * each way when the intermediate tensor has no other reader. kind is
+ * GN_SET_RELU, GN_SET_CLIP (p, q = lo, hi) or GN_SET_LEAKY (p = slope); z
+ * is the activation's output, from which its backward recovers the mask
+ * (z > 0, lo < z < hi: the same elements as on the input). Results are
+ * bit-identical to the two operators run one after the other. */
+typedef struct {
+    int kind;
+    float p, q;
+    const float *z;
+} gn_act_fuse;
+/* GN_BN_FUSE_MAX_HW: the largest plane (H*W) a fused BatchNorm backward
+ * takes (the activation's gradient of one plane is built on the stack). */
+#define GN_BN_FUSE_MAX_HW 4096
+/* z = act(BN(x)); the BN output itself is not stored. */
+void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const gn_bn_shape *s,
+                             const gn_act_fuse *a);
+void gn_bn_forward_train_act(float *z, float *mean, float *invstd, const float *x,
+                             const float *gamma, const float *beta, const gn_bn_shape *s,
+                             const gn_act_fuse *a);
+/* dy is the gradient at the activation's output a->z; set: first writer */
+void gn_bn_backward_infer_act(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a);
+void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *invstd,
+                              const float *gamma, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a);
 /* running = (1-momentum)*running + momentum*batch, with the unbiased
  * variance (PyTorch's rule), from the cached mean/invstd. */
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean,
@@ -90,6 +121,8 @@ void gn_tanh_forward(float *y, const float *x, size_t n);
 void gn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
 /* y = a + b */
 void gn_add_forward(float *y, const float *a, const float *b, size_t n);
+/* y = max(a + b, 0) in one pass (Add -> ReLU fused) */
+void gn_add_relu_forward(float *y, const float *a, const float *b, size_t n);
 /* dx += dy (Identity, Add's two inputs, Flatten/Reshape) */
 void gn_accum(float *dx, const float *dy, size_t n);
 

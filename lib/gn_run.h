@@ -51,6 +51,14 @@ typedef struct {
     uint64_t **keep; /* [nn] QDrop masks of aquant nodes, one bit an element (gn_quant.h) */
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
+    char *fuse;      /* [nn] 1: node k+1 (ReLU, Clip or LeakyReLU) runs inside node k (BN or
+                      * Add) when both run in one call; k's own output is then
+                      * neither stored nor its gradient formed. Planned by
+                      * gn_run_new for graphs without quantisers where k's output
+                      * has no other reader; GN_NO_FUSE=1 in the environment
+                      * turns it off (the results are the same bits either way). */
+    char *ffwd;      /* [nn] 1: the last forward ran node k+1 inside node k */
+    char *skip;      /* scratch of backward: [nt] a fused pair's unformed gradient */
     char *gvalid;    /* [nt] 1: grad[t] holds its gradient; 0: logically zero, memory
                       * stale (after gn_run_forget_grad, until first written) */
 } gn_run;

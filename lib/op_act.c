@@ -22,7 +22,7 @@
 
 #define BLK 8
 
-enum { RELU_F, RELU_B, CLIP_F, CLIP_B, LEAKY_F, LEAKY_B, TANH_F, TANH_B, ADD_F, ACCUM };
+enum { RELU_F, RELU_B, CLIP_F, CLIP_B, LEAKY_F, LEAKY_B, TANH_F, TANH_B, ADD_F, ADD_RELU_F, ACCUM };
 
 typedef struct {
     int op;
@@ -116,6 +116,20 @@ static void add_f(float *y, const float *a, const float *b, size_t n)
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
+static void add_relu_f(float *y, const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + BLK <= n; i += BLK) {
+        float t[BLK];
+        for (int k = 0; k < BLK; k++) t[k] = a[i + k] + b[i + k];
+        for (int k = 0; k < BLK; k++) y[i + k] = t[k] > 0.0f ? t[k] : 0.0f;
+    }
+    for (; i < n; i++) {
+        float t = a[i] + b[i];
+        y[i] = t > 0.0f ? t : 0.0f;
+    }
+}
+
 INL void accum(float *dx, const float *dy, size_t n, const int set)
 {
     float g[BLK];
@@ -143,6 +157,7 @@ INL void act_ops(const act_job *j, float *o, const float *a, const float *b, siz
         for (size_t i = 0; i < n; i++) GSTORE(o[i], a[i] * (1.0f - b[i] * b[i]));
         break;
     case ADD_F: add_f(o, a, b, n); break;
+    case ADD_RELU_F: add_relu_f(o, a, b, n); break;
     default: accum(o, a, n, set); break;
     }
 }
@@ -243,4 +258,10 @@ void gn_accum(float *dx, const float *dy, size_t n)
     if (!dx) return;
     GN_ASSERT(dy);
     act_run(ACCUM, dx, dy, NULL, 0, 0, n);
+}
+
+void gn_add_relu_forward(float *y, const float *a, const float *b, size_t n)
+{
+    GN_ASSERT(y && a && b);
+    act_run(ADD_RELU_F, y, a, b, 0, 0, n);
 }

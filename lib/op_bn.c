@@ -76,6 +76,94 @@ static void affine_f(float *y, const float *x, float scale, float shift, size_t 
     for (; i < n; i++) y[i] = x[i] * scale + shift;
 }
 
+/* z = act(x*scale + shift): affine_f's value, then the activation exactly
+ * as op_act.c computes it */
+static void affine_act_f(float *z, const float *x, float scale, float shift, const gn_act_fuse *a,
+                         size_t n)
+{
+    const float p = a->p, q = a->q;
+    size_t i = 0;
+    switch (a->kind) {
+    case GN_SET_RELU:
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = x[i + k] * scale + shift;
+            for (int k = 0; k < BLK; k++) z[i + k] = t[k] > 0.0f ? t[k] : 0.0f;
+        }
+        for (; i < n; i++) {
+            float t = x[i] * scale + shift;
+            z[i] = t > 0.0f ? t : 0.0f;
+        }
+        break;
+    case GN_SET_CLIP:
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = x[i + k] * scale + shift;
+            for (int k = 0; k < BLK; k++) {
+                float v = t[k] < p ? p : t[k];
+                z[i + k] = v > q ? q : v;
+            }
+        }
+        for (; i < n; i++) {
+            float v = x[i] * scale + shift;
+            v = v < p ? p : v;
+            z[i] = v > q ? q : v;
+        }
+        break;
+    default: /* GN_SET_LEAKY */
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = x[i + k] * scale + shift;
+            for (int k = 0; k < BLK; k++) z[i + k] = t[k] > 0.0f ? t[k] : p * t[k];
+        }
+        for (; i < n; i++) {
+            float t = x[i] * scale + shift;
+            z[i] = t > 0.0f ? t : p * t;
+        }
+        break;
+    }
+}
+
+/* g = the gradient at the BN output, from dy at the activation output and
+ * its output z, as op_act.c's first-writer backward leaves it (0 + g: a -0
+ * becomes +0 there too) */
+static void act_grad(float *g, const float *dy, const gn_act_fuse *a, size_t o, size_t n)
+{
+    const float *z = a->z + o, p = a->p, q = a->q;
+    dy += o;
+    size_t i = 0;
+    /* blocks of 8 through locals, as everywhere here, so gcc -O2 vectorises */
+    switch (a->kind) {
+    case GN_SET_RELU:
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK], d[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = z[i + k], d[k] = dy[i + k];
+            for (int k = 0; k < BLK; k++) d[k] = t[k] > 0.0f ? d[k] : 0.0f;
+            for (int k = 0; k < BLK; k++) g[i + k] = 0.0f + d[k];
+        }
+        for (; i < n; i++) g[i] = 0.0f + (z[i] > 0.0f ? dy[i] : 0.0f);
+        break;
+    case GN_SET_CLIP:
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK], d[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = z[i + k], d[k] = dy[i + k];
+            for (int k = 0; k < BLK; k++) d[k] = (t[k] > p && t[k] < q) ? d[k] : 0.0f;
+            for (int k = 0; k < BLK; k++) g[i + k] = 0.0f + d[k];
+        }
+        for (; i < n; i++) g[i] = 0.0f + ((z[i] > p && z[i] < q) ? dy[i] : 0.0f);
+        break;
+    default:
+        for (; i + BLK <= n; i += BLK) {
+            float t[BLK], d[BLK];
+            for (int k = 0; k < BLK; k++) t[k] = z[i + k], d[k] = dy[i + k];
+            for (int k = 0; k < BLK; k++) d[k] = t[k] > 0.0f ? d[k] : p * d[k];
+            for (int k = 0; k < BLK; k++) g[i + k] = 0.0f + d[k];
+        }
+        for (; i < n; i++) g[i] = 0.0f + (z[i] > 0.0f ? dy[i] : p * dy[i]);
+        break;
+    }
+}
+
 static void check_bn(const gn_bn_shape *s)
 {
     GN_ASSERT(s->B >= 1 && s->C >= 1 && s->HW >= 1 && s->eps >= 0.0f);
@@ -87,6 +175,7 @@ typedef struct {
     float *y, *dx, *dgamma, *dbeta, *mean, *invstd;
     const float *x, *dy, *gamma, *beta, *rmean, *rvar, *cmean, *cinvstd;
     int set; /* dx = 0 + g instead of dx += g (first writer) */
+    const gn_act_fuse *act; /* fused activation after the BN, or NULL */
 } bn_job;
 
 static void channels(const bn_job *j, int t, int T, int *c0, int *c1)
@@ -96,6 +185,23 @@ static void channels(const bn_job *j, int t, int T, int *c0, int *c1)
 }
 
 static size_t elems(const gn_bn_shape *s) { return (size_t)s->B * s->C * s->HW; }
+
+/* plane o's output: y + o, or act(...) into the activation's output */
+static void bn_store(const bn_job *j, size_t o, float scale, float shift, size_t HW)
+{
+    if (j->act)
+        affine_act_f(j->y + o, j->x + o, scale, shift, j->act, HW);
+    else
+        affine_f(j->y + o, j->x + o, scale, shift, HW);
+}
+
+/* plane o's gradient at the BN output: dy + o itself, or built in buf */
+static const float *bn_dy(const bn_job *j, float *buf, size_t o, size_t HW)
+{
+    if (!j->act) return j->dy + o;
+    act_grad(buf, j->dy, j->act, o, HW);
+    return buf;
+}
 
 static void infer_fwd_part(void *ctx, int t, int T)
 {
@@ -108,10 +214,7 @@ static void infer_fwd_part(void *ctx, int t, int T)
         const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->rmean[c] * scale;
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            affine_f(j->y + o, j->x + o, scale, shift, HW); // (HW)
-        }
+        for (int b = 0; b < s->B; b++) bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
     }
 }
 
@@ -128,6 +231,7 @@ void gn_bn_forward_infer(float *y, const float *x, const float *gamma, const flo
 static void infer_bwd_part(void *ctx, int t, int T)
 {
     const bn_job *j = ctx;
+    float buf[GN_BN_FUSE_MAX_HW]; /* a fused activation's gradient, one plane */
     const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
     int c0, c1;
@@ -138,7 +242,7 @@ static void infer_bwd_part(void *ctx, int t, int T)
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            const float *dyp = j->dy + o; // (HW)
+            const float *dyp = bn_dy(j, buf, o, HW); // (HW)
             if (j->dx) {
                 float *dxp = j->dx + o;
                 size_t i = 0;
@@ -164,14 +268,15 @@ static void infer_bwd_part(void *ctx, int t, int T)
 
 static void bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
                               const float *x, const float *gamma, const float *rmean,
-                              const float *rvar, const gn_bn_shape *s, int set)
+                              const float *rvar, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a)
 {
     GN_ASSERT(dy && rvar);
     GN_ASSERT(!dgamma || (x && rmean));
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
     bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set};
+                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set, .act = a};
     gn_ops_parallel(infer_bwd_part, &j, elems(s));
 }
 
@@ -179,7 +284,7 @@ void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *d
                           const float *x, const float *gamma, const float *rmean,
                           const float *rvar, const gn_bn_shape *s)
 {
-    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 0);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 0, NULL);
 }
 
 void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -187,7 +292,7 @@ void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const floa
                               const float *rvar, const gn_bn_shape *s)
 {
     GN_ASSERT(dx);
-    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 1);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 1, NULL);
 }
 
 static void train_fwd_part(void *ctx, int t, int T)
@@ -211,10 +316,7 @@ static void train_fwd_part(void *ctx, int t, int T)
         j->invstd[c] = inv;
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->mean[c] * scale;
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            affine_f(j->y + o, j->x + o, scale, shift, HW); // (HW)
-        }
+        for (int b = 0; b < s->B; b++) bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
     }
 }
 
@@ -234,6 +336,7 @@ void gn_bn_forward_train(float *y, float *mean, float *invstd, const float *x,
 static void train_bwd_part(void *ctx, int t, int T)
 {
     const bn_job *j = ctx;
+    float buf[GN_BN_FUSE_MAX_HW]; /* a fused activation's gradient, one plane */
     const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
     const double n = (double)s->B * s->HW;
@@ -244,7 +347,7 @@ static void train_bwd_part(void *ctx, int t, int T)
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            sums_dy(j->dy + o, j->x + o, m, HW, &sdy, &sdyx); // (HW)
+            sums_dy(bn_dy(j, buf, o, HW), j->x + o, m, HW, &sdy, &sdyx); // (HW)
         }
         sdyx *= inv; /* sum dy*xhat */
         if (j->dbeta) j->dbeta[c] += (float)sdy;
@@ -255,7 +358,7 @@ static void train_bwd_part(void *ctx, int t, int T)
         const float kmdy = (float)(k * sdy / n), a = (float)(-k * inv * sdyx / n);
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            const float *xp = j->x + o, *dyp = j->dy + o;
+            const float *xp = j->x + o, *dyp = bn_dy(j, buf, o, HW);
             float *dxp = j->dx + o; // (HW)
             size_t i = 0;
             for (; i + BLK <= HW; i += BLK) {
@@ -273,13 +376,14 @@ static void train_bwd_part(void *ctx, int t, int T)
 
 static void bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
                               const float *x, const float *mean, const float *invstd,
-                              const float *gamma, const gn_bn_shape *s, int set)
+                              const float *gamma, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a)
 {
     GN_ASSERT(dy && x && mean && invstd);
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
     bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .cmean = mean, .cinvstd = invstd, .set = set};
+                .gamma = gamma, .cmean = mean, .cinvstd = invstd, .set = set, .act = a};
     gn_ops_parallel(train_bwd_part, &j, elems(s));
 }
 
@@ -287,7 +391,7 @@ void gn_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *d
                           const float *x, const float *mean, const float *invstd,
                           const float *gamma, const gn_bn_shape *s)
 {
-    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 0);
+    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 0, NULL);
 }
 
 void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -295,7 +399,58 @@ void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const floa
                               const float *gamma, const gn_bn_shape *s)
 {
     GN_ASSERT(dx);
-    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 1);
+    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 1, NULL);
+}
+
+static void check_act(const gn_bn_shape *s, const gn_act_fuse *a, int bwd)
+{
+    GN_ASSERT(a && (a->kind == GN_SET_RELU || a->kind == GN_SET_CLIP ||
+                    (a->kind == GN_SET_LEAKY && a->p > 0)));
+    GN_ASSERT(!bwd || (a->z && s->HW <= GN_BN_FUSE_MAX_HW));
+}
+
+void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const gn_bn_shape *s,
+                             const gn_act_fuse *a)
+{
+    GN_ASSERT(z && x && rmean && rvar);
+    check_bn(s);
+    check_act(s, a, 0);
+    bn_job j = {.s = s, .y = z, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
+                .rvar = rvar, .act = a};
+    gn_ops_parallel(infer_fwd_part, &j, elems(s));
+}
+
+void gn_bn_forward_train_act(float *z, float *mean, float *invstd, const float *x,
+                             const float *gamma, const float *beta, const gn_bn_shape *s,
+                             const gn_act_fuse *a)
+{
+    GN_ASSERT(z && mean && invstd && x);
+    check_bn(s);
+    check_act(s, a, 0);
+    bn_job j = {.s = s, .y = z, .mean = mean, .invstd = invstd, .x = x, .gamma = gamma,
+                .beta = beta, .act = a};
+    gn_ops_parallel(train_fwd_part, &j, elems(s));
+}
+
+void gn_bn_backward_infer_act(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a)
+{
+    check_act(s, a, 1);
+    GN_ASSERT(!set || dx);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, a);
+}
+
+void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *invstd,
+                              const float *gamma, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *a)
+{
+    check_act(s, a, 1);
+    GN_ASSERT(!set || dx);
+    bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, set, a);
 }
 
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean, const float *invstd,

@@ -3,7 +3,11 @@
  * gn_run_new; nothing here allocates afterwards. */
 #include "gn_run.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "gn_cli.h"
 
 #include "gn_err.h"
 #include "gn_ops.h"
@@ -34,6 +38,46 @@ static gn_pool_shape pool_shape(const gn_graph *g, const gn_node *n, int B)
 static float *pdata(const gn_graph *g, const gn_node *n, int slot)
 {
     return n->p[slot] >= 0 ? g->params[n->p[slot]].data : NULL;
+}
+
+/* Pairs (k, k+1) that run as one pass each way: BatchNorm -> ReLU / Clip /
+ * LeakyReLU (slope > 0, so the mask is readable from the output) and Add ->
+ * ReLU, in graphs without quantisers (a quantised graph's unit boundaries
+ * are read from outside; there BN is folded anyway), where node k's output
+ * is read by node k+1 only and is not the graph's output. */
+static void plan_fusion(gn_run *r)
+{
+    const gn_graph *g = r->g;
+    const char *e = getenv("GN_NO_FUSE");
+    if (e && *e && strcmp(e, "0")) return;
+    for (int k = 0; k < g->nn; k++)
+        if (g->nodes[k].op == GN_OP_AQUANT || g->nodes[k].wbits) return;
+    int *readers = gn_xcalloc((size_t)g->nt, sizeof(int));
+    for (int k = 0; k < g->nn; k++)
+        for (int j = 0; j < g->nodes[k].nin; j++) readers[g->nodes[k].in[j]]++;
+    for (int k = 0; k + 1 < g->nn; k++) {
+        const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
+        if (m->nin != 1 || m->in[0] != n->out || readers[n->out] != 1 || n->out == g->output)
+            continue;
+        const gn_tensorinfo *ti = &g->t[n->in[0]];
+        if (n->op == GN_OP_BN)
+            r->fuse[k] = (m->op == GN_OP_RELU || m->op == GN_OP_CLIP ||
+                          (m->op == GN_OP_LEAKY && m->slope > 0)) &&
+                         ti->h * ti->w <= GN_BN_FUSE_MAX_HW;
+        else if (n->op == GN_OP_ADD)
+            r->fuse[k] = m->op == GN_OP_RELU;
+    }
+    free(readers);
+}
+
+/* the fused activation of node k's successor; z its output */
+static gn_act_fuse fused_act(const gn_run *r, int k)
+{
+    const gn_node *m = &r->g->nodes[k + 1];
+    gn_act_fuse a = {.kind = GN_SET_RELU, .z = r->val[m->out]};
+    if (m->op == GN_OP_CLIP) a.kind = GN_SET_CLIP, a.p = m->lo, a.q = m->hi;
+    if (m->op == GN_OP_LEAKY) a.kind = GN_SET_LEAKY, a.p = m->slope;
+    return a;
 }
 
 gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
@@ -89,6 +133,10 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
+    r->fuse = gn_xcalloc((size_t)g->nn + 1, 1);
+    r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
+    r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
+    plan_fusion(r);
     return r;
 }
 
@@ -118,6 +166,9 @@ void gn_run_free(gn_run *r)
     free(r->dwq);
     free(r->need);
     free(r->gvalid);
+    free(r->fuse);
+    free(r->ffwd);
+    free(r->skip);
     free(r->trainable);
     free(r->swing_off);
     free(r->ws);
@@ -186,12 +237,15 @@ static void aquant_forward(gn_run *r, int k, float *y, const float *x, size_t cn
     gn_aquant_forward(y, x, *step, qn, qp, keep, cnt);
 }
 
-static void forward_node(gn_run *r, int k)
+/* fused: node k+1 (an activation) runs inside node k, into its output */
+static void forward_node(gn_run *r, int k, int fused)
 {
     gn_graph *g = r->g;
     gn_node *n = &g->nodes[k];
     int B = r->b;
     float *x = r->val[n->in[0]], *y = r->val[n->out];
+    gn_act_fuse act;
+    if (fused) act = fused_act(r, k), y = r->val[g->nodes[k + 1].out];
     size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
     const gn_tensorinfo *ti = &g->t[n->in[0]];
     switch (n->op) {
@@ -205,11 +259,19 @@ static void forward_node(gn_run *r, int k)
         float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
         if (r->bn_train || !rm) {
             float *mean = r->cache[k], *invstd = r->cache[k] + ti->c;
-            gn_bn_forward_train(y, mean, invstd, x, pdata(g, n, GN_P_GAMMA),
-                                pdata(g, n, GN_P_BETA), &s);
+            if (fused)
+                gn_bn_forward_train_act(y, mean, invstd, x, pdata(g, n, GN_P_GAMMA),
+                                        pdata(g, n, GN_P_BETA), &s, &act);
+            else
+                gn_bn_forward_train(y, mean, invstd, x, pdata(g, n, GN_P_GAMMA),
+                                    pdata(g, n, GN_P_BETA), &s);
             if (r->update_running && rm) gn_bn_update_running(rm, rv, mean, invstd, n->momentum, &s);
         } else {
-            gn_bn_forward_infer(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv, &s);
+            if (fused)
+                gn_bn_forward_infer_act(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv,
+                                        &s, &act);
+            else
+                gn_bn_forward_infer(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv, &s);
         }
         break;
     }
@@ -217,7 +279,12 @@ static void forward_node(gn_run *r, int k)
     case GN_OP_CLIP: gn_clip_forward(y, x, n->lo, n->hi, nin); break;
     case GN_OP_LEAKY: gn_leaky_forward(y, x, n->slope, nin); break;
     case GN_OP_TANH: gn_tanh_forward(y, x, nin); break;
-    case GN_OP_ADD: gn_add_forward(y, x, r->val[n->in[1]], nin); break;
+    case GN_OP_ADD:
+        if (fused)
+            gn_add_relu_forward(y, x, r->val[n->in[1]], nin);
+        else
+            gn_add_forward(y, x, r->val[n->in[1]], nin);
+        break;
     case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
         memcpy(y, x, nin * sizeof(float));
         break;
@@ -253,9 +320,58 @@ static void forward_node(gn_run *r, int k)
     }
 }
 
+/* ---- GN_PROFILE: where the time goes --------------------------------------
+ * With GN_PROFILE set in the environment, every forward and backward node is
+ * timed and, at exit, stderr gets one line per operator kind: calls and
+ * seconds forward and backward, and the share of all node time. Off, it
+ * costs one branch per node. */
+static int prof_on = -1;
+static double prof_t[2][GN_OP_COUNT];
+static long prof_n[2][GN_OP_COUNT];
+
+static void prof_report(void)
+{
+    double tot = 0;
+    for (int d = 0; d < 2; d++)
+        for (int o = 0; o < GN_OP_COUNT; o++) tot += prof_t[d][o];
+    if (tot <= 0) return;
+    fprintf(stderr, "GN_PROFILE: %-10s %9s %10s %9s %10s %6s\n", "operator", "fwd calls", "fwd s",
+            "bwd calls", "bwd s", "share");
+    for (int o = 0; o < GN_OP_COUNT; o++)
+        if (prof_n[0][o] || prof_n[1][o])
+            fprintf(stderr, "GN_PROFILE: %-10s %9ld %10.3f %9ld %10.3f %5.1f%%\n",
+                    gn_op_name((gn_opkind)o), prof_n[0][o], prof_t[0][o], prof_n[1][o], prof_t[1][o],
+                    100 * (prof_t[0][o] + prof_t[1][o]) / tot);
+    fprintf(stderr, "GN_PROFILE: all nodes %.3f s\n", tot);
+}
+
+static int prof_enabled(void)
+{
+    if (prof_on < 0) {
+        const char *e = getenv("GN_PROFILE");
+        prof_on = e && *e && strcmp(e, "0");
+        if (prof_on) atexit(prof_report);
+    }
+    return prof_on;
+}
+
+static void prof_add(int dir, gn_opkind op, double t0)
+{
+    prof_t[dir][op] += gn_now() - t0;
+    prof_n[dir][op]++;
+}
+
 void gn_run_forward_nodes(gn_run *r, int first, int last)
 {
-    for (int k = first; k < last; k++) forward_node(r, k);
+    const int prof = prof_enabled();
+    for (int k = first; k < last; k++) {
+        const int f = r->fuse[k] && k + 1 < last;
+        double t0 = prof ? gn_now() : 0;
+        forward_node(r, k, f);
+        if (prof) prof_add(0, r->g->nodes[k].op, t0);
+        r->ffwd[k] = (char)f;
+        if (f) r->ffwd[++k] = 0;
+    }
 }
 
 void gn_run_forward(gn_run *r, const float *x, int b)
@@ -358,6 +474,9 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     const gn_tensorinfo *ti = &g->t[n->in[0]];
     float *x = r->val[n->in[0]], *dy = gn_run_grad(r, n->out);
     size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    /* an activation that ran inside the node before it: its input was not
+     * stored, and its output gives the same mask (gn_act_fuse) */
+    if (k > 0 && r->ffwd[k - 1]) x = r->val[n->out];
     /* kinds whose backward has a first-writer form for dx (gn_ops.h) */
     int can_set = 0;
     switch (n->op) {
@@ -470,6 +589,40 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     }
 }
 
+/* the backward of node k (BN or Add) and of the activation k+1 fused into
+ * it, from the gradient at the activation's output; node k's own output
+ * gradient is never formed */
+static void backward_fused(gn_run *r, int k, unsigned want, const char *need)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    const int B = r->b;
+    const gn_tensorinfo *ti = &g->t[n->in[0]];
+    const gn_act_fuse a = fused_act(r, k);
+    const float *x = r->val[n->in[0]], *dy = gn_run_grad(r, g->nodes[k + 1].out);
+    const size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    int set;
+    float *dx = dx_for(r, n->in[0], need, 1, &set);
+    if (n->op == GN_OP_ADD) {
+        if (set) gn_act_backward_set(GN_SET_RELU, dx, dy, a.z, 0, 0, nin);
+        else if (dx) gn_relu_backward(dx, dy, a.z, nin);
+        int set1;
+        float *dx1 = dx_for(r, n->in[1], need, 1, &set1);
+        if (set1) gn_act_backward_set(GN_SET_RELU, dx1, dy, a.z, 0, 0, nin);
+        else if (dx1) gn_relu_backward(dx1, dy, a.z, nin);
+        return;
+    }
+    gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
+    float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
+    float *dgamma = pgrad(r, n, GN_P_GAMMA, want), *dbeta = pgrad(r, n, GN_P_BETA, want);
+    if (r->bn_train || !rm)
+        gn_bn_backward_train_act(dx, dgamma, dbeta, dy, x, r->cache[k], r->cache[k] + ti->c,
+                                 pdata(g, n, GN_P_GAMMA), &s, set, &a);
+    else
+        gn_bn_backward_infer_act(dx, dgamma, dbeta, dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s, set,
+                                 &a);
+}
+
 static int node_has_trainable(const gn_run *r, const gn_node *n)
 {
     for (int s = 0; s < GN_NSLOT; s++)
@@ -501,11 +654,24 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
         for (int j = 0; j < n->nin; j++) any |= need[n->in[j]];
         if (any) need[n->out] = 1;
     }
-    for (int k = last - 1; k >= first; k--)
-        if (need[g->nodes[k].out]) backward_node(r, k, want, need);
-    /* a needed gradient no node wrote is zero */
+    const int prof = prof_enabled();
+    memset(r->skip, 0, (size_t)g->nt);
+    for (int k = last - 1; k >= first; k--) {
+        if (!need[g->nodes[k].out]) continue;
+        double t0 = prof ? gn_now() : 0;
+        if (k - 1 >= first && r->fuse[k - 1] && need[g->nodes[k - 1].out]) {
+            k--; /* the activation k+1 runs inside node k */
+            backward_fused(r, k, want, need);
+            r->skip[g->nodes[k].out] = 1;
+        } else {
+            backward_node(r, k, want, need);
+        }
+        if (prof) prof_add(1, g->nodes[k].op, t0);
+    }
+    /* a needed gradient no node wrote is zero (but a fused pair's middle
+     * gradient is never formed) */
     for (int t = 0; t < g->nt; t++)
-        if (need[t] && !r->gvalid[t]) gn_run_grad(r, t);
+        if (need[t] && !r->gvalid[t] && !r->skip[t]) gn_run_grad(r, t);
 }
 
 void gn_run_backward(gn_run *r, unsigned want) { gn_run_backward_nodes(r, want, 0, r->g->nn); }
