@@ -90,3 +90,16 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
   run "$EVAL" a b --bogus
   assert_failure 2
 }
+
+@test "eval: GN_PROFILE prints time per operator kind, GN_NO_FUSE changes no logit" {
+  m=$(ref_model)
+  GN_PROFILE=1 "$EVAL" "$m" "$FIX/resnet20_fmnist.ref.h5" --logits fused.h5 -q 2>err
+  grep -E '^GN_PROFILE: conv +[0-9]+ ' err
+  grep -E '^GN_PROFILE: batchnorm ' err
+  # ReLU runs inside BatchNorm and Add: no ReLU line of its own
+  ! grep -E '^GN_PROFILE: relu ' err
+  GN_NO_FUSE=1 GN_PROFILE=1 "$EVAL" "$m" "$FIX/resnet20_fmnist.ref.h5" --logits plain.h5 -q 2>err2
+  grep -E '^GN_PROFILE: relu ' err2
+  run h5diff fused.h5 plain.h5 /logits /logits
+  assert_success
+}
