@@ -52,12 +52,16 @@ typedef struct {
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
     char *fuse;      /* [nn] 1: node k+1 (ReLU, Clip or LeakyReLU) runs inside node k (BN or
-                      * Add) when both run in one call; k's own output is then
-                      * neither stored nor its gradient formed. Planned by
-                      * gn_run_new for graphs without quantisers where k's output
-                      * has no other reader; GN_NO_FUSE=1 in the environment
-                      * turns it off (the results are the same bits either way). */
+                      * Add), or the 3x3 convolution k+1 runs by phases on the
+                      * input of the upsample k, when both run in one call; k's
+                      * own output is then neither stored nor its gradient
+                      * formed. Planned by gn_run_new for graphs without
+                      * quantisers where k's output has no other reader;
+                      * GN_NO_FUSE=1 in the environment turns it off (the same
+                      * bits either way, except the upsample -> conv pair's last
+                      * bits: its sums are taken in another order). */
     char *ffwd;      /* [nn] 1: the last forward ran node k+1 inside node k */
+    float *upc_y, *upc_w; /* scratch of upsample -> conv pairs run by phases (run.c) */
     char *skip;      /* scratch of backward: [nt] a fused pair's unformed gradient */
     char *gvalid;    /* [nt] 1: grad[t] holds its gradient; 0: logically zero, memory
                       * stale (after gn_run_forget_grad, until first written) */

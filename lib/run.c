@@ -40,6 +40,8 @@ static float *pdata(const gn_graph *g, const gn_node *n, int slot)
     return n->p[slot] >= 0 ? g->params[n->p[slot]].data : NULL;
 }
 
+static const float *weight_for(gn_run *r, int k);
+
 /* Pairs (k, k+1) that run as one pass each way: BatchNorm -> ReLU / Clip /
  * LeakyReLU (slope > 0, so the mask is readable from the output) and Add ->
  * ReLU, in graphs without quantisers (a quantised graph's unit boundaries
@@ -66,8 +68,68 @@ static void plan_fusion(gn_run *r)
                          ti->h * ti->w <= GN_BN_FUSE_MAX_HW;
         else if (n->op == GN_OP_ADD)
             r->fuse[k] = m->op == GN_OP_RELU;
+        else if (n->op == GN_OP_UPSAMPLE && m->op == GN_OP_CONV && m->groups == 1 &&
+                 g->params[m->p[GN_P_W]].dims[2] == 3 && g->params[m->p[GN_P_W]].dims[3] == 3 &&
+                 m->sh == 1 && m->sw == 1 && m->pt == 1 && m->pl == 1 && m->pb == 1 && m->pr == 1)
+            r->fuse[k] = 1;
     }
     free(readers);
+}
+
+/* ---- nearest upsample x2 -> 3x3 convolution, by phases --------------------
+ * Every output pixel (2i+a, 2j+c) of a 3x3/stride 1/pad 1 convolution of a
+ * nearest-upsampled x sees a 2x2 neighbourhood of x itself: kernel rows
+ * {0},{1,2} for a = 0 (x rows i-1, i) and {0,1},{2} for a = 1 (rows i,
+ * i+1), likewise for columns. So the pair is four 2x2 convolutions of x
+ * (one per phase (a,c), weights summed over the taps that land on the same
+ * pixel, padded on the phase's side), interleaved: 16 multiplies per
+ * output pixel and input channel instead of 9*4 = 36, the same function
+ * (the float sums differ in their last bits from the unfused pair's).
+ * Genie-D's generator has this pair (GENIE.md section 1, steps 7-8). */
+static const int UP_ROWS[2][2][2] = {{{0, 0}, {1, 2}}, {{0, 1}, {2, 2}}}; /* [a][u] -> taps lo..hi */
+
+static gn_conv_shape upc_shape(const gn_graph *g, const gn_node *m, int B, int a, int c)
+{
+    const gn_tensorinfo *x = &g->t[m->in[0]]; /* the upsampled (C,2h,2w) */
+    gn_conv_shape s = {.B = B, .Cin = x->c, .H = x->h / 2, .W = x->w / 2,
+                       .Cout = g->params[m->p[GN_P_W]].dims[0], .KH = 2, .KW = 2, .SH = 1, .SW = 1,
+                       .PT = a == 0, .PB = a == 1, .PL = c == 0, .PR = c == 1, .groups = 1};
+    GN_ASSERT(gn_conv_shape_init(&s) == 0);
+    return s;
+}
+
+/* phase (a,c)'s 2x2 weights (O,C,2,2) from w (O,C,3,3) */
+static void upc_weights(float *wp, const float *w, size_t OC, int a, int c)
+{
+    for (size_t oc = 0; oc < OC; oc++)
+        for (int u = 0; u < 2; u++)
+            for (int v = 0; v < 2; v++) {
+                float t = 0;
+                for (int kh = UP_ROWS[a][u][0]; kh <= UP_ROWS[a][u][1]; kh++)
+                    for (int kw = UP_ROWS[c][v][0]; kw <= UP_ROWS[c][v][1]; kw++) t += w[oc * 9 + kh * 3 + kw];
+                wp[oc * 4 + u * 2 + v] = t;
+            }
+}
+
+static void upc_forward(gn_run *r, int k)
+{
+    const gn_graph *g = r->g;
+    const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    const size_t OC = (size_t)w->dims[0] * w->dims[1];
+    const float *x = r->val[n->in[0]];
+    float *y = r->val[m->out];
+    for (int a = 0; a < 2; a++)
+        for (int c = 0; c < 2; c++) {
+            gn_conv_shape s = upc_shape(g, m, r->b, a, c);
+            upc_weights(r->upc_w, weight_for(r, k + 1), OC, a, c);
+            gn_conv2d_forward(r->upc_y, x, r->upc_w, pdata(g, m, GN_P_B), &s, r->ws);
+            const size_t h = (size_t)s.OH, wd = (size_t)s.OW, planes = (size_t)r->b * s.Cout;
+            for (size_t p = 0; p < planes; p++)
+                for (size_t i = 0; i < h; i++)
+                    for (size_t j = 0; j < wd; j++)
+                        y[(p * 2 * h + 2 * i + a) * 2 * wd + 2 * j + c] = r->upc_y[(p * h + i) * wd + j];
+        }
 }
 
 /* the fused activation of node k's successor; z its output */
@@ -137,6 +199,26 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
     r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
     plan_fusion(r);
+    size_t uy = 1, uw = 1, uws = 0;
+    for (int k = 0; k < g->nn; k++)
+        if (r->fuse[k] && g->nodes[k].op == GN_OP_UPSAMPLE) {
+            const gn_node *m = &g->nodes[k + 1];
+            size_t ny = (size_t)Bmax * gn_tensor_size(g, m->out) / 4, nw = g->params[m->p[GN_P_W]].n / 9 * 4;
+            if (ny > uy) uy = ny;
+            if (nw > uw) uw = nw;
+            for (int a = 0; a < 4; a++) {
+                gn_conv_shape s = upc_shape(g, m, Bmax, a / 2, a % 2);
+                size_t need = gn_conv2d_workspace(&s);
+                if (need > uws) uws = need;
+            }
+        }
+    if (uws > r->nws) {
+        free(r->ws);
+        r->nws = uws;
+        r->ws = gn_xcalloc(uws, sizeof(float));
+    }
+    r->upc_y = gn_xcalloc(uy, sizeof(float));
+    r->upc_w = gn_xcalloc(2 * uw, sizeof(float)); /* phase weights, then their gradient */
     return r;
 }
 
@@ -167,6 +249,8 @@ void gn_run_free(gn_run *r)
     free(r->need);
     free(r->gvalid);
     free(r->fuse);
+    free(r->upc_y);
+    free(r->upc_w);
     free(r->ffwd);
     free(r->skip);
     free(r->trainable);
@@ -367,8 +451,12 @@ void gn_run_forward_nodes(gn_run *r, int first, int last)
     for (int k = first; k < last; k++) {
         const int f = r->fuse[k] && k + 1 < last;
         double t0 = prof ? gn_now() : 0;
-        forward_node(r, k, f);
-        if (prof) prof_add(0, r->g->nodes[k].op, t0);
+        if (f && r->g->nodes[k].op == GN_OP_UPSAMPLE)
+            upc_forward(r, k);
+        else
+            forward_node(r, k, f);
+        /* a pair counts as its BN or Add, or as the convolution of an upsample pair */
+        if (prof) prof_add(0, r->g->nodes[f && r->g->nodes[k].op == GN_OP_UPSAMPLE ? k + 1 : k].op, t0);
         r->ffwd[k] = (char)f;
         if (f) r->ffwd[++k] = 0;
     }
@@ -477,6 +565,8 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     /* an activation that ran inside the node before it: its input was not
      * stored, and its output gives the same mask (gn_act_fuse) */
     if (k > 0 && r->ffwd[k - 1]) x = r->val[n->out];
+    /* a convolution that ran by phases has no stored input: run its backward with its upsample */
+    GN_ASSERT(!(k > 0 && r->ffwd[k - 1] && g->nodes[k - 1].op == GN_OP_UPSAMPLE));
     /* kinds whose backward has a first-writer form for dx (gn_ops.h) */
     int can_set = 0;
     switch (n->op) {
@@ -589,6 +679,41 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     }
 }
 
+/* the backward of the upsample k and convolution k+1 run by phases */
+static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
+{
+    gn_graph *g = r->g;
+    const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    const size_t OC = (size_t)w->dims[0] * w->dims[1];
+    const float *x = r->val[n->in[0]], *dy = gn_run_grad(r, m->out);
+    int set;
+    float *dx = dx_for(r, n->in[0], need, 0, &set); /* the phases add into it */
+    float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
+    float *wp = r->upc_w, *dwp = r->upc_w + OC * 4;
+    for (int a = 0; a < 2; a++)
+        for (int c = 0; c < 2; c++) {
+            gn_conv_shape s = upc_shape(g, m, r->b, a, c);
+            const size_t h = (size_t)s.OH, wd = (size_t)s.OW, planes = (size_t)r->b * s.Cout;
+            for (size_t p = 0; p < planes; p++)
+                for (size_t i = 0; i < h; i++)
+                    for (size_t j = 0; j < wd; j++)
+                        r->upc_y[(p * h + i) * wd + j] = dy[(p * 2 * h + 2 * i + a) * 2 * wd + 2 * j + c];
+            upc_weights(wp, weight_for(r, k + 1), OC, a, c);
+            if (dw) memset(dwp, 0, OC * 4 * sizeof(float));
+            gn_conv2d_backward(dx, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
+            if (!dw) continue;
+            /* each 3x3 tap gets the gradient of the phase tap it was summed into */
+            for (size_t oc = 0; oc < OC; oc++)
+                for (int u = 0; u < 2; u++)
+                    for (int v = 0; v < 2; v++)
+                        for (int kh = UP_ROWS[a][u][0]; kh <= UP_ROWS[a][u][1]; kh++)
+                            for (int kw = UP_ROWS[c][v][0]; kw <= UP_ROWS[c][v][1]; kw++)
+                                dw[oc * 9 + kh * 3 + kw] += dwp[oc * 4 + u * 2 + v];
+        }
+    wgrad_end(r, k + 1, want);
+}
+
 /* the backward of node k (BN or Add) and of the activation k+1 fused into
  * it, from the gradient at the activation's output; node k's own output
  * gradient is never formed */
@@ -660,13 +785,16 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
         if (!need[g->nodes[k].out]) continue;
         double t0 = prof ? gn_now() : 0;
         if (k - 1 >= first && r->fuse[k - 1] && need[g->nodes[k - 1].out]) {
-            k--; /* the activation k+1 runs inside node k */
-            backward_fused(r, k, want, need);
+            k--; /* node k+1 runs inside node k */
+            if (g->nodes[k].op == GN_OP_UPSAMPLE)
+                upc_backward(r, k, want, need);
+            else
+                backward_fused(r, k, want, need);
             r->skip[g->nodes[k].out] = 1;
         } else {
             backward_node(r, k, want, need);
         }
-        if (prof) prof_add(1, g->nodes[k].op, t0);
+        if (prof) prof_add(1, g->nodes[r->skip[g->nodes[k].out] && g->nodes[k].op == GN_OP_UPSAMPLE ? k + 1 : k].op, t0);
     }
     /* a needed gradient no node wrote is zero (but a fused pair's middle
      * gradient is never formed) */

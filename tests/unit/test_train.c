@@ -387,8 +387,10 @@ static float *fwd_bwd(gn_graph *g, const float *x, int B, int train, int no_fuse
 
 /* BN -> ReLU/Clip/LeakyReLU and Add -> ReLU run fused (gn_run.h): output,
  * input gradient and parameter gradients bit for bit those of the operators
- * run one by one, in training and inference mode, on resnet20 (ReLU, Add),
- * mbv2-tiny (ReLU6 as Clip) and Genie-D's generator (LeakyReLU). */
+ * run one by one, in training and inference mode, on resnet20 (ReLU, Add)
+ * and mbv2-tiny (ReLU6 as Clip); on Genie-D's generator (LeakyReLU, and its
+ * upsample -> 3x3 conv run by phases) the same to 1e-5 of the largest
+ * value. */
 static void test_fusion(void)
 {
     const char *names[] = {"resnet20", "mbv2-tiny", "generator"};
@@ -421,7 +423,19 @@ static void test_fusion(void)
             float *u = fwd_bwd(g, x, B, train, 1, &l0, &f0);
             float *v = fwd_bwd(g, x, B, train, 0, &l1, &f1);
             CHECK(f0 == 0 && f1 > 0 && l0 == l1);
-            if (l0 == l1) CHECK(!memcmp(u, v, l0 * sizeof(float)));
+            if (l0 == l1 && a < 2) CHECK(!memcmp(u, v, l0 * sizeof(float)));
+            if (l0 == l1 && a == 2) {
+                /* the upsample -> conv pair by phases: the same function, its
+                 * sums in another order */
+                double e = 0, m = 0;
+                for (size_t i = 0; i < l0; i++) {
+                    double d = fabs((double)u[i] - v[i]);
+                    if (d > e) e = d;
+                    if (fabs(u[i]) > m) m = fabs(u[i]);
+                }
+                CHECK(m > 0 && e <= 1e-5 * m);
+                if (!(e <= 1e-5 * m)) fprintf(stderr, "generator: max diff %g of max %g\n", e, m);
+            }
             free(u), free(v);
         }
         free(x);
