@@ -87,7 +87,8 @@ typedef struct {
 /* GN_BN_FUSE_MAX_HW: the largest plane (H*W) a fused BatchNorm backward
  * takes (the activation's gradient of one plane is built on the stack). */
 #define GN_BN_FUSE_MAX_HW 4096
-/* z = act(BN(x)); the BN output itself is not stored. */
+/* z = act(BN(x)); the BN output itself is not stored (a NULL: y = BN(x),
+ * the plain forward). */
 void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const float *beta,
                              const float *rmean, const float *rvar, const gn_bn_shape *s,
                              const gn_act_fuse *a);

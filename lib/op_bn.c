@@ -221,11 +221,7 @@ static void infer_fwd_part(void *ctx, int t, int T)
 void gn_bn_forward_infer(float *y, const float *x, const float *gamma, const float *beta,
                          const float *rmean, const float *rvar, const gn_bn_shape *s)
 {
-    GN_ASSERT(y && x && rmean && rvar);
-    check_bn(s);
-    bn_job j = {.s = s, .y = y, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
-                .rvar = rvar};
-    gn_ops_parallel(infer_fwd_part, &j, elems(s));
+    gn_bn_forward_infer_act(y, x, gamma, beta, rmean, rvar, s, NULL);
 }
 
 static void infer_bwd_part(void *ctx, int t, int T)
@@ -323,11 +319,7 @@ static void train_fwd_part(void *ctx, int t, int T)
 void gn_bn_forward_train(float *y, float *mean, float *invstd, const float *x,
                          const float *gamma, const float *beta, const gn_bn_shape *s)
 {
-    GN_ASSERT(y && mean && invstd && x);
-    check_bn(s);
-    bn_job j = {.s = s, .y = y, .mean = mean, .invstd = invstd, .x = x, .gamma = gamma,
-                .beta = beta};
-    gn_ops_parallel(train_fwd_part, &j, elems(s));
+    gn_bn_forward_train_act(y, mean, invstd, x, gamma, beta, s, NULL);
 }
 
 /* With xhat = (x-mean)*invstd, n = B*HW:
@@ -402,10 +394,12 @@ void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const floa
     bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, 1, NULL);
 }
 
+/* a: NULL (no activation) only where a plain entry point passes it */
 static void check_act(const gn_bn_shape *s, const gn_act_fuse *a, int bwd)
 {
-    GN_ASSERT(a && (a->kind == GN_SET_RELU || a->kind == GN_SET_CLIP ||
-                    (a->kind == GN_SET_LEAKY && a->p > 0)));
+    if (!a) return;
+    GN_ASSERT(a->kind == GN_SET_RELU || a->kind == GN_SET_CLIP ||
+              (a->kind == GN_SET_LEAKY && a->p > 0));
     GN_ASSERT(!bwd || (a->z && s->HW <= GN_BN_FUSE_MAX_HW));
 }
 
@@ -438,6 +432,7 @@ void gn_bn_backward_infer_act(float *dx, float *dgamma, float *dbeta, const floa
                               const float *rvar, const gn_bn_shape *s, int set,
                               const gn_act_fuse *a)
 {
+    GN_ASSERT(a);
     check_act(s, a, 1);
     GN_ASSERT(!set || dx);
     bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, a);
@@ -448,6 +443,7 @@ void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const floa
                               const float *gamma, const gn_bn_shape *s, int set,
                               const gn_act_fuse *a)
 {
+    GN_ASSERT(a);
     check_act(s, a, 1);
     GN_ASSERT(!set || dx);
     bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, set, a);
