@@ -165,7 +165,7 @@ static pthread_cond_t pool_go = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_CO
 static int pool_n;             /* workers started; worker k runs part t = k */
 static unsigned long pool_gen; /* bumped for every run */
 static unsigned long pool_gen0[CONV_MAX_THREADS];
-static int pool_left;          /* workers not yet done with the current run */
+static unsigned long pool_left; /* workers not yet done with the current run */
 static pool_fn pool_f;
 static void *pool_ctx;
 static int pool_T;
@@ -197,13 +197,11 @@ static inline void cpu_relax(void)
 
 /* Polls until *w != v (neq) or *w == v (!neq), for at most POOL_SPIN_NS;
  * returns whether it saw the change. */
-static int pool_spin(const void *w, unsigned long v, int neq, int is_long)
+static int pool_spin(const unsigned long *w, unsigned long v, int neq)
 {
     double end = 0;
     for (unsigned i = 0;; i++) {
-        unsigned long x = is_long ? __atomic_load_n((const unsigned long *)w, __ATOMIC_ACQUIRE)
-                                  : (unsigned long)__atomic_load_n((const int *)w, __ATOMIC_ACQUIRE);
-        if ((x != v) == neq) return 1;
+        if ((__atomic_load_n(w, __ATOMIC_ACQUIRE) != v) == neq) return 1;
         cpu_relax();
         if ((i & 63) == 0) {
             double now = pool_clock();
@@ -221,7 +219,7 @@ static void *pool_worker(void *arg)
     for (;;) {
         if (pool_gen == seen) {
             pthread_mutex_unlock(&pool_mu);
-            pool_spin(&pool_gen, seen, 1, 1);
+            pool_spin(&pool_gen, seen, 1);
             pthread_mutex_lock(&pool_mu);
         }
         while (pool_gen == seen) pthread_cond_wait(&pool_go, &pool_mu);
@@ -283,14 +281,14 @@ static int pool_run(pool_fn f, void *ctx, int T)
         pool_f = f;
         pool_ctx = ctx;
         pool_T = T;
-        __atomic_store_n(&pool_left, pool_n, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool_left, (unsigned long)pool_n, __ATOMIC_RELAXED);
         __atomic_add_fetch(&pool_gen, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&pool_go);
     }
     pthread_mutex_unlock(&pool_mu);
     f(ctx, 0, T);
     if (T > 1) {
-        pool_spin(&pool_left, 0, 0, 0);
+        pool_spin(&pool_left, 0, 0);
         pthread_mutex_lock(&pool_mu);
         while (pool_left > 0) pthread_cond_wait(&pool_done, &pool_mu);
         pthread_mutex_unlock(&pool_mu);

@@ -111,6 +111,22 @@ static void upc_weights(float *wp, const float *w, size_t OC, int a, int c)
             }
 }
 
+/* between a full (planes, 2h, 2w) tensor and its phase (a,c), (planes, h, w) */
+static void upc_phase(float *full, float *part, size_t planes, size_t h, size_t w, int a, int c,
+                      int to_full)
+{
+    for (size_t p = 0; p < planes; p++)
+        for (size_t i = 0; i < h; i++)
+            for (size_t j = 0; j < w; j++) {
+                float *f = &full[(p * 2 * h + 2 * i + (size_t)a) * 2 * w + 2 * j + (size_t)c];
+                float *q = &part[(p * h + i) * w + j];
+                if (to_full)
+                    *f = *q;
+                else
+                    *q = *f;
+            }
+}
+
 static void upc_forward(gn_run *r, int k)
 {
     const gn_graph *g = r->g;
@@ -124,12 +140,15 @@ static void upc_forward(gn_run *r, int k)
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);
             upc_weights(r->upc_w, weight_for(r, k + 1), OC, a, c);
             gn_conv2d_forward(r->upc_y, x, r->upc_w, pdata(g, m, GN_P_B), &s, r->ws);
-            const size_t h = (size_t)s.OH, wd = (size_t)s.OW, planes = (size_t)r->b * s.Cout;
-            for (size_t p = 0; p < planes; p++)
-                for (size_t i = 0; i < h; i++)
-                    for (size_t j = 0; j < wd; j++)
-                        y[(p * 2 * h + 2 * i + a) * 2 * wd + 2 * j + c] = r->upc_y[(p * h + i) * wd + j];
+            upc_phase(y, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 1);
         }
+}
+
+/* the operator kind a node k run with fusion f counts as: its own (a BN or
+ * Add with its activation), or the convolution of an upsample pair */
+static gn_opkind pair_op(const gn_graph *g, int k, int f)
+{
+    return g->nodes[f && g->nodes[k].op == GN_OP_UPSAMPLE ? k + 1 : k].op;
 }
 
 /* the fused activation of node k's successor; z its output */
@@ -166,9 +185,24 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
         r->val[t] = gn_xcalloc(n, sizeof(float));
         if (with_grad) r->grad[t] = gn_xcalloc(n, sizeof(float));
     }
-    size_t ws = 0;
+    r->fuse = gn_xcalloc((size_t)g->nn + 1, 1);
+    r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
+    r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
+    plan_fusion(r);
+    size_t ws = 0, uy = 1, uw = 1; /* uy, uw: an upsample pair's phase output and weights */
     for (int k = 0; k < g->nn; k++) {
         const gn_node *n = &g->nodes[k];
+        if (r->fuse[k] && n->op == GN_OP_UPSAMPLE) {
+            const gn_node *m = &g->nodes[k + 1];
+            size_t ny = (size_t)Bmax * gn_tensor_size(g, m->out) / 4, nw = g->params[m->p[GN_P_W]].n / 9 * 4;
+            if (ny > uy) uy = ny;
+            if (nw > uw) uw = nw;
+            for (int a = 0; a < 4; a++) {
+                gn_conv_shape s = upc_shape(g, m, Bmax, a / 2, a % 2);
+                size_t need = gn_conv2d_workspace(&s);
+                if (need > ws) ws = need;
+            }
+        }
         if (n->op == GN_OP_BN) {
             r->cache[k] = gn_xcalloc(2 * (size_t)g->t[n->in[0]].c, sizeof(float));
             if (n->p[GN_P_MEAN] >= 0) r->trainable[n->p[GN_P_MEAN]] = 0;
@@ -195,28 +229,6 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
-    r->fuse = gn_xcalloc((size_t)g->nn + 1, 1);
-    r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
-    r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
-    plan_fusion(r);
-    size_t uy = 1, uw = 1, uws = 0;
-    for (int k = 0; k < g->nn; k++)
-        if (r->fuse[k] && g->nodes[k].op == GN_OP_UPSAMPLE) {
-            const gn_node *m = &g->nodes[k + 1];
-            size_t ny = (size_t)Bmax * gn_tensor_size(g, m->out) / 4, nw = g->params[m->p[GN_P_W]].n / 9 * 4;
-            if (ny > uy) uy = ny;
-            if (nw > uw) uw = nw;
-            for (int a = 0; a < 4; a++) {
-                gn_conv_shape s = upc_shape(g, m, Bmax, a / 2, a % 2);
-                size_t need = gn_conv2d_workspace(&s);
-                if (need > uws) uws = need;
-            }
-        }
-    if (uws > r->nws) {
-        free(r->ws);
-        r->nws = uws;
-        r->ws = gn_xcalloc(uws, sizeof(float));
-    }
     r->upc_y = gn_xcalloc(uy, sizeof(float));
     r->upc_w = gn_xcalloc(2 * uw, sizeof(float)); /* phase weights, then their gradient */
     return r;
@@ -455,8 +467,7 @@ void gn_run_forward_nodes(gn_run *r, int first, int last)
             upc_forward(r, k);
         else
             forward_node(r, k, f);
-        /* a pair counts as its BN or Add, or as the convolution of an upsample pair */
-        if (prof) prof_add(0, r->g->nodes[f && r->g->nodes[k].op == GN_OP_UPSAMPLE ? k + 1 : k].op, t0);
+        if (prof) prof_add(0, pair_op(r->g, k, f), t0);
         r->ffwd[k] = (char)f;
         if (f) r->ffwd[++k] = 0;
     }
@@ -686,7 +697,8 @@ static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
     const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
     const gn_param *w = &g->params[m->p[GN_P_W]];
     const size_t OC = (size_t)w->dims[0] * w->dims[1];
-    const float *x = r->val[n->in[0]], *dy = gn_run_grad(r, m->out);
+    const float *x = r->val[n->in[0]];
+    float *dy = gn_run_grad(r, m->out);
     int set;
     float *dx = dx_for(r, n->in[0], need, 0, &set); /* the phases add into it */
     float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
@@ -694,11 +706,7 @@ static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 2; c++) {
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);
-            const size_t h = (size_t)s.OH, wd = (size_t)s.OW, planes = (size_t)r->b * s.Cout;
-            for (size_t p = 0; p < planes; p++)
-                for (size_t i = 0; i < h; i++)
-                    for (size_t j = 0; j < wd; j++)
-                        r->upc_y[(p * h + i) * wd + j] = dy[(p * 2 * h + 2 * i + a) * 2 * wd + 2 * j + c];
+            upc_phase(dy, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 0);
             upc_weights(wp, weight_for(r, k + 1), OC, a, c);
             if (dw) memset(dwp, 0, OC * 4 * sizeof(float));
             gn_conv2d_backward(dx, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
@@ -727,16 +735,15 @@ static void backward_fused(gn_run *r, int k, unsigned want, const char *need)
     const float *x = r->val[n->in[0]], *dy = gn_run_grad(r, g->nodes[k + 1].out);
     const size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
     int set;
-    float *dx = dx_for(r, n->in[0], need, 1, &set);
     if (n->op == GN_OP_ADD) {
-        if (set) gn_act_backward_set(GN_SET_RELU, dx, dy, a.z, 0, 0, nin);
-        else if (dx) gn_relu_backward(dx, dy, a.z, nin);
-        int set1;
-        float *dx1 = dx_for(r, n->in[1], need, 1, &set1);
-        if (set1) gn_act_backward_set(GN_SET_RELU, dx1, dy, a.z, 0, 0, nin);
-        else if (dx1) gn_relu_backward(dx1, dy, a.z, nin);
+        for (int j = 0; j < 2; j++) {
+            float *d = dx_for(r, n->in[j], need, 1, &set);
+            if (set) gn_act_backward_set(GN_SET_RELU, d, dy, a.z, 0, 0, nin);
+            else if (d) gn_relu_backward(d, dy, a.z, nin);
+        }
         return;
     }
+    float *dx = dx_for(r, n->in[0], need, 1, &set);
     gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
     float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
     float *dgamma = pgrad(r, n, GN_P_GAMMA, want), *dbeta = pgrad(r, n, GN_P_BETA, want);
@@ -794,7 +801,7 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
         } else {
             backward_node(r, k, want, need);
         }
-        if (prof) prof_add(1, g->nodes[r->skip[g->nodes[k].out] && g->nodes[k].op == GN_OP_UPSAMPLE ? k + 1 : k].op, t0);
+        if (prof) prof_add(1, pair_op(g, k, r->skip[g->nodes[k].out]), t0);
     }
     /* a needed gradient no node wrote is zero (but a fused pair's middle
      * gradient is never formed) */
