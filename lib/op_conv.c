@@ -30,16 +30,21 @@
  * batching 8 samples' im2col into one wider product gained ~10% at 7x7 and
  * lost at 28x28, under 2% over ResNet-20, for a workspace 8 times larger.
  *
- * What it deliberately does not do: dilation, Winograd/FFT, or allocation
+ * Dense 3x3/s1/p1 convolutions with >= 8 channels in and out run forward and
+ * backward-to-the-input by Winograd F(2x2,3x3) instead (wino(), op_wino.c).
+ *
+ * What it deliberately does not do: dilation, FFT, or allocation
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_wino.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -126,6 +131,36 @@ static size_t small_floats(const gn_conv_shape *s)
     return 2 * (size_t)s->Cin * Hp * Wp + (size_t)s->Cout * s->H * Wp;
 }
 
+/* Dense 3x3, stride-1, pad-1 convolutions with at least 8 input and output
+ * channels, both multiples of 4, run forward and backward-to-the-input by
+ * Winograd F(2x2,3x3) (op_wino.c, gn_wino.h): 16 multiplies per 2x2 output
+ * tile and channel pair instead of 36. Their weight gradient stays im2col +
+ * sgemm. GN_NO_WINO=1 (read once) turns this off. */
+static int wino_off(void)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("GN_NO_WINO");
+        __atomic_store_n(&off, e && *e && strcmp(e, "0"), __ATOMIC_RELAXED);
+    }
+    return off;
+}
+
+static int wino_shape(const gn_conv_shape *s)
+{
+    return s->groups == 1 && s->KH == 3 && s->KW == 3 && s->SH == 1 && s->SW == 1 && s->PT == 1 &&
+           s->PL == 1 && s->PB == 1 && s->PR == 1 && s->Cin >= 8 && s->Cout >= 8 &&
+           s->Cin % 4 == 0 && s->Cout % 4 == 0;
+}
+
+static int wino(const gn_conv_shape *s) { return wino_shape(s) && !wino_off(); }
+
+/* one thread's Winograd scratch (the same for forward and backward) */
+static size_t wino_floats(const gn_conv_shape *s)
+{
+    return wino_shape(s) ? gn_wino_floats(s->Cout, s->Cin, s->H, s->W) : 0;
+}
+
 /* Floats of one thread's im2col buffer: Kg*P, or 0 where none is built. */
 static size_t col_floats(const gn_conv_shape *s)
 {
@@ -141,6 +176,8 @@ static size_t w_floats(const gn_conv_shape *s)
 
 /* With T = min(B, CONV_MAX_THREADS), Kg = Cin/g*KH*KW, P = OH*OW:
  *   Cout*Kg           the weights in (kh,kw,c) order (blk_layout only),
+ *   16*Cout*Cin       the Winograd-transformed weights (wino_shape only),
+ *   T * wino_floats   one Winograd scratch per thread (wino_shape only),
  *   T * Kg*P          one im2col buffer per thread (none for depthwise and
  *                     1x1/s1/unpadded convolutions),
  *   T * Cout*Kg       one dw accumulator per thread;
@@ -152,7 +189,8 @@ size_t gn_conv2d_workspace(const gn_conv_shape *s)
     check_shape(s);
     size_t T = (size_t)max_threads(s);
     return (blk_layout(s) && !small_out(s) ? w_floats(s) : 0) + T * col_floats(s) +
-           T * w_floats(s);
+           T * w_floats(s) + (wino_shape(s) ? gn_wino_u_floats(s->Cout, s->Cin) : 0) +
+           T * wino_floats(s);
 }
 
 /* ---- the thread pool ------------------------------------------------------ */
@@ -779,6 +817,8 @@ typedef struct {
     const float *dy, *x, *w, *b;
     const float *wk;    /* the weights in im2col row order (w itself unless blk_layout) */
     float *col, *acc;   /* per-thread im2col buffers and dw accumulators, in ws */
+    const float *U;     /* Winograd weights (wino() only: forward, or backward to dx) */
+    float *wg;          /* per-thread Winograd scratch, in ws */
 } conv_job;
 
 /* Thread t of T: samples [B*t/T, B*(t+1)/T), its own im2col buffer, and its
@@ -813,6 +853,12 @@ static void conv_part(void *ctx, int t, int T)
     const int G = s->groups, Cg = s->Cin / G, Og = s->Cout / G;
     const int Kg = Cg * s->KH * s->KW, P = s->OH * s->OW, HW = s->H * s->W;
     const int direct = is_pointwise(s), blk = blk_layout(s);
+    const int use_wg = wino(s);
+    if (use_wg && j->y) {
+        gn_wino_run(j->y + (size_t)b0 * s->Cout * P, 0, j->x + (size_t)b0 * s->Cin * HW, j->U,
+                    j->b, s->Cout, s->Cin, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
+        return;
+    }
     for (int b = b0; b < b1; b++) {
         for (int g = 0; g < G; g++) {
             const float *wg = j->wk + (size_t)g * Og * Kg;                // (Og,Kg)
@@ -840,7 +886,7 @@ static void conv_part(void *ctx, int t, int T)
                 // dW^T (Kg,Og) += col (Kg,P) . dy^T (P,Og)
                 gn_sgemm(0, 1, Kg, Og, P, 1.0f, xcol, P, j->dy + yo, P, 1.0f,
                          acc + (size_t)g * Kg * Og, Og);
-            if (j->dx) {
+            if (j->dx && !use_wg) {
                 // dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P); a 1x1 conv's dcol is dx itself
                 if (direct) {
                     gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 1.0f, j->dx + xo, P);
@@ -854,6 +900,9 @@ static void conv_part(void *ctx, int t, int T)
             }
         }
     }
+    if (use_wg && j->dx)
+        gn_wino_run(j->dx + (size_t)b0 * s->Cin * HW, 1, j->dy + (size_t)b0 * s->Cout * P, j->U,
+                    NULL, s->Cin, s->Cout, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
 }
 
 /* Runs conv_part over the batch on up to gn_get_threads() threads, then adds
@@ -877,8 +926,15 @@ static void conv_run(conv_job *j, float *ws)
         j->wk = wk;
         ws += nw;
     }
+    if (wino(s) && (j->y || j->dx)) {
+        float *U = ws; // (16, Cout, Cin) forward, (16, Cin, Cout) backward
+        gn_wino_weights(U, j->w, s->Cout, s->Cin, !j->y);
+        j->U = U;
+    }
+    if (wino_shape(s)) ws += gn_wino_u_floats(s->Cout, s->Cin);
     j->col = ws;
     j->acc = ws + (size_t)max_threads(s) * col_floats(s);
+    j->wg = j->acc + (size_t)max_threads(s) * nw;
     int T = gn_get_threads();
     if (T > max_threads(s)) T = max_threads(s);
     T = pool_run(conv_part, j, T);

@@ -11,6 +11,7 @@
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_wino.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -267,6 +268,13 @@ static void test_conv(void)
     conv_case("5x3 to 3 channels asym pad", 3, 4, 6, 5, 3, 5, 3, 1, 1, 1, 2, 3, 0, 1, 0, 1);
     conv_case("3x3 to 4 channels 28x28", 9, 3, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     conv_case("large batch depthwise", 19, 4, 5, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
+    /* dense 3x3/s1/p1 with >= 8 channels in and out, multiples of 4: Winograd
+     * forward and backward to x (odd sizes: a half tile on the edge; large
+     * batches: several chunks per thread, the last one partial) */
+    conv_case("winograd 8->12 7x9", 3, 8, 7, 9, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    conv_case("winograd 12->8 1x2", 2, 12, 1, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1);
+    conv_case("winograd 16->16 28x28", 9, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
+    conv_case("winograd 64->32 7x7", 45, 64, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     /* the serial path (one thread: no pool, OpenBLAS as configured) */
     int nt = gn_get_threads();
     gn_set_threads(1);
@@ -274,7 +282,29 @@ static void test_conv(void)
     conv_case("grouped 1 thread", 5, 4, 6, 5, 4, 3, 3, 2, 1, 1, 0, 1, 1, 2, 1, 0);
     conv_case("depthwise 1 thread", 5, 4, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0);
     conv_case("3x3 to 2 channels 1 thread", 4, 5, 6, 7, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
+    conv_case("winograd 1 thread", 23, 32, 14, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     gn_set_threads(nt);
+}
+
+/* Every Winograd product kernel this CPU has (plain C, AVX2+FMA, AVX-512)
+ * against the reference twin, forward and backward to x; then back to the
+ * default choice. */
+static void test_wino_isa(void)
+{
+    static const char *isa[] = {"c", "avx2", "avx512"};
+    CHECK(gn_wino_set_isa("c") == 0);
+    CHECK(gn_wino_set_isa("sse9") == -1);
+    for (int i = 0; i < 3; i++) {
+        if (gn_wino_set_isa(isa[i])) {
+            printf("winograd kernel %s: not on this CPU, skipped\n", isa[i]);
+            continue;
+        }
+        const int fails = check_fail_;
+        conv_case(isa[i], 5, 16, 9, 10, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+        conv_case(isa[i], 3, 40, 6, 6, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0);
+        if (check_fail_ > fails) fprintf(stderr, "  ^ with the %s Winograd kernel\n", isa[i]);
+    }
+    CHECK(gn_wino_set_isa(NULL) == 0);
 }
 
 /* ---- batch normalisation -------------------------------------------------- */
@@ -1001,6 +1031,7 @@ int main(void)
     test_backward_set();
     gn_set_threads(2); /* exercises the conv thread pool even on one core */
     test_conv();
+    test_wino_isa();
     test_bn_infer(5);
     test_bn_infer(13);
     test_bn_train(4, 6);

@@ -1,0 +1,39 @@
+/* gn_wino.h - Winograd F(2x2,3x3) for dense 3x3, stride-1, pad-1
+ * convolutions (op_wino.c); used by op_conv.c, not a public operator.
+ *
+ * y = A^T [ (G g G^T) . (B^T d B) ] A on every 2x2 output tile (Lavin &
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16
+ * multiplies per tile and channel pair instead of 36. The 16 products
+ * (one per tile position xi) are (Ko x Ci) . (Ci x tiles) matrix products,
+ * run by genie's own register-blocked kernels (AVX-512, AVX2+FMA, or plain
+ * C, chosen by cpuid once). The backward pass to the input of such a
+ * convolution is itself one (dy convolved with the flipped, transposed
+ * weights, pad 1), so the same code serves both. Results differ from
+ * im2col + sgemm in the last bits (the transforms add and halve); the unit
+ * tests bound the difference. */
+#ifndef GN_WINO_H
+#define GN_WINO_H
+
+#include <stddef.h>
+
+/* Floats of U for Ko output and Ci input channels: 16*Ko*Ci. */
+size_t gn_wino_u_floats(int Ko, int Ci);
+/* U[xi][k][c] = (G g G^T)[xi] of the 3x3 kernel g that maps input channel c
+ * to output channel k. w is a convolution's (Cout, Cin, 3, 3) weight.
+ * flip = 0: the convolution itself (Ko = Cout, Ci = Cin). flip = 1: its
+ * backward to the input (Ko = Cin, Ci = Cout; g = w[c][k] rotated 180). */
+void gn_wino_weights(float *U, const float *w, int Cout, int Cin, int flip);
+/* Samples per chunk, and floats of one thread's scratch for a chunk. */
+int gn_wino_chunk(int Ko, int Ci, int H, int W);
+size_t gn_wino_floats(int Ko, int Ci, int H, int W);
+/* y (nb, Ko, H, W) = (acc ? y : 0) + conv3x3_pad1(x (nb, Ci, H, W), U) + bias
+ * (bias may be NULL), for nb samples, in chunks of gn_wino_chunk(); ws has
+ * gn_wino_floats() floats. */
+void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
+                 int Ci, int H, int W, int nb, float *ws);
+
+/* Chooses the products' kernel: "c", "avx2" (with FMA) or "avx512", or
+ * NULL for the best this CPU has (the default). -1 if the CPU lacks it. */
+int gn_wino_set_isa(const char *isa);
+
+#endif

@@ -1,0 +1,495 @@
+/* op_wino.c - Winograd F(2x2,3x3) convolution (see gn_wino.h).
+ *
+ * One chunk of nb samples at a time:
+ *   1. input transform: V[xi][c][n] = (B^T d B)[xi] for the 4x4 input patch
+ *      d of tile n (n = sample*T + tile row*TW + tile column, T = TH*TW
+ *      tiles of 2x2 outputs per sample, the patch reaching one pixel into
+ *      the zero padding on every side);
+ *   2. 16 products M[xi] (Ko, n) = U[xi] (Ko, Ci) . V[xi] (Ci, n);
+ *   3. output transform: the 2x2 outputs of tile n = A^T M[.][k][n] A.
+ * The chunk is sized so that V and M (16*(Ci+Ko) floats per tile) stay
+ * near 1 MB, the size of a core's L2 here; its row length ld is rounded up
+ * to whole kernel blocks (48 tiles), the padding columns zeroed.
+ *
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
+ * The input transform reads each padded row split into its even and odd
+ * columns, so that tile column tw's four columns are E[tw], O[tw],
+ * E[tw+1], O[tw+1] and every step is a contiguous run over tw. */
+#include "gn_wino.h"
+
+#include "gn_err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WG_NB 48 /* tile columns per kernel block (ld is a multiple) */
+#define WG_KB 4  /* output channels per kernel block (Ko is a multiple) */
+#define WG_L2 (1 << 20)
+
+size_t gn_wino_u_floats(int Ko, int Ci) { return (size_t)16 * Ko * Ci; }
+
+/* t (4x3) = G g (3x3), row-major */
+static void g_rows(double t[12], const double g[9])
+{
+    for (int j = 0; j < 3; j++) {
+        t[j] = g[j];
+        t[3 + j] = 0.5 * (g[j] + g[3 + j] + g[6 + j]);
+        t[6 + j] = 0.5 * (g[j] - g[3 + j] + g[6 + j]);
+        t[9 + j] = g[6 + j];
+    }
+}
+
+void gn_wino_weights(float *U, const float *w, int Cout, int Cin, int flip)
+{
+    const int Ko = flip ? Cin : Cout, Ci = flip ? Cout : Cin;
+    const size_t plane = (size_t)Ko * Ci;
+    for (int k = 0; k < Ko; k++)
+        for (int c = 0; c < Ci; c++) {
+            double g[9], t[12];
+            const float *src = flip ? w + ((size_t)c * Cin + k) * 9 : w + ((size_t)k * Cin + c) * 9;
+            for (int i = 0; i < 9; i++) g[i] = src[flip ? 8 - i : i];
+            g_rows(t, g);
+            for (int i = 0; i < 4; i++) {
+                const double *r = t + 3 * i;
+                const double u[4] = {r[0], 0.5 * (r[0] + r[1] + r[2]), 0.5 * (r[0] - r[1] + r[2]),
+                                     r[2]};
+                for (int j = 0; j < 4; j++)
+                    U[(size_t)(4 * i + j) * plane + (size_t)k * Ci + c] = (float)u[j];
+            }
+        }
+}
+
+static int tiles(int n) { return (n + 1) / 2; }
+
+static size_t ld_of(int nb, int H, int W)
+{
+    size_t n = (size_t)nb * tiles(H) * tiles(W);
+    return (n + WG_NB - 1) / WG_NB * WG_NB;
+}
+
+int gn_wino_chunk(int Ko, int Ci, int H, int W)
+{
+    const size_t T = (size_t)tiles(H) * tiles(W), per = 16 * sizeof(float) * (size_t)(Ko + Ci);
+    size_t nb = WG_L2 / (per * T);
+    return nb < 1 ? 1 : nb > 64 ? 64 : (int)nb;
+}
+
+/* scratch after V and M: a row of zeros (W), the four vertical
+ * combinations of a tile row's padded input rows (4 x (2TW+2)), and two
+ * output rows (2 x 2TW) */
+static size_t row_floats(int H, int W)
+{
+    const size_t TW = tiles(W);
+    return (size_t)W + 4 * (2 * TW + 2) + 4 * TW;
+}
+
+size_t gn_wino_floats(int Ko, int Ci, int H, int W)
+{
+    const size_t ld = ld_of(gn_wino_chunk(Ko, Ci, H, W), H, W);
+    return 16 * ld * (size_t)(Ko + Ci) + row_floats(H, W);
+}
+
+/* The transforms are plain loops over contiguous runs, built for the vector
+ * units this CPU has (gcc's target_clones, resolved once at load time) and
+ * with the loop vectoriser on (the Makefile compiles this file with -O3).
+ * They only add and subtract, so every clone gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WG_CLONES
+#endif
+
+/* V[xi][c][n0 + th*TW + tw] for one sample x (Ci, H, W); xs = Ci*ld. Tile
+ * row th reads padded rows 2th..2th+3 (padded row r is input row r-1) and
+ * tile column tw padded columns 2tw..2tw+3 (padded column p is input column
+ * p-1): first the four vertical combinations of B^T over whole rows, then
+ * the horizontal ones per tile. */
+WG_CLONES static void wino_in(float *restrict V, size_t xs, size_t ld, size_t n0,
+                              const float *restrict x, int Ci, int H, int W, float *restrict rows)
+{
+    const int TH = tiles(H), TW = tiles(W), Wp = 2 * TW + 2;
+    float *zero = rows, *e = rows + W; // e: 4 rows of Wp
+    memset(zero, 0, sizeof(float) * W);
+    memset(e, 0, sizeof(float) * 4 * Wp); // padded columns 0 and > W stay 0
+    float *restrict e0 = e + 1, *restrict e1 = e0 + Wp, *restrict e2 = e1 + Wp,
+                    *restrict e3 = e2 + Wp;
+    for (int c = 0; c < Ci; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        float *vc = V + (size_t)c * ld + n0;
+        for (int th = 0; th < TH; th++) {
+            const float *r[4];
+            for (int i = 0; i < 4; i++) {
+                const int h = 2 * th + i - 1;
+                r[i] = h >= 0 && h < H ? xc + (size_t)h * W : zero;
+            }
+            const float *restrict a = r[0], *restrict b = r[1], *restrict d = r[2],
+                                  *restrict f = r[3];
+            for (int p = 0; p < W; p++) {
+                e0[p] = a[p] - d[p];
+                e1[p] = b[p] + d[p];
+                e2[p] = d[p] - b[p];
+                e3[p] = b[p] - f[p];
+            }
+            for (int i = 0; i < 4; i++) {
+                const float *restrict q = e + (size_t)i * Wp;
+                float *restrict v0 = vc + (size_t)(4 * i) * xs + (size_t)th * TW;
+                float *restrict v1 = v0 + xs, *restrict v2 = v1 + xs, *restrict v3 = v2 + xs;
+                for (int t = 0; t < TW; t++) {
+                    const float q0 = q[2 * t], q1 = q[2 * t + 1], q2 = q[2 * t + 2],
+                                q3 = q[2 * t + 3];
+                    v0[t] = q0 - q2;
+                    v1[t] = q1 + q2;
+                    v2[t] = q2 - q1;
+                    v3[t] = q1 - q3;
+                }
+            }
+        }
+    }
+}
+
+/* y (Ko, H, W) (=|+=) the output tiles of one sample from M[xi][k][n0 + ...];
+ * ms = Ko*ld */
+WG_CLONES static void wino_out(float *restrict y, int acc, const float *restrict M, size_t ms,
+                               size_t ld, size_t n0, const float *bias, int Ko, int H, int W,
+                               float *restrict rows)
+{
+    const int TH = tiles(H), TW = tiles(W);
+    float *restrict r0 = rows + W + 4 * (2 * TW + 2), *restrict r1 = r0 + 2 * TW;
+    for (int k = 0; k < Ko; k++) {
+        const float bv = bias ? bias[k] : 0.0f;
+        float *yk = y + (size_t)k * H * W;
+        for (int th = 0; th < TH; th++) {
+            const float *restrict m = M + (size_t)k * ld + n0 + (size_t)th * TW;
+            for (int t = 0; t < TW; t++) {
+                float s0[4], s1[4];
+                for (int j = 0; j < 4; j++) {
+                    const float a0 = m[(size_t)j * ms + t], a1 = m[(size_t)(4 + j) * ms + t],
+                                a2 = m[(size_t)(8 + j) * ms + t], a3 = m[(size_t)(12 + j) * ms + t];
+                    s0[j] = a0 + a1 + a2;
+                    s1[j] = a1 - a2 - a3;
+                }
+                r0[2 * t] = s0[0] + s0[1] + s0[2] + bv;
+                r0[2 * t + 1] = s0[1] - s0[2] - s0[3] + bv;
+                r1[2 * t] = s1[0] + s1[1] + s1[2] + bv;
+                r1[2 * t + 1] = s1[1] - s1[2] - s1[3] + bv;
+            }
+            for (int a = 0; a < 2 && 2 * th + a < H; a++) {
+                const float *restrict r = a ? r1 : r0;
+                float *restrict yr = yk + (size_t)(2 * th + a) * W;
+                if (acc)
+                    for (int i = 0; i < W; i++) yr[i] += r[i];
+                else
+                    memcpy(yr, r, sizeof(float) * W);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The same two transforms in AVX-512, 16 tiles of a tile row per step: the
+ * input columns a step reads (2*t0-1 .. 2*t0+32) are three masked loads
+ * (lanes outside the row read as the zero padding); the even and odd
+ * columns come out of two-source permutes. Same operations in the same
+ * order as wino_in/wino_out, so the same bits. */
+
+/* lanes [lo, hi) of 16 set, clamped to [0,16] */
+static inline __mmask16 lanes(int lo, int hi)
+{
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* the 16 floats of row r from column c0, those outside [0, W) zero */
+__attribute__((target("avx512f"))) static inline __m512 row16(const float *r, int c0, int W)
+{
+    const __mmask16 m = lanes(-c0, W - c0);
+    return m ? _mm512_maskz_loadu_ps(m, r + c0) : _mm512_setzero_ps();
+}
+
+__attribute__((target("avx512f"))) static void wino_in_512(float *restrict V, size_t xs,
+                                                            size_t ld, size_t n0,
+                                                            const float *restrict x, int Ci,
+                                                            int H, int W, float *restrict rows)
+{
+    const int TH = tiles(H), TW = tiles(W);
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+    float *zero = rows;
+    memset(zero, 0, sizeof(float) * W);
+    for (int c = 0; c < Ci; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        float *vc = V + (size_t)c * ld + n0;
+        for (int th = 0; th < TH; th++) {
+            const float *r[4];
+            for (int i = 0; i < 4; i++) {
+                const int h = 2 * th + i - 1;
+                r[i] = h >= 0 && h < H ? xc + (size_t)h * W : zero;
+            }
+            for (int t0 = 0; t0 < TW; t0 += 16) {
+                const int c0 = 2 * t0 - 1;
+                __m512 e[4][3];
+                for (int k = 0; k < 3; k++) {
+                    const __m512 a = row16(r[0], c0 + 16 * k, W), b = row16(r[1], c0 + 16 * k, W),
+                                 d = row16(r[2], c0 + 16 * k, W), f = row16(r[3], c0 + 16 * k, W);
+                    e[0][k] = _mm512_sub_ps(a, d);
+                    e[1][k] = _mm512_add_ps(b, d);
+                    e[2][k] = _mm512_sub_ps(d, b);
+                    e[3][k] = _mm512_sub_ps(b, f);
+                }
+                const __mmask16 m = lanes(0, TW - t0);
+                for (int i = 0; i < 4; i++) {
+                    const __m512 q0 = _mm512_permutex2var_ps(e[i][0], ev, e[i][1]);
+                    const __m512 q1 = _mm512_permutex2var_ps(e[i][0], od, e[i][1]);
+                    const __m512 q2 = _mm512_permutex2var_ps(q0, sh0, e[i][2]);
+                    const __m512 q3 = _mm512_permutex2var_ps(q1, sh1, e[i][2]);
+                    float *v0 = vc + (size_t)(4 * i) * xs + (size_t)th * TW + t0;
+                    _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(q0, q2));
+                    _mm512_mask_storeu_ps(v0 + xs, m, _mm512_add_ps(q1, q2));
+                    _mm512_mask_storeu_ps(v0 + 2 * xs, m, _mm512_sub_ps(q2, q1));
+                    _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void wino_out_512(float *restrict y, int acc,
+                                                             const float *restrict M, size_t ms,
+                                                             size_t ld, size_t n0,
+                                                             const float *bias, int Ko, int H,
+                                                             int W)
+{
+    const int TH = tiles(H), TW = tiles(W);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int k = 0; k < Ko; k++) {
+        const __m512 bv = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+        float *yk = y + (size_t)k * H * W;
+        for (int th = 0; th < TH; th++)
+            for (int t0 = 0; t0 < TW; t0 += 16) {
+                const float *m = M + (size_t)k * ld + n0 + (size_t)th * TW + t0;
+                const __mmask16 mt = lanes(0, TW - t0);
+                __m512 s0[4], s1[4];
+                for (int j = 0; j < 4; j++) {
+                    const __m512 a0 = _mm512_maskz_loadu_ps(mt, m + (size_t)j * ms),
+                                 a1 = _mm512_maskz_loadu_ps(mt, m + (size_t)(4 + j) * ms),
+                                 a2 = _mm512_maskz_loadu_ps(mt, m + (size_t)(8 + j) * ms),
+                                 a3 = _mm512_maskz_loadu_ps(mt, m + (size_t)(12 + j) * ms);
+                    s0[j] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+                    s1[j] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+                }
+                __m512 o[2][2]; // [row][even|odd column]
+                for (int a = 0; a < 2; a++) {
+                    const __m512 *q = a ? s1 : s0;
+                    o[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), q[2]), bv);
+                    o[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[1], q[2]), q[3]), bv);
+                }
+                const int c0 = 2 * t0;
+                const __mmask16 m0 = lanes(0, W - c0), m1 = lanes(0, W - c0 - 16);
+                for (int a = 0; a < 2 && 2 * th + a < H; a++) {
+                    float *yr = yk + (size_t)(2 * th + a) * W + c0;
+                    __m512 u = _mm512_permutex2var_ps(o[a][0], lo, o[a][1]);
+                    __m512 w = _mm512_permutex2var_ps(o[a][0], hi, o[a][1]);
+                    if (acc) {
+                        u = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yr), u);
+                        if (m1) w = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yr + 16), w);
+                    }
+                    _mm512_mask_storeu_ps(yr, m0, u);
+                    if (m1) _mm512_mask_storeu_ps(yr + 16, m1, w);
+                }
+            }
+    }
+}
+#endif
+
+/* ---- the 16 products: M (Ko, ld) = U (Ko, Ci) . V (Ci, ld) ------------- */
+
+static void wg_gemm_c(float *restrict M, const float *restrict U, const float *restrict V, int Ko,
+                      int Ci, size_t ld, size_t nc)
+{
+    for (int k = 0; k < Ko; k += WG_KB)
+        for (size_t n = 0; n < nc; n += 16) {
+            float a[WG_KB][16] = {{0}};
+            for (int c = 0; c < Ci; c++) {
+                const float *v = V + (size_t)c * ld + n;
+                for (int kk = 0; kk < WG_KB; kk++) {
+                    const float u = U[(size_t)(k + kk) * Ci + c];
+                    for (int i = 0; i < 16; i++) a[kk][i] += u * v[i];
+                }
+            }
+            for (int kk = 0; kk < WG_KB; kk++) memcpy(M + (size_t)(k + kk) * ld + n, a[kk], 64);
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static void wg_gemm_avx2(float *restrict M,
+                                                              const float *restrict U,
+                                                              const float *restrict V, int Ko,
+                                                              int Ci, size_t ld, size_t nc)
+{
+    for (int k = 0; k < Ko; k += 4) {
+        const float *u0 = U + (size_t)k * Ci, *u1 = u0 + Ci, *u2 = u1 + Ci, *u3 = u2 + Ci;
+        for (size_t n = 0; n < nc; n += 24) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00,
+                   a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+            const float *v = V + n;
+            for (int c = 0; c < Ci; c++, v += ld) {
+                const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8),
+                             v2 = _mm256_loadu_ps(v + 16);
+                __m256 b = _mm256_broadcast_ss(u0 + c);
+                a00 = _mm256_fmadd_ps(b, v0, a00), a01 = _mm256_fmadd_ps(b, v1, a01);
+                a02 = _mm256_fmadd_ps(b, v2, a02);
+                b = _mm256_broadcast_ss(u1 + c);
+                a10 = _mm256_fmadd_ps(b, v0, a10), a11 = _mm256_fmadd_ps(b, v1, a11);
+                a12 = _mm256_fmadd_ps(b, v2, a12);
+                b = _mm256_broadcast_ss(u2 + c);
+                a20 = _mm256_fmadd_ps(b, v0, a20), a21 = _mm256_fmadd_ps(b, v1, a21);
+                a22 = _mm256_fmadd_ps(b, v2, a22);
+                b = _mm256_broadcast_ss(u3 + c);
+                a30 = _mm256_fmadd_ps(b, v0, a30), a31 = _mm256_fmadd_ps(b, v1, a31);
+                a32 = _mm256_fmadd_ps(b, v2, a32);
+            }
+            float *m = M + (size_t)k * ld + n;
+            _mm256_storeu_ps(m, a00), _mm256_storeu_ps(m + 8, a01), _mm256_storeu_ps(m + 16, a02);
+            m += ld;
+            _mm256_storeu_ps(m, a10), _mm256_storeu_ps(m + 8, a11), _mm256_storeu_ps(m + 16, a12);
+            m += ld;
+            _mm256_storeu_ps(m, a20), _mm256_storeu_ps(m + 8, a21), _mm256_storeu_ps(m + 16, a22);
+            m += ld;
+            _mm256_storeu_ps(m, a30), _mm256_storeu_ps(m + 8, a31), _mm256_storeu_ps(m + 16, a32);
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void wg_gemm_avx512(float *restrict M,
+                                                               const float *restrict U,
+                                                               const float *restrict V, int Ko,
+                                                               int Ci, size_t ld, size_t nc)
+{
+    for (int k = 0; k < Ko; k += 4) {
+        const float *u0 = U + (size_t)k * Ci, *u1 = u0 + Ci, *u2 = u1 + Ci, *u3 = u2 + Ci;
+        for (size_t n = 0; n < nc; n += 48) {
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00,
+                   a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+            const float *v = V + n;
+            for (int c = 0; c < Ci; c++, v += ld) {
+                const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16),
+                             v2 = _mm512_loadu_ps(v + 32);
+                __m512 b = _mm512_set1_ps(u0[c]);
+                a00 = _mm512_fmadd_ps(b, v0, a00), a01 = _mm512_fmadd_ps(b, v1, a01);
+                a02 = _mm512_fmadd_ps(b, v2, a02);
+                b = _mm512_set1_ps(u1[c]);
+                a10 = _mm512_fmadd_ps(b, v0, a10), a11 = _mm512_fmadd_ps(b, v1, a11);
+                a12 = _mm512_fmadd_ps(b, v2, a12);
+                b = _mm512_set1_ps(u2[c]);
+                a20 = _mm512_fmadd_ps(b, v0, a20), a21 = _mm512_fmadd_ps(b, v1, a21);
+                a22 = _mm512_fmadd_ps(b, v2, a22);
+                b = _mm512_set1_ps(u3[c]);
+                a30 = _mm512_fmadd_ps(b, v0, a30), a31 = _mm512_fmadd_ps(b, v1, a31);
+                a32 = _mm512_fmadd_ps(b, v2, a32);
+            }
+            float *m = M + (size_t)k * ld + n;
+            _mm512_storeu_ps(m, a00), _mm512_storeu_ps(m + 16, a01), _mm512_storeu_ps(m + 32, a02);
+            m += ld;
+            _mm512_storeu_ps(m, a10), _mm512_storeu_ps(m + 16, a11), _mm512_storeu_ps(m + 32, a12);
+            m += ld;
+            _mm512_storeu_ps(m, a20), _mm512_storeu_ps(m + 16, a21), _mm512_storeu_ps(m + 32, a22);
+            m += ld;
+            _mm512_storeu_ps(m, a30), _mm512_storeu_ps(m + 16, a31), _mm512_storeu_ps(m + 32, a32);
+        }
+    }
+}
+#endif
+
+typedef void (*wg_gemm_fn)(float *, const float *, const float *, int, int, size_t, size_t);
+
+static wg_gemm_fn wg_fn;
+
+static wg_gemm_fn wg_kernel(const char *isa)
+{
+    if (!strcmp(isa, "c")) return wg_gemm_c;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!strcmp(isa, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return wg_gemm_avx2;
+    if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512f")) return wg_gemm_avx512;
+#endif
+    return NULL;
+}
+
+static int wg_512; /* the AVX-512 transforms go with the AVX-512 kernel */
+
+int gn_wino_set_isa(const char *isa)
+{
+    wg_gemm_fn f = NULL;
+    if (!isa) {
+        static const char *best[] = {"avx512", "avx2", "c"};
+        for (int i = 0; !f; i++) f = wg_kernel(best[i]);
+    } else if (!(f = wg_kernel(isa)))
+        return -1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __atomic_store_n(&wg_512, f == wg_gemm_avx512, __ATOMIC_RELAXED);
+#endif
+    __atomic_store_n(&wg_fn, f, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* The best kernel this CPU has, unless gn_wino_set_isa() chose one. */
+static wg_gemm_fn wg_pick(void)
+{
+    wg_gemm_fn f = __atomic_load_n(&wg_fn, __ATOMIC_RELAXED);
+    if (f) return f;
+    gn_wino_set_isa(NULL);
+    return __atomic_load_n(&wg_fn, __ATOMIC_RELAXED);
+}
+
+void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
+                 int Ci, int H, int W, int nb, float *ws)
+{
+    GN_ASSERT(Ko % WG_KB == 0 && Ko >= WG_KB && Ci >= 1);
+    const wg_gemm_fn gemm = wg_pick();
+    const int t512 = __atomic_load_n(&wg_512, __ATOMIC_RELAXED);
+    const int chunk = gn_wino_chunk(Ko, Ci, H, W);
+    const size_t T = (size_t)tiles(H) * tiles(W), ld = ld_of(chunk, H, W);
+    const size_t xs = (size_t)Ci * ld, ms = (size_t)Ko * ld;
+    float *V = ws, *M = V + 16 * xs, *rows = M + 16 * ms;
+    const size_t in = (size_t)Ci * H * W, out = (size_t)Ko * H * W;
+    for (int b0 = 0; b0 < nb; b0 += chunk) {
+        const int n = nb - b0 < chunk ? nb - b0 : chunk;
+        const size_t used = (size_t)n * T;
+        for (int b = 0; b < n; b++) {
+            const float *xb = x + (size_t)(b0 + b) * in;
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (t512) {
+                wino_in_512(V, xs, ld, (size_t)b * T, xb, Ci, H, W, rows);
+                continue;
+            }
+#endif
+            wino_in(V, xs, ld, (size_t)b * T, xb, Ci, H, W, rows);
+        }
+        /* the products run over whole blocks up to the used columns, the
+         * rest of the last block zeroed */
+        const size_t nc = (used + WG_NB - 1) / WG_NB * WG_NB;
+        if (used < nc)
+            for (size_t r = 0; r < 16 * (size_t)Ci; r++)
+                memset(V + r * ld + used, 0, sizeof(float) * (nc - used));
+        for (int xi = 0; xi < 16; xi++)
+            gemm(M + xi * ms, U + (size_t)xi * Ko * Ci, V + xi * xs, Ko, Ci, ld, nc);
+        for (int b = 0; b < n; b++) {
+            float *yb = y + (size_t)(b0 + b) * out;
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (t512) {
+                wino_out_512(yb, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W);
+                continue;
+            }
+#endif
+            wino_out(yb, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W, rows);
+        }
+    }
+}
