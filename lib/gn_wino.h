@@ -6,7 +6,8 @@
  * multiplies per tile and channel pair instead of 36. The 16 products
  * (one per tile position xi) are (Ko x Ci) . (Ci x tiles) matrix products,
  * run by genie's own register-blocked kernels (AVX-512, AVX2+FMA, or plain
- * C, chosen by cpuid once). The backward pass to the input of such a
+ * C, chosen by cpuid once), and the transforms by AVX-512 code or by plain
+ * loops left to gcc's vectoriser. The backward pass to the input of such a
  * convolution is itself one (dy convolved with the flipped, transposed
  * weights, pad 1), so the same code serves both. Results differ from
  * im2col + sgemm in the last bits (the transforms add and halve); the unit
@@ -33,7 +34,14 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
                  int Ci, int H, int W, int nb, float *ws);
 
 /* Chooses the products' kernel: "c", "avx2" (with FMA) or "avx512", or
- * NULL for the best this CPU has (the default). -1 if the CPU lacks it. */
+ * NULL for the best this CPU has (the default; the environment variable
+ * GN_WINO_ISA names one too). -1 if the CPU lacks it. */
 int gn_wino_set_isa(const char *isa);
+/* Whether Winograd beats im2col + sgemm here: with the AVX-512 kernel and
+ * transforms. With AVX2 only (generic transforms) it measured slower than
+ * OpenBLAS's Haswell sgemm on ResNet-20 (537 against 583 images/s forward
+ * and backward), so op_conv.c then keeps im2col, unless a kernel was asked
+ * for by name. */
+int gn_wino_pays(void);
 
 #endif

@@ -134,8 +134,9 @@ static size_t small_floats(const gn_conv_shape *s)
 /* Dense 3x3, stride-1, pad-1 convolutions with at least 8 input and output
  * channels, both multiples of 4, run forward and backward-to-the-input by
  * Winograd F(2x2,3x3) (op_wino.c, gn_wino.h): 16 multiplies per 2x2 output
- * tile and channel pair instead of 36. Their weight gradient stays im2col +
- * sgemm. GN_NO_WINO=1 (read once) turns this off. */
+ * tile and channel pair instead of 36, where the CPU has AVX-512
+ * (gn_wino_pays()). Their weight gradient stays im2col + sgemm.
+ * GN_NO_WINO=1 (read once) turns this off. */
 static int wino_off(void)
 {
     static int off = -1;
@@ -153,7 +154,10 @@ static int wino_shape(const gn_conv_shape *s)
            s->Cin % 4 == 0 && s->Cout % 4 == 0;
 }
 
-static int wino(const gn_conv_shape *s) { return wino_shape(s) && !wino_off(); }
+static int wino(const gn_conv_shape *s)
+{
+    return wino_shape(s) && !wino_off() && gn_wino_pays();
+}
 
 /* one thread's Winograd scratch (the same for forward and backward) */
 static size_t wino_floats(const gn_conv_shape *s)

@@ -224,12 +224,18 @@ __attribute__((target("avx512f"))) static void wino_in_512(float *restrict V, si
     for (int c = 0; c < Ci; c++) {
         const float *xc = x + (size_t)c * H * W;
         float *vc = V + (size_t)c * ld + n0;
+        /* the next plane (of this sample, or the next sample's first),
+         * two rows per tile row, ahead of its loads */
+        const char *pf = (const char *)(xc + (size_t)H * W);
         for (int th = 0; th < TH; th++) {
             const float *r[4];
             for (int i = 0; i < 4; i++) {
                 const int h = 2 * th + i - 1;
                 r[i] = h >= 0 && h < H ? xc + (size_t)h * W : zero;
             }
+            const size_t o1 = (size_t)(2 * th + 2 < H ? 2 * th + 2 : H) * W * 4;
+            for (size_t o = (size_t)2 * th * W * 4; o < o1; o += 64)
+                _mm_prefetch(pf + o, _MM_HINT_T0); /* never faults, even past the batch */
             for (int t0 = 0; t0 < TW; t0 += 16) {
                 const int c0 = 2 * t0 - 1;
                 __m512 e[4][3];
@@ -254,6 +260,113 @@ __attribute__((target("avx512f"))) static void wino_in_512(float *restrict V, si
                     _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
                 }
             }
+        }
+    }
+}
+
+/* Planes of at most 14 columns (TW <= 7 tiles a row: 14x14 and 7x7 in
+ * ResNet-20) would fill 7 or 4 of 16 lanes a step above; here one step
+ * takes two tile rows, th in lanes [0,TW) and th+1 in [TW,2TW). A padded
+ * row (columns -1..14) is one masked load, and tile t of either row picks
+ * its four columns out of the pair (A: row th's, B: row th+1's
+ * combinations) with one two-source permute per column offset. */
+#define WG_NARROW 7
+
+__attribute__((target("avx512f"))) static inline __m512i pick2(int TW, int k)
+{
+    int idx[16];
+    for (int l = 0; l < 16; l++)
+        idx[l] = l < TW ? 2 * l + k : l < 2 * TW ? 16 + 2 * (l - TW) + k : 0;
+    return _mm512_loadu_si512(idx);
+}
+
+__attribute__((target("avx512f"))) static void wino_in_512n(float *restrict V, size_t xs,
+                                                             size_t ld, size_t n0,
+                                                             const float *restrict x, int Ci,
+                                                             int H, int W)
+{
+    const int TH = tiles(H), TW = tiles(W);
+    const __m512i p0 = pick2(TW, 0), p1 = pick2(TW, 1), p2 = pick2(TW, 2), p3 = pick2(TW, 3);
+    const __mmask16 mrow = lanes(1, W + 1); /* lane l holds column l-1 */
+    for (int c = 0; c < Ci; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        float *vc = V + (size_t)c * ld + n0;
+        for (int th = 0; th < TH; th += 2) {
+            __m512 L[6];
+            for (int i = 0; i < 6; i++) {
+                const int h = 2 * th + i - 1;
+                L[i] = h >= 0 && h < H ? _mm512_maskz_loadu_ps(mrow, xc + (size_t)h * W - 1)
+                                       : _mm512_setzero_ps();
+            }
+            __m512 eA[4], eB[4];
+            eA[0] = _mm512_sub_ps(L[0], L[2]), eB[0] = _mm512_sub_ps(L[2], L[4]);
+            eA[1] = _mm512_add_ps(L[1], L[2]), eB[1] = _mm512_add_ps(L[3], L[4]);
+            eA[2] = _mm512_sub_ps(L[2], L[1]), eB[2] = _mm512_sub_ps(L[4], L[3]);
+            eA[3] = _mm512_sub_ps(L[1], L[3]), eB[3] = _mm512_sub_ps(L[3], L[5]);
+            const __mmask16 m = lanes(0, (th + 1 < TH ? 2 : 1) * TW);
+            for (int i = 0; i < 4; i++) {
+                const __m512 q0 = _mm512_permutex2var_ps(eA[i], p0, eB[i]);
+                const __m512 q1 = _mm512_permutex2var_ps(eA[i], p1, eB[i]);
+                const __m512 q2 = _mm512_permutex2var_ps(eA[i], p2, eB[i]);
+                const __m512 q3 = _mm512_permutex2var_ps(eA[i], p3, eB[i]);
+                float *v0 = vc + (size_t)(4 * i) * xs + (size_t)th * TW;
+                _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(q0, q2));
+                _mm512_mask_storeu_ps(v0 + xs, m, _mm512_add_ps(q1, q2));
+                _mm512_mask_storeu_ps(v0 + 2 * xs, m, _mm512_sub_ps(q2, q1));
+                _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
+            }
+        }
+    }
+}
+
+/* output columns of tile row th (r = 0: lanes [0,TW)) or th+1 (r = 1:
+ * lanes [TW,2TW)), even ones from the first source, odd from the second */
+__attribute__((target("avx512f"))) static inline __m512i weave2(int TW, int r)
+{
+    int idx[16];
+    for (int l = 0; l < 16; l++) idx[l] = (l & 1) * 16 + r * TW + (l >> 1);
+    return _mm512_loadu_si512(idx);
+}
+
+__attribute__((target("avx512f"))) static void wino_out_512n(float *restrict y, int acc,
+                                                              const float *restrict M, size_t ms,
+                                                              size_t ld, size_t n0,
+                                                              const float *bias, int Ko, int H,
+                                                              int W)
+{
+    const int TH = tiles(H), TW = tiles(W);
+    const __m512i w0 = weave2(TW, 0), w1 = weave2(TW, 1);
+    const __mmask16 mw = lanes(0, W);
+    for (int k = 0; k < Ko; k++) {
+        const __m512 bv = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+        float *yk = y + (size_t)k * H * W;
+        for (int th = 0; th < TH; th += 2) {
+            const float *m = M + (size_t)k * ld + n0 + (size_t)th * TW;
+            const __mmask16 mt = lanes(0, (th + 1 < TH ? 2 : 1) * TW);
+            __m512 s0[4], s1[4];
+            for (int j = 0; j < 4; j++) {
+                const __m512 a0 = _mm512_maskz_loadu_ps(mt, m + (size_t)j * ms),
+                             a1 = _mm512_maskz_loadu_ps(mt, m + (size_t)(4 + j) * ms),
+                             a2 = _mm512_maskz_loadu_ps(mt, m + (size_t)(8 + j) * ms),
+                             a3 = _mm512_maskz_loadu_ps(mt, m + (size_t)(12 + j) * ms);
+                s0[j] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+                s1[j] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+            }
+            __m512 o[2][2]; // [row in the tile][even|odd column]
+            for (int a = 0; a < 2; a++) {
+                const __m512 *q = a ? s1 : s0;
+                o[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), q[2]), bv);
+                o[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[1], q[2]), q[3]), bv);
+            }
+            for (int r = 0; r < 2; r++)
+                for (int a = 0; a < 2; a++) {
+                    const int h = 2 * (th + r) + a;
+                    if (h >= H) continue;
+                    float *yr = yk + (size_t)h * W;
+                    __m512 u = _mm512_permutex2var_ps(o[a][0], r ? w1 : w0, o[a][1]);
+                    if (acc) u = _mm512_add_ps(_mm512_maskz_loadu_ps(mw, yr), u);
+                    _mm512_mask_storeu_ps(yr, mw, u);
+                }
         }
     }
 }
@@ -423,11 +536,13 @@ static wg_gemm_fn wg_kernel(const char *isa)
     return NULL;
 }
 
-static int wg_512; /* the AVX-512 transforms go with the AVX-512 kernel */
+static int wg_512;  /* the AVX-512 transforms go with the AVX-512 kernel */
+static int wg_asked; /* a kernel was asked for by name */
 
 int gn_wino_set_isa(const char *isa)
 {
     wg_gemm_fn f = NULL;
+    __atomic_store_n(&wg_asked, isa != NULL, __ATOMIC_RELAXED);
     if (!isa) {
         static const char *best[] = {"avx512", "avx2", "c"};
         for (int i = 0; !f; i++) f = wg_kernel(best[i]);
@@ -440,13 +555,22 @@ int gn_wino_set_isa(const char *isa)
     return 0;
 }
 
-/* The best kernel this CPU has, unless gn_wino_set_isa() chose one. */
+/* The best kernel this CPU has, unless gn_wino_set_isa() or GN_WINO_ISA
+ * (c, avx2 or avx512; for comparisons) chose one. */
 static wg_gemm_fn wg_pick(void)
 {
     wg_gemm_fn f = __atomic_load_n(&wg_fn, __ATOMIC_RELAXED);
     if (f) return f;
-    gn_wino_set_isa(NULL);
+    const char *e = getenv("GN_WINO_ISA");
+    if (!e || !*e || gn_wino_set_isa(e)) gn_wino_set_isa(NULL);
     return __atomic_load_n(&wg_fn, __ATOMIC_RELAXED);
+}
+
+int gn_wino_pays(void)
+{
+    wg_pick();
+    return __atomic_load_n(&wg_512, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&wg_asked, __ATOMIC_RELAXED);
 }
 
 void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
@@ -466,6 +590,10 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
         for (int b = 0; b < n; b++) {
             const float *xb = x + (size_t)(b0 + b) * in;
 #if defined(__x86_64__) && defined(__GNUC__)
+            if (t512 && tiles(W) <= WG_NARROW) {
+                wino_in_512n(V, xs, ld, (size_t)b * T, xb, Ci, H, W);
+                continue;
+            }
             if (t512) {
                 wino_in_512(V, xs, ld, (size_t)b * T, xb, Ci, H, W, rows);
                 continue;
@@ -484,6 +612,10 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
         for (int b = 0; b < n; b++) {
             float *yb = y + (size_t)(b0 + b) * out;
 #if defined(__x86_64__) && defined(__GNUC__)
+            if (t512 && tiles(W) <= WG_NARROW) {
+                wino_out_512n(yb, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W);
+                continue;
+            }
             if (t512) {
                 wino_out_512(yb, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W);
                 continue;

@@ -274,6 +274,8 @@ static void test_conv(void)
     conv_case("winograd 8->12 7x9", 3, 8, 7, 9, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
     conv_case("winograd 12->8 1x2", 2, 12, 1, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1);
     conv_case("winograd 16->16 28x28", 9, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
+    conv_case("winograd 8->8 19x33", 2, 8, 19, 33, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    conv_case("winograd 8->8 16x15", 2, 8, 16, 15, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1);
     conv_case("winograd 64->32 7x7", 45, 64, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     /* the serial path (one thread: no pool, OpenBLAS as configured) */
     int nt = gn_get_threads();
