@@ -218,42 +218,52 @@ gn_graph *gn_teacher_build(const gn_graph *model, int swing, int *nswing)
 
 /* ---- loss kernels -------------------------------------------------------- */
 
-static void bnloss(double *mterm, double *sterm, float *dx, const float *x, const float *mu,
-                   const float *sd, int B, int C, int HW, float scale, double *ws, int set)
+/* The BN term of one layer from its input's per-channel mean m and M2 q
+ * over n = B*HW values: *mterm, *sterm, and (a non-NULL) the gradient's
+ * coefficients dL/dx = a_c + b_c (x - mc_c), times scale. */
+static void bnloss_coef(double *mterm, double *sterm, const double *m, const double *q,
+                        const float *mu, const float *sd, int B, int C, int HW, float scale,
+                        float *a, float *b, float *mc)
 {
     const double n = (double)B * HW;
     GN_ASSERT(n >= 2 && C >= 1);
-    double *m = ws, *q = ws + C; // (C), (C)
-    gn_chan_moments(m, q, x, B, C, HW);
     double mt = 0, st = 0;
     for (int c = 0; c < C; c++) {
         const double s = sqrt(q[c] / (n - 1)), dm = (double)mu[c] - m[c], ds = (double)sd[c] - s;
         mt += dm * dm;
         st += ds * ds;
-        /* keep the per-channel gradient coefficients in the scratch:
-         * dL/dx = a_c + b_c (x - m_c), a_c = -2 dm/(C n),
+        if (!a) continue;
+        /* dL/dx = a_c + b_c (x - m_c), a_c = -2 dm/(C n),
          * b_c = -2 ds/(C (n-1) s) (0 where s = 0) */
-        q[c] = s > 0 ? -2.0 * ds / ((double)C * (n - 1) * s) : 0.0;
+        const double bc = s > 0 ? -2.0 * ds / ((double)C * (n - 1) * s) : 0.0;
+        a[c] = (float)(scale * -2.0 * dm / ((double)C * n));
+        b[c] = (float)(scale * bc);
+        mc[c] = (float)m[c];
     }
     *mterm = mt / C;
     *sterm = st / C;
+}
+
+/* ws: 2*C doubles and 3*C floats */
+static void bnloss(double *mterm, double *sterm, float *dx, const float *x, const float *mu,
+                   const float *sd, int B, int C, int HW, float scale, double *ws, int set)
+{
+    double *m = ws, *q = ws + C; // (C), (C)
+    float *a = (float *)(ws + 2 * C), *b = a + C, *mc = b + C;
+    gn_chan_moments(m, q, x, B, C, HW);
+    bnloss_coef(mterm, sterm, m, q, mu, sd, B, C, HW, scale, dx ? a : NULL, b, mc);
     if (!dx) return;
     const size_t P = (size_t)HW;
-    for (int c = 0; c < C; c++) {
-        const double dm = (double)mu[c] - m[c];
-        const float a = (float)(scale * -2.0 * dm / ((double)C * n));
-        const float b = (float)(scale * q[c]);
-        const float mc = (float)m[c];
+    for (int c = 0; c < C; c++)
         for (int i = 0; i < B; i++) {
             const size_t o = ((size_t)i * C + c) * P;
             const float *xp = x + o; // (HW)
             float *dp = dx + o;      // (HW)
             if (set)
-                for (size_t j = 0; j < P; j++) dp[j] = 0.0f + (a + b * (xp[j] - mc));
+                for (size_t j = 0; j < P; j++) dp[j] = 0.0f + (a[c] + b[c] * (xp[j] - mc[c]));
             else
-                for (size_t j = 0; j < P; j++) dp[j] += a + b * (xp[j] - mc);
+                for (size_t j = 0; j < P; j++) dp[j] += a[c] + b[c] * (xp[j] - mc[c]);
         }
-    }
 }
 
 void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
@@ -305,7 +315,10 @@ struct gn_distiller {
     const float **mu, **sd; /* [nbn] targets of BN l (into tmean/tstd) */
     float *tmean, *tstd;
     int last_bn;      /* index of the last BN node: backward stops there */
-    double *ws;       /* 2 * max C doubles */
+    gn_bn_tap *tap;   /* [nbn] BN l's loss, carried by its node's own passes */
+    double *mom;      /* 2*C doubles per layer: the taps' moments */
+    float *coef;      /* 3*C floats per layer: the taps' gradient coefficients */
+    double *ws;       /* 4 * max C doubles */
     int C, H, W;
     size_t per;       /* C*H*W */
     gn_rng rng;       /* the current batch's stream */
@@ -352,6 +365,9 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
     d->bn_in = gn_xcalloc((size_t)nbn, sizeof(int));
     d->mu = gn_xcalloc((size_t)nbn, sizeof(float *));
     d->sd = gn_xcalloc((size_t)nbn, sizeof(float *));
+    d->tap = gn_xcalloc((size_t)nbn, sizeof(gn_bn_tap));
+    d->mom = gn_xmalloc(2 * st->total * sizeof(double));
+    d->coef = gn_xmalloc(3 * st->total * sizeof(float));
     d->tmean = gn_xmalloc(st->total * sizeof(float));
     d->tstd = gn_xmalloc(st->total * sizeof(float));
     memcpy(d->tmean, st->mean, st->total * sizeof(float));
@@ -371,6 +387,10 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
             break;
         }
         d->bn_in[l] = n->in[0];
+        gn_bn_tap *tp = &d->tap[l];
+        float *cf = d->coef + 3 * st->off[l];
+        tp->mom = d->mom + 2 * st->off[l];
+        tp->a = cf, tp->b = cf + a->c, tp->m = cf + 2 * a->c;
         d->mu[l] = d->tmean + st->off[l];
         d->sd[l] = d->tstd + st->off[l];
         if (a->c > cmax) cmax = a->c;
@@ -381,10 +401,12 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
         gn_distiller_free(d);
         return rc;
     }
-    d->ws = gn_xmalloc(2 * (size_t)cmax * sizeof(double));
+    d->ws = gn_xmalloc(4 * (size_t)cmax * sizeof(double));
     d->rt = gn_run_new(t, o->batch, 1);
     d->rt->bn_train = 0;
     d->rt->update_running = 0;
+    for (int k = 0, m = 0; k < t->nn; k++)
+        if (t->nodes[k].op == GN_OP_BN) gn_run_bn_tap(d->rt, k, &d->tap[m++]);
     d->x = gn_xmalloc((size_t)o->batch * d->per * sizeof(float));
     d->dx = gn_xcalloc((size_t)o->batch * d->per, sizeof(float));
     if (o->method == GN_DISTILL_GENIE) {
@@ -425,6 +447,9 @@ void gn_distiller_free(gn_distiller *d)
     gn_adam_free(&d->opt_g);
     gn_adam_free(&d->opt_x);
     free(d->bn_in);
+    free(d->tap);
+    free(d->mom);
+    free(d->coef);
     free(d->mu);
     free(d->sd);
     free(d->tmean);
@@ -455,23 +480,22 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
     gn_run *r = d->rt;
     gn_graph *t = d->teacher;
     r->swing_rng = d->o.swing ? &d->rng : NULL;
-    gn_run_forward(r, x, b);
-    if (dx) gn_run_forget_grad(r); /* backward's first writers overwrite (gn_run.h) */
+    gn_run_forward(r, x, b); /* the BN nodes' taps record their inputs' moments */
     double mt = 0, st = 0;
     for (int l = 0; l < d->nbn; l++) {
         const gn_tensorinfo *a = &t->t[d->bn_in[l]];
+        const gn_bn_tap *tp = &d->tap[l];
         double m, s;
-        const int t = d->bn_in[l];
-        if (dx && gn_run_grad_stale(r, t)) /* the loss is its gradient's first writer */
-            gn_bnloss_forward_backward_set(&m, &s, gn_run_grad_set(r, t), r->val[t], d->mu[l],
-                                           d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
-        else
-            gn_bnloss_forward_backward(&m, &s, dx ? gn_run_grad(r, t) : NULL, r->val[t], d->mu[l],
-                                       d->sd[l], b, a->c, a->h * a->w, 1.0f, d->ws);
+        bnloss_coef(&m, &s, tp->mom, tp->mom + a->c, d->mu[l], d->sd[l], b, a->c, a->h * a->w,
+                    1.0f, dx ? (float *)tp->a : NULL, (float *)tp->b, (float *)tp->m);
         mt += m;
         st += s;
     }
     if (dx) {
+        /* each BN node adds its loss term to its input's gradient, the
+         * first writer there (gn_bn_tap): the same bits as the term written
+         * before the backward and the BN adding into it */
+        gn_run_forget_grad(r);
         gn_run_backward_nodes(r, GN_WANT_INPUT, 0, d->last_bn + 1);
         memcpy(dx, gn_run_grad(r, t->input), (size_t)b * d->per * sizeof(float));
     }

@@ -94,7 +94,7 @@ gn_graph *gn_teacher_build(const gn_graph *model, int swing, int *nswing);
  * m_c, s_c = mean and unbiased std over batch and space;
  *   *mterm = sum_c (mu_c - m_c)^2 / C,  *sterm = sum_c (sd_c - s_c)^2 / C,
  * and, when dx is not NULL, dx (B,C,HW) += scale * d(mterm + sterm)/dx.
- * ws: 2*C doubles of scratch. */
+ * ws: 4*C doubles of scratch. */
 void gn_bnloss_forward_backward(double *mterm, double *sterm, float *dx, const float *x,
                                 const float *mu, const float *sd, int B, int C, int HW,
                                 float scale, double *ws);

@@ -104,6 +104,27 @@ void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const floa
                               const float *x, const float *mean, const float *invstd,
                               const float *gamma, const gn_bn_shape *s, int set,
                               const gn_act_fuse *a);
+/* A loss on the statistics of an inference-mode BatchNorm's input (Genie-D's
+ * BN term, distill.c), carried by the BN's own passes instead of passes of
+ * its own over x and dx:
+ * - forward also stores mom[c] = mean and mom[C+c] = M2 of x per channel,
+ *   the numbers gn_chan_moments() gives, from each plane just read;
+ * - backward, with a set, gives x the gradient a_c + b_c (x - m_c) of the
+ *   loss plus the BN's own: dx = ((set ? 0 : dx) + (a + b (x - m))) + g,
+ *   the same bits as the loss writing its term first and the BN adding. */
+typedef struct {
+    double *mom;            /* (2, C), written by forward; NULL: not recorded */
+    const float *a, *b, *m; /* (C) each; a NULL: no loss term in backward */
+} gn_bn_tap;
+/* gn_bn_forward_infer_act / gn_bn_backward_infer_act with a tap (act may
+ * be NULL: no fused activation) */
+void gn_bn_forward_infer_tap(float *z, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const gn_bn_shape *s,
+                             const gn_act_fuse *act, const gn_bn_tap *tap);
+void gn_bn_backward_infer_tap(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *act, const gn_bn_tap *tap);
 /* running = (1-momentum)*running + momentum*batch, with the unbiased
  * variance (PyTorch's rule), from the cached mean/invstd. */
 void gn_bn_update_running(float *rmean, float *rvar, const float *mean,

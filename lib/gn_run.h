@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "gn_graph.h"
+#include "gn_ops.h"
 
 enum {
     GN_WANT_INPUT = 1,  /* gradient with respect to the model input */
@@ -65,12 +66,19 @@ typedef struct {
     char *skip;      /* scratch of backward: [nt] a fused pair's unformed gradient */
     char *gvalid;    /* [nt] 1: grad[t] holds its gradient; 0: logically zero, memory
                       * stale (after gn_run_forget_grad, until first written) */
+    const gn_bn_tap **bntap; /* [nn] a loss carried by inference-mode BN node k's
+                              * passes (gn_ops.h), or NULL; see gn_run_bn_tap */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad
  * allocates activation gradients too. Never fails (aborts on no memory). */
 gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
 void gn_run_free(gn_run *r);
+/* Attaches tap to BatchNorm node k (NULL detaches): while the run uses
+ * running statistics (bn_train 0), every forward fills tap->mom and every
+ * backward that reaches node k adds the loss term tap->a..m describes to
+ * the gradient of k's input (gn_bn_tap). The tap must outlive the run. */
+void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap);
 /* Copies b samples x (b, C,H,W) into the input and runs every node. */
 void gn_run_forward(gn_run *r, const float *x, int b);
 /* Runs nodes [first, last) only, on the current values (for units). */

@@ -11,6 +11,7 @@
  * gn_bn_update_running(). No folding into convolutions (that is calib's). */
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_stats.h"
 
 #include <math.h>
 
@@ -176,6 +177,7 @@ typedef struct {
     const float *x, *dy, *gamma, *beta, *rmean, *rvar, *cmean, *cinvstd;
     int set; /* dx = 0 + g instead of dx += g (first writer) */
     const gn_act_fuse *act; /* fused activation after the BN, or NULL */
+    const gn_bn_tap *tap;   /* a loss on the input's statistics, or NULL */
 } bn_job;
 
 static void channels(const bn_job *j, int t, int T, int *c0, int *c1)
@@ -214,7 +216,21 @@ static void infer_fwd_part(void *ctx, int t, int T)
         const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->rmean[c] * scale;
-        for (int b = 0; b < s->B; b++) bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
+        if (!j->tap || !j->tap->mom) {
+            for (int b = 0; b < s->B; b++)
+                bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
+            continue;
+        }
+        double na = 0, ma = 0, qa = 0;
+        for (int b = 0; b < s->B; b++) {
+            const size_t o = ((size_t)b * s->C + c) * HW;
+            bn_store(j, o, scale, shift, HW);
+            float mp, qp;
+            gn_plane_moments(&mp, &qp, j->x + o, HW); /* the plane is in L1 now */
+            gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
+        }
+        j->tap->mom[c] = ma;
+        j->tap->mom[s->C + c] = qa;
     }
 }
 
@@ -239,7 +255,22 @@ static void infer_bwd_part(void *ctx, int t, int T)
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
             const float *dyp = bn_dy(j, buf, o, HW); // (HW)
-            if (j->dx) {
+            if (j->dx && j->tap && j->tap->a) {
+                /* the loss term first, then the BN's own, as two writers would */
+                float *dxp = j->dx + o;
+                const float *xp = j->x + o;
+                const float la = j->tap->a[c], lb = j->tap->b[c], lm = j->tap->m[c];
+                size_t i = 0;
+                for (; i + BLK <= HW; i += BLK) {
+                    float g[BLK], d[BLK];
+                    for (int k = 0; k < BLK; k++) g[k] = dyp[i + k] * scale;
+                    for (int k = 0; k < BLK; k++) d[k] = j->set ? 0.0f : dxp[i + k];
+                    for (int k = 0; k < BLK; k++) d[k] = d[k] + (la + lb * (xp[i + k] - lm));
+                    for (int k = 0; k < BLK; k++) dxp[i + k] = d[k] + g[k];
+                }
+                for (; i < HW; i++)
+                    dxp[i] = ((j->set ? 0.0f : dxp[i]) + (la + lb * (xp[i] - lm))) + dyp[i] * scale;
+            } else if (j->dx) {
                 float *dxp = j->dx + o;
                 size_t i = 0;
                 for (; i + BLK <= HW; i += BLK) {
@@ -312,7 +343,21 @@ static void train_fwd_part(void *ctx, int t, int T)
         j->invstd[c] = inv;
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->mean[c] * scale;
-        for (int b = 0; b < s->B; b++) bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
+        if (!j->tap || !j->tap->mom) {
+            for (int b = 0; b < s->B; b++)
+                bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
+            continue;
+        }
+        double na = 0, ma = 0, qa = 0;
+        for (int b = 0; b < s->B; b++) {
+            const size_t o = ((size_t)b * s->C + c) * HW;
+            bn_store(j, o, scale, shift, HW);
+            float mp, qp;
+            gn_plane_moments(&mp, &qp, j->x + o, HW); /* the plane is in L1 now */
+            gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
+        }
+        j->tap->mom[c] = ma;
+        j->tap->mom[s->C + c] = qa;
     }
 }
 
@@ -415,6 +460,18 @@ void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const
     gn_ops_parallel(infer_fwd_part, &j, elems(s));
 }
 
+void gn_bn_forward_infer_tap(float *z, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const gn_bn_shape *s,
+                             const gn_act_fuse *act, const gn_bn_tap *tap)
+{
+    GN_ASSERT(z && x && rmean && rvar);
+    check_bn(s);
+    check_act(s, act, 0);
+    bn_job j = {.s = s, .y = z, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
+                .rvar = rvar, .act = act, .tap = tap};
+    gn_ops_parallel(infer_fwd_part, &j, elems(s));
+}
+
 void gn_bn_forward_train_act(float *z, float *mean, float *invstd, const float *x,
                              const float *gamma, const float *beta, const gn_bn_shape *s,
                              const gn_act_fuse *a)
@@ -436,6 +493,23 @@ void gn_bn_backward_infer_act(float *dx, float *dgamma, float *dbeta, const floa
     check_act(s, a, 1);
     GN_ASSERT(!set || dx);
     bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, a);
+}
+
+void gn_bn_backward_infer_tap(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *gamma, const float *rmean,
+                              const float *rvar, const gn_bn_shape *s, int set,
+                              const gn_act_fuse *act, const gn_bn_tap *tap)
+{
+    check_act(s, act, 1);
+    GN_ASSERT(!set || dx);
+    GN_ASSERT(!tap || !tap->a || (x && tap->b && tap->m));
+    GN_ASSERT(dy && rvar);
+    check_bn(s);
+    if (!dx && !dgamma && !dbeta) return;
+    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
+                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set, .act = act,
+                .tap = tap};
+    gn_ops_parallel(infer_bwd_part, &j, elems(s));
 }
 
 void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const float *dy,

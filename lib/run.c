@@ -225,6 +225,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     }
     r->dwq = gn_xcalloc(maxw, sizeof(float));
     r->need = gn_xcalloc((size_t)g->nt + 1, 1);
+    r->bntap = gn_xcalloc((size_t)g->nn + 1, sizeof *r->bntap);
     r->gvalid = gn_xmalloc((size_t)g->nt + 1);
     memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
@@ -232,6 +233,12 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->upc_y = gn_xcalloc(uy, sizeof(float));
     r->upc_w = gn_xcalloc(2 * uw, sizeof(float)); /* phase weights, then their gradient */
     return r;
+}
+
+void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap)
+{
+    GN_ASSERT(k >= 0 && k < r->g->nn && r->g->nodes[k].op == GN_OP_BN);
+    r->bntap[k] = tap;
 }
 
 void gn_run_free(gn_run *r)
@@ -260,6 +267,7 @@ void gn_run_free(gn_run *r)
     free(r->dwq);
     free(r->need);
     free(r->gvalid);
+    free(r->bntap);
     free(r->fuse);
     free(r->upc_y);
     free(r->upc_w);
@@ -363,11 +371,8 @@ static void forward_node(gn_run *r, int k, int fused)
                                     pdata(g, n, GN_P_BETA), &s);
             if (r->update_running && rm) gn_bn_update_running(rm, rv, mean, invstd, n->momentum, &s);
         } else {
-            if (fused)
-                gn_bn_forward_infer_act(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv,
-                                        &s, &act);
-            else
-                gn_bn_forward_infer(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv, &s);
+            gn_bn_forward_infer_tap(y, x, pdata(g, n, GN_P_GAMMA), pdata(g, n, GN_P_BETA), rm, rv,
+                                    &s, fused ? &act : NULL, r->bntap[k]);
         }
         break;
     }
@@ -609,12 +614,10 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
             gn_bn_backward_train(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
                                  dy, x, r->cache[k], r->cache[k] + ti->c,
                                  pdata(g, n, GN_P_GAMMA), &s);
-        else if (set)
-            gn_bn_backward_infer_set(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
-                                     dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s);
         else
-            gn_bn_backward_infer(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
-                                 dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s);
+            gn_bn_backward_infer_tap(dx, pgrad(r, n, GN_P_GAMMA, want),
+                                     pgrad(r, n, GN_P_BETA, want), dy, x, pdata(g, n, GN_P_GAMMA),
+                                     rm, rv, &s, set, NULL, r->bntap[k]);
         break;
     }
     case GN_OP_RELU:
@@ -751,8 +754,8 @@ static void backward_fused(gn_run *r, int k, unsigned want, const char *need)
         gn_bn_backward_train_act(dx, dgamma, dbeta, dy, x, r->cache[k], r->cache[k] + ti->c,
                                  pdata(g, n, GN_P_GAMMA), &s, set, &a);
     else
-        gn_bn_backward_infer_act(dx, dgamma, dbeta, dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s, set,
-                                 &a);
+        gn_bn_backward_infer_tap(dx, dgamma, dbeta, dy, x, pdata(g, n, GN_P_GAMMA), rm, rv, &s, set,
+                                 &a, r->bntap[k]);
 }
 
 static int node_has_trainable(const gn_run *r, const gn_node *n)

@@ -330,11 +330,7 @@ void gn_chan_moments(double *mean, double *m2, const float *x, int B, int C, int
         for (int b = 0; b < B; b++) {
             float mp, qp;
             gn_plane_moments(&mp, &qp, x + ((size_t)b * C + c) * P, P); // (HW)
-            /* Chan et al.: merge (na, ma, qa) with (HW, mp, qp) */
-            const double nb = (double)HW, n = na + nb, d = (double)mp - ma;
-            ma += d * nb / n;
-            qa += (double)qp + d * d * na * nb / n;
-            na = n;
+            gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
         }
         mean[c] = ma;
         m2[c] = qa;

@@ -371,7 +371,7 @@ static void test_loss_kernels(void)
     enum { B = 3, C = 4, HW = 37 };
     const size_t N = (size_t)B * C * HW;
     float x[N], dx[N], mu[C], sd[C];
-    double ws[2 * C];
+    double ws[4 * C];
     gn_rng r;
     gn_rng_seed(&r, 11, 0);
     for (size_t i = 0; i < N; i++) x[i] = 0.7f * gn_rng_normal(&r) + 0.3f * (float)(i % C);

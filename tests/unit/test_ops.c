@@ -11,6 +11,7 @@
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_stats.h"
 #include "gn_wino.h"
 
 #include <math.h>
@@ -372,6 +373,48 @@ static void test_bn_infer(int HW)
     CHECK_NEAR(dx0[HW + 4], c.r[HW + 4] / sqrt((double)c.rvar[1] + 1e-5), 1e-5); /* channel 1 */
     free(c.x), free(c.gamma), free(c.beta), free(c.rmean), free(c.rvar), free(c.y), free(c.r);
     free(y0), free(dx), free(dg), free(dbt), free(dx2), free(dg2), free(db2), free(dx0);
+}
+
+/* A tap (gn_bn_tap): the forward's moments are gn_chan_moments' bits and
+ * its output the untapped forward's; the backward is the loss term written
+ * first and the BN's backward added after, bit for bit, with and without a
+ * fused ReLU, as first writer and adding. */
+static void test_bn_tap(int HW)
+{
+    const int B = 3, C = 5;
+    const size_t n = (size_t)B * C * HW;
+    gn_bn_shape s = {B, C, HW, 1e-5f};
+    float *x = rvec(n, -2, 2), *gamma = rvec(C, 0.5f, 1.5f), *beta = rvec(C, -1, 1);
+    float *rmean = rvec(C, -0.5f, 0.5f), *rvar = rvec(C, 0.2f, 2), *dy = rvec(n, -1, 1);
+    float *la = rvec(C, -1, 1), *lb = rvec(C, -1, 1), *lm = rvec(C, -1, 1);
+    float *y = vec(n), *y0 = vec(n), *dx = vec(n), *want = vec(n), *prev = rvec(n, -1, 1);
+    double mom[2 * 5], m[5], q[5];
+    for (int relu = 0; relu < 2; relu++) {
+        gn_act_fuse a = {.kind = GN_SET_RELU, .z = y};
+        const gn_act_fuse *act = relu ? &a : NULL;
+        gn_bn_tap tap = {.mom = mom, .a = la, .b = lb, .m = lm};
+        gn_bn_forward_infer_tap(y, x, gamma, beta, rmean, rvar, &s, act, &tap);
+        gn_bn_forward_infer_act(y0, x, gamma, beta, rmean, rvar, &s, act);
+        gn_chan_moments(m, q, x, B, C, HW);
+        CHECK(!memcmp(y, y0, n * sizeof(float)));
+        CHECK(!memcmp(mom, m, sizeof m) && !memcmp(mom + C, q, sizeof q));
+        for (int set = 0; set < 2; set++) {
+            for (size_t i = 0; i < n; i++) {
+                const int c = (int)(i / HW % C);
+                const float t = la[c] + lb[c] * (x[i] - lm[c]);
+                want[i] = set ? 0.0f + t : prev[i] + t;
+                dx[i] = prev[i];
+            }
+            if (relu)
+                gn_bn_backward_infer_act(want, NULL, NULL, dy, x, gamma, rmean, rvar, &s, 0, act);
+            else
+                gn_bn_backward_infer(want, NULL, NULL, dy, x, gamma, rmean, rvar, &s);
+            gn_bn_backward_infer_tap(dx, NULL, NULL, dy, x, gamma, rmean, rvar, &s, set, act, &tap);
+            CHECK(!memcmp(dx, want, n * sizeof(float)));
+        }
+    }
+    free(x), free(gamma), free(beta), free(rmean), free(rvar), free(dy), free(la), free(lb);
+    free(lm), free(y), free(y0), free(dx), free(want), free(prev);
 }
 
 /* C is 3; HW below and above the kernels' 8-wide blocks */
@@ -1038,6 +1081,8 @@ int main(void)
     test_bn_infer(13);
     test_bn_train(4, 6);
     test_bn_train(3, 19);
+    test_bn_tap(6);
+    test_bn_tap(29);
     test_act();
     test_pool();
     test_linear();
