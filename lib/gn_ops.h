@@ -39,6 +39,11 @@ void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, const gn_conv_shape *s,
                         float *ws);
+/* The same with dx's first-writer form: dx = the gradient, its old
+ * contents never read (the bits adding into zeros gives). */
+void gn_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, const gn_conv_shape *s,
+                            float *ws);
 void gn_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                            const gn_conv_shape *s);
 void gn_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,

@@ -822,6 +822,7 @@ typedef struct {
     const float *wk;    /* the weights in im2col row order (w itself unless blk_layout) */
     float *col, *acc;   /* per-thread im2col buffers and dw accumulators, in ws */
     const float *U;     /* Winograd weights (wino() only: forward, or backward to dx) */
+    int set;            /* backward: dx = the gradient (first writer), not += */
     float *wg;          /* per-thread Winograd scratch, in ws */
 } conv_job;
 
@@ -905,7 +906,7 @@ static void conv_part(void *ctx, int t, int T)
         }
     }
     if (use_wg && j->dx)
-        gn_wino_run(j->dx + (size_t)b0 * s->Cin * HW, 1, j->dy + (size_t)b0 * s->Cout * P, j->U,
+        gn_wino_run(j->dx + (size_t)b0 * s->Cin * HW, !j->set, j->dy + (size_t)b0 * s->Cout * P, j->U,
                     NULL, s->Cin, s->Cout, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
 }
 
@@ -976,8 +977,29 @@ void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     conv_run(&j, ws);
 }
 
+static void conv_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const gn_conv_shape *s, float *ws, int set);
+
 void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const gn_conv_shape *s, float *ws)
+{
+    conv_backward(dx, dw, db, dy, x, w, s, ws, 0);
+}
+
+void gn_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const gn_conv_shape *s, float *ws)
+{
+    GN_ASSERT(dx);
+    check_shape(s);
+    /* Winograd writes dx whole (never a -0: its sums start from +0, so the
+     * bits are those of adding into zeros); the other kernels add, into
+     * zeros */
+    if (!wino(s)) memset(dx, 0, sizeof(float) * (size_t)s->B * s->Cin * s->H * s->W);
+    conv_backward(dx, dw, db, dy, x, w, s, ws, wino(s));
+}
+
+static void conv_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const gn_conv_shape *s, float *ws, int set)
 {
     GN_ASSERT(dy);
     check_shape(s);
@@ -993,7 +1015,7 @@ void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     if (!dx && !dw) return;
     GN_ASSERT(w && (x || !dw));
     GN_ASSERT(ws);
-    conv_job j = {.s = s, .dx = dx, .dw = dw, .dy = dy, .x = x, .w = w};
+    conv_job j = {.s = s, .dx = dx, .dw = dw, .dy = dy, .x = x, .w = w, .set = set};
     conv_run(&j, ws);
 }
 

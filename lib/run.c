@@ -588,7 +588,7 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     switch (n->op) {
     case GN_OP_BN: case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
     case GN_OP_ADD: case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
-    case GN_OP_UPSAMPLE: can_set = 1; break;
+    case GN_OP_UPSAMPLE: case GN_OP_CONV: can_set = 1; break;
     case GN_OP_AQUANT: can_set = !r->qmode; break;
     default: break;
     }
@@ -599,7 +599,10 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         gn_conv_shape s = conv_shape(g, n, B);
         const float *w = r->qmode && n->wbits ? r->wq[k] : pdata(g, n, GN_P_W);
         float *dw = wgrad_begin(r, k, want);
-        gn_conv2d_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
+        if (set)
+            gn_conv2d_backward_set(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
+        else
+            gn_conv2d_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
         wgrad_end(r, k, want);
         break;
     }

@@ -1068,6 +1068,20 @@ static void test_backward_set(void)
     gn_upsample2_backward(a, dy, B, C, H, W);
     gn_upsample2_backward_set(b, dy, B, C, H, W);
     CHECK(!memcmp(a, b, N * sizeof(float)));
+    /* convolution: im2col (5 channels) and Winograd (8 channels) */
+    for (int Cc = 5; Cc <= 8; Cc += 3) {
+        gn_conv_shape cs = {.B = B, .Cin = Cc, .H = H, .W = W, .Cout = Cc, .KH = 3, .KW = 3,
+                            .SH = 1, .SW = 1, .PT = 1, .PL = 1, .PB = 1, .PR = 1, .groups = 1};
+        CHECK(gn_conv_shape_init(&cs) == 0);
+        const size_t nx = (size_t)B * Cc * H * W;
+        float *w = rvec((size_t)Cc * Cc * 9, -1, 1), *ws = vec(gn_conv2d_workspace(&cs));
+        float *ca = vec(nx), *cb = vec(nx);
+        for (size_t i = 0; i < nx; i++) cb[i] = NAN;
+        gn_conv2d_backward(ca, NULL, NULL, dy, x, w, &cs, ws);
+        gn_conv2d_backward_set(cb, NULL, NULL, dy, x, w, &cs, ws);
+        CHECK(!memcmp(ca, cb, nx * sizeof(float)));
+        free(w), free(ws), free(ca), free(cb);
+    }
     free(x), free(dy), free(y), free(a), free(b);
 }
 
