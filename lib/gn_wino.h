@@ -33,6 +33,22 @@ size_t gn_wino_floats(int Ko, int Ci, int H, int W);
 void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
                  int Ci, int H, int W, int nb, float *ws);
 
+/* Nearest upsample x2 followed by a 3x3/s1/p1 convolution, by the same
+ * transforms with the 7 products the repeated pixels zero left out (9 per
+ * tile of 2x2 outputs, one tile per input pixel; op_wino.c):
+ * U has 9*Ko*Ci floats: gn_wino_up_weights(U, w, Cout, Cin, 0) for the
+ * forward (Ko = Cout, Ci = Cin), (..., 1) for its adjoint (Ko = Cin, Ci =
+ * Cout). gn_wino_up_run, adjoint 0: out (nb, Ko, 2H, 2W) (=|+=)
+ * conv(upsample(in (nb, Ci, H, W))) + bias; adjoint 1: out (nb, Ko, H, W)
+ * (=|+=) the gradient at the upsample's input from in (nb, Ci, 2H, 2W), the
+ * gradient at the convolution's output (bias unused). ws: gn_wino_up_floats. */
+size_t gn_wino_up_u_floats(int Ko, int Ci);
+void gn_wino_up_weights(float *U, const float *w, int Cout, int Cin, int transpose);
+int gn_wino_up_chunk(int Ko, int Ci, int H, int W);
+size_t gn_wino_up_floats(int Ko, int Ci, int H, int W);
+void gn_wino_up_run(float *out, int acc, const float *in, const float *U, const float *bias,
+                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *ws);
+
 /* Chooses the products' kernel: "c", "avx2" (with FMA) or "avx512", or
  * NULL for the best this CPU has (the default; the environment variable
  * GN_WINO_ISA names one too). -1 if the CPU lacks it. */
@@ -43,5 +59,7 @@ int gn_wino_set_isa(const char *isa);
  * and backward), so op_conv.c then keeps im2col, unless a kernel was asked
  * for by name. */
 int gn_wino_pays(void);
+/* gn_wino_pays() and the environment has no GN_NO_WINO=1 (read once) */
+int gn_wino_enabled(void);
 
 #endif

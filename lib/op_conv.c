@@ -137,16 +137,6 @@ static size_t small_floats(const gn_conv_shape *s)
  * tile and channel pair instead of 36, where the CPU has AVX-512
  * (gn_wino_pays()). Their weight gradient stays im2col + sgemm.
  * GN_NO_WINO=1 (read once) turns this off. */
-static int wino_off(void)
-{
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("GN_NO_WINO");
-        __atomic_store_n(&off, e && *e && strcmp(e, "0"), __ATOMIC_RELAXED);
-    }
-    return off;
-}
-
 static int wino_shape(const gn_conv_shape *s)
 {
     return s->groups == 1 && s->KH == 3 && s->KW == 3 && s->SH == 1 && s->SW == 1 && s->PT == 1 &&
@@ -156,7 +146,7 @@ static int wino_shape(const gn_conv_shape *s)
 
 static int wino(const gn_conv_shape *s)
 {
-    return wino_shape(s) && !wino_off() && gn_wino_pays();
+    return wino_shape(s) && gn_wino_enabled();
 }
 
 /* one thread's Winograd scratch (the same for forward and backward) */

@@ -566,6 +566,16 @@ static wg_gemm_fn wg_pick(void)
     return __atomic_load_n(&wg_fn, __ATOMIC_RELAXED);
 }
 
+int gn_wino_enabled(void)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("GN_NO_WINO");
+        __atomic_store_n(&off, e && *e && strcmp(e, "0"), __ATOMIC_RELAXED);
+    }
+    return !off && gn_wino_pays();
+}
+
 int gn_wino_pays(void)
 {
     wg_pick();
@@ -622,6 +632,238 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
             }
 #endif
             wino_out(yb, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W, rows);
+        }
+    }
+}
+
+/* ---- nearest upsample x2, then 3x3/s1/p1 convolution ---------------------
+ * On the upsampled image the 4x4 input patch of output tile (i,j) (output
+ * rows 2i, 2i+1) is x's rows i-1, i, i, i+1 (likewise columns), so B^T d B
+ * = Bz^T p Bz with p x's 3x3 patch around (i,j) and Bz^T = B^T P =
+ * [1 -1 0; 0 2 0; 0 0 0; 0 1 -1]: its third row is zero, so 7 of the 16
+ * products vanish. The other 9 (xi = (a,b) in {0,1,3}^2, numbered 3a'+b')
+ * take one tile per pixel of x: 2.25 multiplies per output pixel and
+ * channel pair, against 4 for the four 2x2 phase convolutions (run.c) and
+ * 9 for the plain pair. Forward: V = Br^T p Br with Br^T = [1 -1 0; 0 2 0;
+ * 0 1 -1], y tile = Ar^T M Ar with Ar^T = [1 1 0; 0 1 -1]. Backward to x is
+ * the exact adjoint: Z = Ar dY Ar^T per tile, M = U^T Z, and x's pixel
+ * (i,j) gathers (Br M Br^T)[a][b] of tile (i+1-a, j+1-b). */
+
+size_t gn_wino_up_u_floats(int Ko, int Ci) { return (size_t)9 * Ko * Ci; }
+
+void gn_wino_up_weights(float *U, const float *w, int Cout, int Cin, int transpose)
+{
+    const size_t plane = (size_t)Cout * Cin;
+    for (int k = 0; k < Cout; k++)
+        for (int c = 0; c < Cin; c++) {
+            double g[9], t[12];
+            const float *src = w + ((size_t)k * Cin + c) * 9;
+            for (int i = 0; i < 9; i++) g[i] = src[i];
+            g_rows(t, g);
+            static const int keep[3] = {0, 1, 3};
+            for (int a = 0; a < 3; a++) {
+                const double *r = t + 3 * keep[a];
+                const double u[3] = {r[0], 0.5 * (r[0] + r[1] + r[2]), r[2]};
+                for (int b = 0; b < 3; b++) {
+                    const size_t at = transpose ? (size_t)c * Cout + k : (size_t)k * Cin + c;
+                    U[(size_t)(3 * a + b) * plane + at] = (float)u[b];
+                }
+            }
+        }
+}
+
+static size_t up_ld(int nb, int H, int W)
+{
+    size_t n = (size_t)nb * H * W;
+    return (n + WG_NB - 1) / WG_NB * WG_NB;
+}
+
+int gn_wino_up_chunk(int Ko, int Ci, int H, int W)
+{
+    const size_t per = 9 * sizeof(float) * (size_t)(Ko + Ci) * H * W;
+    size_t nb = 2 * WG_L2 / per;
+    return nb < 1 ? 1 : nb > 64 ? 64 : (int)nb;
+}
+
+/* scratch after V and M: a zero-bordered plane of x ((H+2) x (W+2)), three
+ * rows of vertical combinations (3 x (W+2)), and nine planes of the
+ * adjoint's per-tile outputs (9 x H*W) */
+size_t gn_wino_up_floats(int Ko, int Ci, int H, int W)
+{
+    const size_t ld = up_ld(gn_wino_up_chunk(Ko, Ci, H, W), H, W);
+    return 9 * ld * (size_t)(Ko + Ci) + (size_t)(H + 2) * (W + 2) + 3 * (size_t)(W + 2) +
+           9 * (size_t)H * W;
+}
+
+/* forward input transform of one sample x (Ci, H, W) */
+WG_CLONES static void up_in(float *restrict V, size_t xs, size_t ld, size_t n0,
+                            const float *restrict x, int Ci, int H, int W, float *restrict rows)
+{
+    const int Wp = W + 2;
+    float *xp = rows, *e = rows + (size_t)(H + 2) * Wp;
+    memset(xp, 0, sizeof(float) * (H + 2) * Wp);
+    for (int c = 0; c < Ci; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int i = 0; i < H; i++) memcpy(xp + (size_t)(i + 1) * Wp + 1, xc + (size_t)i * W, sizeof(float) * W);
+        float *vc = V + (size_t)c * ld + n0;
+        for (int i = 0; i < H; i++) {
+            const float *restrict r0 = xp + (size_t)i * Wp, *restrict r1 = r0 + Wp,
+                                  *restrict r2 = r1 + Wp;
+            float *restrict e0 = e, *restrict e1 = e + Wp, *restrict e2 = e + 2 * Wp;
+            for (int p = 0; p < Wp; p++) {
+                e0[p] = r0[p] - r1[p];
+                e1[p] = 2.0f * r1[p];
+                e2[p] = r1[p] - r2[p];
+            }
+            for (int a = 0; a < 3; a++) {
+                const float *restrict q = e + (size_t)a * Wp;
+                float *restrict v0 = vc + (size_t)(3 * a) * xs + (size_t)i * W, *restrict v1 = v0 + xs,
+                                *restrict v2 = v1 + xs;
+                for (int j = 0; j < W; j++) {
+                    v0[j] = q[j] - q[j + 1];
+                    v1[j] = 2.0f * q[j + 1];
+                    v2[j] = q[j + 1] - q[j + 2];
+                }
+            }
+        }
+    }
+}
+
+/* forward output transform: y (Ko, 2H, 2W) (=|+=) tiles + bias */
+WG_CLONES static void up_out(float *restrict y, int acc, const float *restrict M, size_t ms,
+                             size_t ld, size_t n0, const float *bias, int Ko, int H, int W)
+{
+    const size_t W2 = 2 * (size_t)W;
+    for (int k = 0; k < Ko; k++) {
+        const float bv = bias ? bias[k] : 0.0f;
+        float *yk = y + (size_t)k * 4 * H * W;
+        for (int i = 0; i < H; i++) {
+            const float *restrict m = M + (size_t)k * ld + n0 + (size_t)i * W;
+            float *restrict y0 = yk + (size_t)2 * i * W2, *restrict y1 = y0 + W2;
+            for (int j = 0; j < W; j++) {
+                float s0[3], s1[3];
+                for (int b = 0; b < 3; b++) {
+                    const float m0 = m[(size_t)b * ms + j], m1 = m[(size_t)(3 + b) * ms + j],
+                                m2 = m[(size_t)(6 + b) * ms + j];
+                    s0[b] = m0 + m1;
+                    s1[b] = m1 - m2;
+                }
+                const float o00 = s0[0] + s0[1] + bv, o01 = s0[1] - s0[2] + bv,
+                            o10 = s1[0] + s1[1] + bv, o11 = s1[1] - s1[2] + bv;
+                if (acc) {
+                    y0[2 * j] += o00, y0[2 * j + 1] += o01, y1[2 * j] += o10, y1[2 * j + 1] += o11;
+                } else {
+                    y0[2 * j] = o00, y0[2 * j + 1] = o01, y1[2 * j] = o10, y1[2 * j + 1] = o11;
+                }
+            }
+        }
+    }
+}
+
+/* adjoint input transform of one sample dy (Ci, 2H, 2W): Z = Ar dY Ar^T */
+WG_CLONES static void up_adj_in(float *restrict V, size_t xs, size_t ld, size_t n0,
+                                const float *restrict dy, int Ci, int H, int W)
+{
+    const size_t W2 = 2 * (size_t)W;
+    for (int c = 0; c < Ci; c++) {
+        const float *dc = dy + (size_t)c * 4 * H * W;
+        float *vc = V + (size_t)c * ld + n0;
+        for (int i = 0; i < H; i++) {
+            const float *restrict d0 = dc + (size_t)2 * i * W2, *restrict d1 = d0 + W2;
+            float *restrict v[9];
+            for (int x = 0; x < 9; x++) v[x] = vc + (size_t)x * xs + (size_t)i * W;
+            for (int j = 0; j < W; j++) {
+                const float a0 = d0[2 * j], a1 = d0[2 * j + 1], b0 = d1[2 * j], b1 = d1[2 * j + 1];
+                /* vertical: z0 = row 0, z1 = row 0 + row 1, z2 = -row 1 */
+                const float w0[2] = {a0, a1}, w1[2] = {a0 + b0, a1 + b1}, w2[2] = {-b0, -b1};
+                const float *wv[3] = {w0, w1, w2};
+                for (int a = 0; a < 3; a++) {
+                    v[3 * a][j] = wv[a][0];
+                    v[3 * a + 1][j] = wv[a][0] + wv[a][1];
+                    v[3 * a + 2][j] = -wv[a][1];
+                }
+            }
+        }
+    }
+}
+
+/* adjoint output transform: dx (Ko, H, W) (=|+=) for every pixel the sum
+ * over (a,b) of (Br M Br^T)[a][b] of tile (i+1-a, j+1-b) */
+WG_CLONES static void up_adj_out(float *restrict dx, int acc, const float *restrict M, size_t ms,
+                                 size_t ld, size_t n0, int Ko, int H, int W, float *restrict O)
+{
+    const size_t T = (size_t)H * W;
+    for (int k = 0; k < Ko; k++) {
+        const float *restrict m = M + (size_t)k * ld + n0;
+        for (size_t t = 0; t < T; t++) {
+            float P[3][3];
+            for (int q = 0; q < 3; q++) {
+                const float m0 = m[(size_t)q * ms + t], m1 = m[(size_t)(3 + q) * ms + t],
+                            m2 = m[(size_t)(6 + q) * ms + t];
+                P[0][q] = m0;
+                P[1][q] = -m0 + 2.0f * m1 + m2;
+                P[2][q] = -m2;
+            }
+            for (int a = 0; a < 3; a++) {
+                O[(size_t)(3 * a) * T + t] = P[a][0];
+                O[(size_t)(3 * a + 1) * T + t] = -P[a][0] + 2.0f * P[a][1] + P[a][2];
+                O[(size_t)(3 * a + 2) * T + t] = -P[a][2];
+            }
+        }
+        float *dk = dx + (size_t)k * T;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                float s = 0.0f;
+                for (int a = 0; a < 3; a++) {
+                    const int ti = i + 1 - a;
+                    if (ti < 0 || ti >= H) continue;
+                    for (int b = 0; b < 3; b++) {
+                        const int tj = j + 1 - b;
+                        if (tj < 0 || tj >= W) continue;
+                        s += O[(size_t)(3 * a + b) * T + (size_t)ti * W + tj];
+                    }
+                }
+                float *d = dk + (size_t)i * W + j;
+                *d = acc ? *d + s : s;
+            }
+    }
+}
+
+void gn_wino_up_run(float *out, int acc, const float *in, const float *U, const float *bias,
+                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *ws)
+{
+    GN_ASSERT(Ko % WG_KB == 0 && Ko >= WG_KB && Ci >= 1);
+    const wg_gemm_fn gemm = wg_pick();
+    const int chunk = gn_wino_up_chunk(Ko, Ci, H, W);
+    const size_t T = (size_t)H * W, ld = up_ld(chunk, H, W);
+    const size_t xs = (size_t)Ci * ld, ms = (size_t)Ko * ld;
+    float *V = ws, *M = V + 9 * xs, *rows = M + 9 * ms;
+    float *O = rows + (size_t)(H + 2) * (W + 2) + 3 * (size_t)(W + 2);
+    const size_t lo = (size_t)Ci * H * W, hi = 4 * (size_t)Ko * H * W; /* forward sizes */
+    const size_t in_s = adjoint ? 4 * (size_t)Ci * H * W : lo;
+    const size_t out_s = adjoint ? (size_t)Ko * H * W : hi;
+    for (int b0 = 0; b0 < nb; b0 += chunk) {
+        const int n = nb - b0 < chunk ? nb - b0 : chunk;
+        const size_t used = (size_t)n * T;
+        for (int b = 0; b < n; b++) {
+            const float *ib = in + (size_t)(b0 + b) * in_s;
+            if (adjoint)
+                up_adj_in(V, xs, ld, (size_t)b * T, ib, Ci, H, W);
+            else
+                up_in(V, xs, ld, (size_t)b * T, ib, Ci, H, W, rows);
+        }
+        const size_t nc = (used + WG_NB - 1) / WG_NB * WG_NB;
+        if (used < nc)
+            for (size_t r = 0; r < 9 * (size_t)Ci; r++)
+                memset(V + r * ld + used, 0, sizeof(float) * (nc - used));
+        for (int xi = 0; xi < 9; xi++)
+            gemm(M + xi * ms, U + (size_t)xi * Ko * Ci, V + xi * xs, Ko, Ci, ld, nc);
+        for (int b = 0; b < n; b++) {
+            float *ob = out + (size_t)(b0 + b) * out_s;
+            if (adjoint)
+                up_adj_out(ob, acc, M, ms, ld, (size_t)b * T, Ko, H, W, O);
+            else
+                up_out(ob, acc, M, ms, ld, (size_t)b * T, bias, Ko, H, W);
         }
     }
 }

@@ -12,7 +12,9 @@
 #include "gn_err.h"
 #include "gn_ops.h"
 #include "gn_quant.h"
+#include "gn_blas.h"
 #include "gn_rng.h"
+#include "gn_wino.h"
 
 static gn_conv_shape conv_shape(const gn_graph *g, const gn_node *n, int B)
 {
@@ -127,6 +129,70 @@ static void upc_phase(float *full, float *part, size_t planes, size_t h, size_t 
             }
 }
 
+/* With Winograd on (gn_wino_enabled) and at least 8 channels in and out,
+ * multiples of 4, the pair's forward and its backward to x run instead by
+ * the zero-skipping transforms of gn_wino_up_run (9 multiplies per 2x2
+ * output tile and channel pair, against 16 by phases); the weight gradient
+ * stays with the phases. Samples are split over the operator pool. */
+static int upc_wino(const gn_graph *g, const gn_node *m)
+{
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    const int O = w->dims[0], C = w->dims[1];
+    return O >= 8 && C >= 8 && O % 4 == 0 && C % 4 == 0 && gn_wino_enabled();
+}
+
+#define UPW_THREADS 8 /* the operator pool's most */
+
+/* floats of r->ws the Winograd pair needs for B samples */
+static size_t upw_floats(const gn_graph *g, const gn_node *m, int B)
+{
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    const gn_tensorinfo *x = &g->t[m->in[0]];
+    const int T = B < UPW_THREADS ? B : UPW_THREADS;
+    return gn_wino_up_u_floats(w->dims[0], w->dims[1]) +
+           (size_t)T * gn_wino_up_floats(w->dims[0], w->dims[1], x->h / 2, x->w / 2);
+}
+
+typedef struct {
+    float *out;
+    const float *in, *U, *bias;
+    int acc, Ko, Ci, H, W, B, adjoint;
+    float *ws;
+    size_t per; /* scratch floats per part */
+} upw_job;
+
+static void upw_part(void *ctx, int t, int T)
+{
+    const upw_job *j = ctx;
+    const int b0 = (int)((long)j->B * t / T), b1 = (int)((long)j->B * (t + 1) / T);
+    if (b1 <= b0) return;
+    const size_t in_s = (size_t)j->Ci * j->H * j->W * (j->adjoint ? 4 : 1);
+    const size_t out_s = (size_t)j->Ko * j->H * j->W * (j->adjoint ? 1 : 4);
+    gn_wino_up_run(j->out + (size_t)b0 * out_s, j->acc, j->in + (size_t)b0 * in_s, j->U, j->bias,
+                   j->Ko, j->Ci, j->H, j->W, b1 - b0, j->adjoint, j->ws + (size_t)t * j->per);
+}
+
+/* forward (adjoint 0: y = pair(x)) or backward to x (adjoint 1: dx (=|+=) ...) */
+static void upw_run(gn_run *r, int k, float *out, int acc, const float *in, int adjoint)
+{
+    const gn_graph *g = r->g;
+    const gn_node *m = &g->nodes[k + 1];
+    const gn_param *w = &g->params[m->p[GN_P_W]];
+    const gn_tensorinfo *x = &g->t[g->nodes[k].in[0]];
+    const int O = w->dims[0], C = w->dims[1];
+    float *U = r->ws;
+    gn_wino_up_weights(U, weight_for(r, k + 1), O, C, adjoint);
+    upw_job j = {.out = out, .in = in, .U = U, .bias = adjoint ? NULL : pdata(g, m, GN_P_B),
+                 .acc = acc, .Ko = adjoint ? C : O, .Ci = adjoint ? O : C, .H = x->h, .W = x->w,
+                 .B = r->b, .adjoint = adjoint, .ws = r->ws + gn_wino_up_u_floats(O, C),
+                 .per = gn_wino_up_floats(O, C, x->h, x->w)};
+    int T = gn_get_threads();
+    if (T > UPW_THREADS) T = UPW_THREADS;
+    if (T > r->b) T = r->b;
+    /* at least one sample per part: work counted so that T parts are taken */
+    gn_ops_parallel(upw_part, &j, T > 1 ? ((size_t)1 << 30) : 0);
+}
+
 static void upc_forward(gn_run *r, int k)
 {
     const gn_graph *g = r->g;
@@ -135,6 +201,10 @@ static void upc_forward(gn_run *r, int k)
     const size_t OC = (size_t)w->dims[0] * w->dims[1];
     const float *x = r->val[n->in[0]];
     float *y = r->val[m->out];
+    if (upc_wino(g, m)) {
+        upw_run(r, k, y, 0, x, 0);
+        return;
+    }
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 2; c++) {
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);
@@ -202,6 +272,7 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
                 size_t need = gn_conv2d_workspace(&s);
                 if (need > ws) ws = need;
             }
+            if (upc_wino(g, m) && upw_floats(g, m, Bmax) > ws) ws = upw_floats(g, m, Bmax);
         }
         if (n->op == GN_OP_BN) {
             r->cache[k] = gn_xcalloc(2 * (size_t)g->t[n->in[0]].c, sizeof(float));
@@ -706,16 +777,23 @@ static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
     const float *x = r->val[n->in[0]];
     float *dy = gn_run_grad(r, m->out);
     int set;
-    float *dx = dx_for(r, n->in[0], need, 0, &set); /* the phases add into it */
+    /* the phases add into dx; the Winograd pair writes it (first writer) */
+    float *dx = dx_for(r, n->in[0], need, upc_wino(g, m), &set);
     float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
     float *wp = r->upc_w, *dwp = r->upc_w + OC * 4;
+    float *dxp = dx; /* the phases' dx, unless the Winograd pair gives it */
+    if (dx && upc_wino(g, m)) {
+        upw_run(r, k, dx, !set, dy, 1);
+        dxp = NULL;
+    }
+    if (!dxp && !dw && !db) return; /* (no weight gradient: nothing for wgrad_end) */
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 2; c++) {
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);
             upc_phase(dy, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 0);
             upc_weights(wp, weight_for(r, k + 1), OC, a, c);
             if (dw) memset(dwp, 0, OC * 4 * sizeof(float));
-            gn_conv2d_backward(dx, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
+            gn_conv2d_backward(dxp, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
             if (!dw) continue;
             /* each 3x3 tap gets the gradient of the phase tap it was summed into */
             for (size_t oc = 0; oc < OC; oc++)

@@ -310,6 +310,55 @@ static void test_wino_isa(void)
     CHECK(gn_wino_set_isa(NULL) == 0);
 }
 
+/* Upsample x2 + 3x3 convolution by the zero-skipping transforms, forward
+ * and adjoint, against the reference convolution of the upsampled input
+ * (the adjoint: its input gradient summed over each 2x2 block), on every
+ * kernel this CPU has; odd sizes and several chunks. */
+static void wino_up_case(int B, int Ci, int H, int W, int Co, int bias)
+{
+    const size_t nx = (size_t)B * Ci * H * W, nu = 4 * nx, ny = (size_t)B * Co * 4 * H * W;
+    gn_conv_shape s = {.B = B, .Cin = Ci, .H = 2 * H, .W = 2 * W, .Cout = Co, .KH = 3, .KW = 3,
+                       .SH = 1, .SW = 1, .PT = 1, .PL = 1, .PB = 1, .PR = 1, .groups = 1};
+    CHECK(gn_conv_shape_init(&s) == 0);
+    float *x = rvec(nx, -1, 1), *w = rvec((size_t)Co * Ci * 9, -1, 1), *bv = rvec(Co, -1, 1);
+    float *up = vec(nu), *y = vec(ny), *yr = vec(ny), *dy = rvec(ny, -1, 1), *dur = vec(nu);
+    float *dxr = vec(nx), *dx = vec(nx), *U = vec(gn_wino_up_u_floats(Co, Ci));
+    float *ws = vec(gn_wino_up_floats(Co, Ci, H, W));
+    for (size_t p = 0; p < (size_t)B * Ci; p++)
+        for (int i = 0; i < 2 * H; i++)
+            for (int j = 0; j < 2 * W; j++)
+                up[(p * 2 * H + i) * 2 * W + j] = x[(p * H + i / 2) * W + j / 2];
+    gn_conv2d_forward_ref(yr, up, w, bias ? bv : NULL, &s);
+    gn_conv2d_backward_ref(dur, NULL, NULL, dy, up, w, &s);
+    for (size_t p = 0; p < (size_t)B * Ci; p++)
+        for (int i = 0; i < 2 * H; i++)
+            for (int j = 0; j < 2 * W; j++) dxr[(p * H + i / 2) * W + j / 2] += dur[(p * 2 * H + i) * 2 * W + j];
+    gn_wino_up_weights(U, w, Co, Ci, 0);
+    gn_wino_up_run(y, 0, x, U, bias ? bv : NULL, Co, Ci, H, W, B, 0, ws);
+    CHECK_NEAR(maxdiff(y, yr, ny), 0, 1e-5 * (1 + maxabs(yr, ny)));
+    gn_wino_up_weights(U, w, Co, Ci, 1);
+    gn_wino_up_run(dx, 0, dy, U, NULL, Ci, Co, H, W, B, 1, ws);
+    CHECK_NEAR(maxdiff(dx, dxr, nx), 0, 1e-5 * (1 + maxabs(dxr, nx)));
+    gn_wino_up_run(dx, 1, dy, U, NULL, Ci, Co, H, W, B, 1, ws); /* adds: twice */
+    CHECK_NEAR(maxdiff2(dxr, dx, nx), 0, 2e-5 * (1 + maxabs(dxr, nx)));
+    free(x), free(w), free(bv), free(up), free(y), free(yr), free(dy), free(dur), free(dxr);
+    free(dx), free(U), free(ws);
+}
+
+static void test_wino_up(void)
+{
+    static const char *isa[] = {"c", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        if (gn_wino_set_isa(isa[i])) continue;
+        const int fails = check_fail_;
+        wino_up_case(3, 8, 7, 7, 12, 1);
+        wino_up_case(2, 4, 3, 5, 8, 0);
+        wino_up_case(70, 16, 7, 7, 8, 1); /* several chunks, the last partial */
+        if (check_fail_ > fails) fprintf(stderr, "  ^ upsample pair, %s kernel\n", isa[i]);
+    }
+    CHECK(gn_wino_set_isa(NULL) == 0);
+}
+
 /* ---- batch normalisation -------------------------------------------------- */
 
 typedef struct {
@@ -1091,6 +1140,7 @@ int main(void)
     gn_set_threads(2); /* exercises the conv thread pool even on one core */
     test_conv();
     test_wino_isa();
+    test_wino_up();
     test_bn_infer(5);
     test_bn_infer(13);
     test_bn_train(4, 6);
