@@ -438,9 +438,11 @@ static void test_bn_tap(int HW)
     float *la = rvec(C, -1, 1), *lb = rvec(C, -1, 1), *lm = rvec(C, -1, 1);
     float *y = vec(n), *y0 = vec(n), *dx = vec(n), *want = vec(n), *prev = rvec(n, -1, 1);
     double mom[2 * 5], m[5], q[5];
-    for (int relu = 0; relu < 2; relu++) {
-        gn_act_fuse a = {.kind = GN_SET_RELU, .z = y};
-        const gn_act_fuse *act = relu ? &a : NULL;
+    for (int kind = 0; kind < 4; kind++) { /* none, ReLU, Clip, LeakyReLU */
+        static const int kinds[4] = {0, GN_SET_RELU, GN_SET_CLIP, GN_SET_LEAKY};
+        gn_act_fuse a = {.kind = kinds[kind], .z = y, .p = kind == 2 ? -0.5f : 0.2f, .q = 0.7f};
+        const gn_act_fuse *act = kind ? &a : NULL;
+        const int relu = kind != 0;
         gn_bn_tap tap = {.mom = mom, .a = la, .b = lb, .m = lm};
         gn_bn_forward_infer_tap(y, x, gamma, beta, rmean, rvar, &s, act, &tap);
         gn_bn_forward_infer_act(y0, x, gamma, beta, rmean, rvar, &s, act);
