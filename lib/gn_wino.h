@@ -41,13 +41,20 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
  * Cout). gn_wino_up_run, adjoint 0: out (nb, Ko, 2H, 2W) (=|+=)
  * conv(upsample(in (nb, Ci, H, W))) + bias; adjoint 1: out (nb, Ko, H, W)
  * (=|+=) the gradient at the upsample's input from in (nb, Ci, 2H, 2W), the
- * gradient at the convolution's output (bias unused). ws: gn_wino_up_floats. */
+ * gradient at the convolution's output (bias unused; out may be NULL when
+ * dU is given). ws: gn_wino_up_floats. */
 size_t gn_wino_up_u_floats(int Ko, int Ci);
 void gn_wino_up_weights(float *U, const float *w, int Cout, int Cin, int transpose);
 int gn_wino_up_chunk(int Ko, int Ci, int H, int W);
 size_t gn_wino_up_floats(int Ko, int Ci, int H, int W);
 void gn_wino_up_run(float *out, int acc, const float *in, const float *U, const float *bias,
-                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *ws);
+                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *dU, const float *x,
+                    float *ws);
+/* With adjoint 1 and dU non-NULL, gn_wino_up_run also adds to dU (9, Cout,
+ * Cin) the gradient of the transformed weights, from x (nb, Cin, H, W), the
+ * pair's forward input: 9 products per tile again. gn_wino_up_dw then adds
+ * the 3x3 weights' gradient it implies to dw (Cout, Cin, 3, 3). */
+void gn_wino_up_dw(float *dw, const float *dU, int Cout, int Cin);
 
 /* Chooses the products' kernel: "c", "avx2" (with FMA) or "avx512", or
  * NULL for the best this CPU has (the default; the environment variable

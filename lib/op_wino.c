@@ -18,6 +18,7 @@
  * E[tw+1], O[tw+1] and every step is a contiguous run over tw. */
 #include "gn_wino.h"
 
+#include "gn_blas.h"
 #include "gn_err.h"
 
 #include <stdlib.h>
@@ -829,10 +830,29 @@ WG_CLONES static void up_adj_out(float *restrict dx, int acc, const float *restr
     }
 }
 
+void gn_wino_up_dw(float *dw, const float *dU, int Cout, int Cin)
+{
+    /* U = Gr g Gr^T with Gr = rows {0,1,3} of G, so dg = Gr^T dU Gr */
+    static const double Gr[3][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0, 0, 1}};
+    const size_t plane = (size_t)Cout * Cin;
+    for (size_t kc = 0; kc < plane; kc++) {
+        double u[3][3], t[3][3];
+        for (int x = 0; x < 9; x++) u[x / 3][x % 3] = dU[(size_t)x * plane + kc];
+        for (int p = 0; p < 3; p++) /* t = Gr^T u */
+            for (int b = 0; b < 3; b++) t[p][b] = Gr[0][p] * u[0][b] + Gr[1][p] * u[1][b] + Gr[2][p] * u[2][b];
+        float *d = dw + kc * 9;
+        for (int p = 0; p < 3; p++)
+            for (int q = 0; q < 3; q++)
+                d[p * 3 + q] += (float)(t[p][0] * Gr[0][q] + t[p][1] * Gr[1][q] + t[p][2] * Gr[2][q]);
+    }
+}
+
 void gn_wino_up_run(float *out, int acc, const float *in, const float *U, const float *bias,
-                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *ws)
+                    int Ko, int Ci, int H, int W, int nb, int adjoint, float *dU, const float *x,
+                    float *ws)
 {
     GN_ASSERT(Ko % WG_KB == 0 && Ko >= WG_KB && Ci >= 1);
+    GN_ASSERT((out || dU) && (!dU || (adjoint && x)));
     const wg_gemm_fn gemm = wg_pick();
     const int chunk = gn_wino_up_chunk(Ko, Ci, H, W);
     const size_t T = (size_t)H * W, ld = up_ld(chunk, H, W);
@@ -856,6 +876,16 @@ void gn_wino_up_run(float *out, int acc, const float *in, const float *U, const 
         if (used < nc)
             for (size_t r = 0; r < 9 * (size_t)Ci; r++)
                 memset(V + r * ld + used, 0, sizeof(float) * (nc - used));
+        if (dU) {
+            /* the weight gradient: dU[xi] (Ci = Cout, Ko = Cin) += Z[xi] . X[xi]^T,
+             * X the forward's input transform of x, built in M for now */
+            for (int b = 0; b < n; b++)
+                up_in(M, ms, ld, (size_t)b * T, x + (size_t)(b0 + b) * Ko * H * W, Ko, H, W, rows);
+            for (int xi = 0; xi < 9; xi++)
+                gn_sgemm(0, 1, Ci, Ko, (int)used, 1.0f, V + xi * xs, (int)ld, M + xi * ms, (int)ld,
+                         1.0f, dU + (size_t)xi * Ko * Ci, Ko);
+        }
+        if (!out) continue; /* the weight gradient alone */
         for (int xi = 0; xi < 9; xi++)
             gemm(M + xi * ms, U + (size_t)xi * Ko * Ci, V + xi * xs, Ko, Ci, ld, nc);
         for (int b = 0; b < n; b++) {

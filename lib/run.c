@@ -149,8 +149,8 @@ static size_t upw_floats(const gn_graph *g, const gn_node *m, int B)
     const gn_param *w = &g->params[m->p[GN_P_W]];
     const gn_tensorinfo *x = &g->t[m->in[0]];
     const int T = B < UPW_THREADS ? B : UPW_THREADS;
-    return gn_wino_up_u_floats(w->dims[0], w->dims[1]) +
-           (size_t)T * gn_wino_up_floats(w->dims[0], w->dims[1], x->h / 2, x->w / 2);
+    const size_t u = gn_wino_up_u_floats(w->dims[0], w->dims[1]);
+    return u + (size_t)T * (gn_wino_up_floats(w->dims[0], w->dims[1], x->h / 2, x->w / 2) + u);
 }
 
 typedef struct {
@@ -158,22 +158,30 @@ typedef struct {
     const float *in, *U, *bias;
     int acc, Ko, Ci, H, W, B, adjoint;
     float *ws;
-    size_t per; /* scratch floats per part */
+    size_t per;        /* scratch floats per part */
+    float *dU;         /* per part: (9, Cout, Cin) weight-gradient sums, or NULL */
+    const float *x;    /* the forward input, with dU */
 } upw_job;
 
 static void upw_part(void *ctx, int t, int T)
 {
     const upw_job *j = ctx;
     const int b0 = (int)((long)j->B * t / T), b1 = (int)((long)j->B * (t + 1) / T);
+    const size_t nu = gn_wino_up_u_floats(j->Ko, j->Ci);
+    float *dU = j->dU ? j->dU + (size_t)t * nu : NULL;
+    if (dU) memset(dU, 0, sizeof(float) * nu);
     if (b1 <= b0) return;
     const size_t in_s = (size_t)j->Ci * j->H * j->W * (j->adjoint ? 4 : 1);
     const size_t out_s = (size_t)j->Ko * j->H * j->W * (j->adjoint ? 1 : 4);
-    gn_wino_up_run(j->out + (size_t)b0 * out_s, j->acc, j->in + (size_t)b0 * in_s, j->U, j->bias,
-                   j->Ko, j->Ci, j->H, j->W, b1 - b0, j->adjoint, j->ws + (size_t)t * j->per);
+    gn_wino_up_run(j->out ? j->out + (size_t)b0 * out_s : NULL, j->acc, j->in + (size_t)b0 * in_s, j->U, j->bias,
+                   j->Ko, j->Ci, j->H, j->W, b1 - b0, j->adjoint, dU,
+                   dU ? j->x + (size_t)b0 * j->Ko * j->H * j->W : NULL, j->ws + (size_t)t * j->per);
 }
 
-/* forward (adjoint 0: y = pair(x)) or backward to x (adjoint 1: dx (=|+=) ...) */
-static void upw_run(gn_run *r, int k, float *out, int acc, const float *in, int adjoint)
+/* forward (adjoint 0: y = pair(x)) or backward to x (adjoint 1: dx (=|+=)
+ * ..., and with dw also dw += the weight gradient, from the input x) */
+static void upw_run(gn_run *r, int k, float *out, int acc, const float *in, int adjoint,
+                    float *dw, const float *x_in)
 {
     const gn_graph *g = r->g;
     const gn_node *m = &g->nodes[k + 1];
@@ -182,15 +190,20 @@ static void upw_run(gn_run *r, int k, float *out, int acc, const float *in, int 
     const int O = w->dims[0], C = w->dims[1];
     float *U = r->ws;
     gn_wino_up_weights(U, weight_for(r, k + 1), O, C, adjoint);
-    upw_job j = {.out = out, .in = in, .U = U, .bias = adjoint ? NULL : pdata(g, m, GN_P_B),
-                 .acc = acc, .Ko = adjoint ? C : O, .Ci = adjoint ? O : C, .H = x->h, .W = x->w,
-                 .B = r->b, .adjoint = adjoint, .ws = r->ws + gn_wino_up_u_floats(O, C),
-                 .per = gn_wino_up_floats(O, C, x->h, x->w)};
+    const size_t nu = gn_wino_up_u_floats(O, C), per = gn_wino_up_floats(O, C, x->h, x->w);
     int T = gn_get_threads();
     if (T > UPW_THREADS) T = UPW_THREADS;
     if (T > r->b) T = r->b;
+    upw_job j = {.out = out, .in = in, .U = U, .bias = adjoint ? NULL : pdata(g, m, GN_P_B),
+                 .acc = acc, .Ko = adjoint ? C : O, .Ci = adjoint ? O : C, .H = x->h, .W = x->w,
+                 .B = r->b, .adjoint = adjoint, .ws = r->ws + nu, .per = per,
+                 .dU = dw ? r->ws + nu + (size_t)T * per : NULL, .x = x_in};
     /* at least one sample per part: work counted so that T parts are taken */
-    gn_ops_parallel(upw_part, &j, T > 1 ? ((size_t)1 << 30) : 0);
+    T = gn_ops_parallel(upw_part, &j, T > 1 ? ((size_t)1 << 30) : 0);
+    if (!dw) return;
+    for (int t = 1; t < T; t++) /* the parts' sums, in order */
+        for (size_t i = 0; i < nu; i++) j.dU[i] += j.dU[(size_t)t * nu + i];
+    gn_wino_up_dw(dw, j.dU, O, C);
 }
 
 static void upc_forward(gn_run *r, int k)
@@ -202,7 +215,7 @@ static void upc_forward(gn_run *r, int k)
     const float *x = r->val[n->in[0]];
     float *y = r->val[m->out];
     if (upc_wino(g, m)) {
-        upw_run(r, k, y, 0, x, 0);
+        upw_run(r, k, y, 0, x, 0, NULL, NULL);
         return;
     }
     for (int a = 0; a < 2; a++)
@@ -781,12 +794,24 @@ static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
     float *dx = dx_for(r, n->in[0], need, upc_wino(g, m), &set);
     float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
     float *wp = r->upc_w, *dwp = r->upc_w + OC * 4;
-    float *dxp = dx; /* the phases' dx, unless the Winograd pair gives it */
-    if (dx && upc_wino(g, m)) {
-        upw_run(r, k, dx, !set, dy, 1);
-        dxp = NULL;
+    if (upc_wino(g, m) && (dx || dw)) {
+        /* dx, and dw with the same transform of dy; db = dy's sums */
+        upw_run(r, k, dx, !set, dy, 1, dw, x);
+        if (db) {
+            const gn_tensorinfo *yo = &g->t[m->out];
+            const size_t P = (size_t)yo->h * yo->w;
+            for (int b = 0; b < r->b; b++)
+                for (int o = 0; o < yo->c; o++) {
+                    const float *d = dy + ((size_t)b * yo->c + o) * P;
+                    float acc = 0;
+                    for (size_t i = 0; i < P; i++) acc += d[i];
+                    db[o] += acc;
+                }
+        }
+        wgrad_end(r, k + 1, want);
+        return;
     }
-    if (!dxp && !dw && !db) return; /* (no weight gradient: nothing for wgrad_end) */
+    float *dxp = dx;
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 2; c++) {
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);

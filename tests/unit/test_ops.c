@@ -329,18 +329,27 @@ static void wino_up_case(int B, int Ci, int H, int W, int Co, int bias)
             for (int j = 0; j < 2 * W; j++)
                 up[(p * 2 * H + i) * 2 * W + j] = x[(p * H + i / 2) * W + j / 2];
     gn_conv2d_forward_ref(yr, up, w, bias ? bv : NULL, &s);
-    gn_conv2d_backward_ref(dur, NULL, NULL, dy, up, w, &s);
+    float *dwr = vec((size_t)Co * Ci * 9), *dwt = vec((size_t)Co * Ci * 9), *dU = vec(gn_wino_up_u_floats(Co, Ci));
+    gn_conv2d_backward_ref(dur, dwr, NULL, dy, up, w, &s);
     for (size_t p = 0; p < (size_t)B * Ci; p++)
         for (int i = 0; i < 2 * H; i++)
             for (int j = 0; j < 2 * W; j++) dxr[(p * H + i / 2) * W + j / 2] += dur[(p * 2 * H + i) * 2 * W + j];
     gn_wino_up_weights(U, w, Co, Ci, 0);
-    gn_wino_up_run(y, 0, x, U, bias ? bv : NULL, Co, Ci, H, W, B, 0, ws);
+    gn_wino_up_run(y, 0, x, U, bias ? bv : NULL, Co, Ci, H, W, B, 0, NULL, NULL, ws);
     CHECK_NEAR(maxdiff(y, yr, ny), 0, 1e-5 * (1 + maxabs(yr, ny)));
     gn_wino_up_weights(U, w, Co, Ci, 1);
-    gn_wino_up_run(dx, 0, dy, U, NULL, Ci, Co, H, W, B, 1, ws);
+    gn_wino_up_run(dx, 0, dy, U, NULL, Ci, Co, H, W, B, 1, NULL, NULL, ws);
     CHECK_NEAR(maxdiff(dx, dxr, nx), 0, 1e-5 * (1 + maxabs(dxr, nx)));
-    gn_wino_up_run(dx, 1, dy, U, NULL, Ci, Co, H, W, B, 1, ws); /* adds: twice */
+    gn_wino_up_run(dx, 1, dy, U, NULL, Ci, Co, H, W, B, 1, NULL, NULL, ws); /* adds: twice */
     CHECK_NEAR(maxdiff2(dxr, dx, nx), 0, 2e-5 * (1 + maxabs(dxr, nx)));
+    /* the weight gradient, with dx and alone; sums over B*H*W tiles */
+    gn_wino_up_run(dx, 0, dy, U, NULL, Ci, Co, H, W, B, 1, dU, x, ws);
+    CHECK_NEAR(maxdiff(dx, dxr, nx), 0, 1e-5 * (1 + maxabs(dxr, nx)));
+    gn_wino_up_run(NULL, 0, dy, U, NULL, Ci, Co, H, W, B, 1, dU, x, ws); /* dU doubles */
+    for (size_t i = 0; i < gn_wino_up_u_floats(Co, Ci); i++) dU[i] *= 0.5f;
+    gn_wino_up_dw(dwt, dU, Co, Ci);
+    CHECK_NEAR(maxdiff(dwt, dwr, (size_t)Co * Ci * 9), 0, 1e-5 * (1 + maxabs(dwr, (size_t)Co * Ci * 9)));
+    free(dwr), free(dwt), free(dU);
     free(x), free(w), free(bv), free(up), free(y), free(yr), free(dy), free(dur), free(dxr);
     free(dx), free(U), free(ws);
 }
