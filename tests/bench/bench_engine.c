@@ -1,8 +1,10 @@
 /* bench_engine.c - engine speed figures for `make bench`, all measured in
  * this one run: OpenBLAS sgemm GFLOP/s on a large square product, and
  * ResNet-20 (the reference model) forward and forward+backward images/s and
- * GFLOP/s at batch 128 on 28x28 inputs. Prints what it measured; asserts
- * nothing. */
+ * GFLOP/s at batch 128 on 28x28 inputs. The GFLOP/s count a direct
+ * convolution's multiply-adds (im2col's work), also where Winograd does
+ * fewer (GN_NO_WINO=1 for the im2col figures). Prints what it measured;
+ * asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,8 @@ int main(int argc, char **argv)
     t0 = gn_now();
     for (int i = 0; i < it; i++) gn_run_forward(r, x, B);
     double tf = (gn_now() - t0) / it;
-    printf("resnet20 forward, batch %d: %.0f images/s, %.1f GFLOP/s (%.1f%% of sgemm)\n", B,
+    printf("resnet20 forward, batch %d: %.0f images/s, %.1f GFLOP/s as direct convolution "
+           "(%.1f%% of sgemm)\n", B,
            B / tf, fl * B / tf / 1e9, 100 * fl * B / tf / 1e9 / sg);
     gn_graph_alloc_grads(g);
     /* one untimed step first (it touches the gradient buffers' pages for
@@ -79,8 +82,12 @@ int main(int argc, char **argv)
         gn_run_backward(r, GN_WANT_PARAMS);
     }
     double tb = (gn_now() - t0) / it;
-    printf("resnet20 forward+backward, batch %d: %.0f images/s, %.1f GFLOP/s (%.1f%% of sgemm)\n",
+    printf("resnet20 forward+backward, batch %d: %.0f images/s, %.1f GFLOP/s as direct "
+           "convolution (%.1f%% of sgemm)\n",
            B, B / tb, 3 * fl * B / tb / 1e9, 100 * 3 * fl * B / tb / 1e9 / sg);
+    printf("  (Winograd %s: it runs the 3x3 stride-1 convolutions' forward and input gradient\n"
+           "   with 16 multiplies where the direct count has 36; GN_NO_WINO=1 for im2col alone)\n",
+           getenv("GN_NO_WINO") && strcmp(getenv("GN_NO_WINO"), "0") ? "off" : "on where AVX-512 is");
     printf("  (for orientation: PyTorch 1.13 trains this net at about 680 images/s with 2 "
            "threads on this machine class)\n");
     gn_run_free(r);
