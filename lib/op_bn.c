@@ -197,6 +197,28 @@ static void bn_store(const bn_job *j, size_t o, float scale, float shift, size_t
         affine_f(j->y + o, j->x + o, scale, shift, HW);
 }
 
+/* channel c's output planes; with a tap, the input's moments too (the
+ * numbers gn_chan_moments gives), each plane's taken just after reading it */
+static void bn_store_channel(const bn_job *j, int c, float scale, float shift)
+{
+    const gn_bn_shape *s = j->s;
+    const size_t HW = (size_t)s->HW;
+    if (!j->tap || !j->tap->mom) {
+        for (int b = 0; b < s->B; b++) bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
+        return;
+    }
+    double na = 0, ma = 0, qa = 0;
+    for (int b = 0; b < s->B; b++) {
+        const size_t o = ((size_t)b * s->C + c) * HW;
+        bn_store(j, o, scale, shift, HW);
+        float mp, qp;
+        gn_plane_moments(&mp, &qp, j->x + o, HW); /* the plane is in L1 now */
+        gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
+    }
+    j->tap->mom[c] = ma;
+    j->tap->mom[s->C + c] = qa;
+}
+
 /* plane o's gradient at the BN output: dy + o itself, or built in buf */
 static const float *bn_dy(const bn_job *j, float *buf, size_t o, size_t HW)
 {
@@ -209,28 +231,13 @@ static void infer_fwd_part(void *ctx, int t, int T)
 {
     const bn_job *j = ctx;
     const gn_bn_shape *s = j->s;
-    const size_t HW = (size_t)s->HW;
     int c0, c1;
     channels(j, t, T, &c0, &c1);
     for (int c = c0; c < c1; c++) {
         const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->rmean[c] * scale;
-        if (!j->tap || !j->tap->mom) {
-            for (int b = 0; b < s->B; b++)
-                bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
-            continue;
-        }
-        double na = 0, ma = 0, qa = 0;
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            bn_store(j, o, scale, shift, HW);
-            float mp, qp;
-            gn_plane_moments(&mp, &qp, j->x + o, HW); /* the plane is in L1 now */
-            gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
-        }
-        j->tap->mom[c] = ma;
-        j->tap->mom[s->C + c] = qa;
+        bn_store_channel(j, c, scale, shift);
     }
 }
 
@@ -343,21 +350,7 @@ static void train_fwd_part(void *ctx, int t, int T)
         j->invstd[c] = inv;
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
         const float shift = (j->beta ? j->beta[c] : 0.0f) - j->mean[c] * scale;
-        if (!j->tap || !j->tap->mom) {
-            for (int b = 0; b < s->B; b++)
-                bn_store(j, ((size_t)b * s->C + c) * HW, scale, shift, HW);
-            continue;
-        }
-        double na = 0, ma = 0, qa = 0;
-        for (int b = 0; b < s->B; b++) {
-            const size_t o = ((size_t)b * s->C + c) * HW;
-            bn_store(j, o, scale, shift, HW);
-            float mp, qp;
-            gn_plane_moments(&mp, &qp, j->x + o, HW); /* the plane is in L1 now */
-            gn_moments_merge(&na, &ma, &qa, (double)HW, mp, qp);
-        }
-        j->tap->mom[c] = ma;
-        j->tap->mom[s->C + c] = qa;
+        bn_store_channel(j, c, scale, shift);
     }
 }
 
