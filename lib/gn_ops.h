@@ -32,7 +32,10 @@ int gn_conv_shape_init(gn_conv_shape *s);
  * sample's im2col in the dense case). */
 size_t gn_conv2d_workspace(const gn_conv_shape *s);
 /* y (B,Cout,OH,OW) = conv(x, w) + b; b may be NULL. Dense/grouped with
- * Cin/groups > 1 use im2col + sgemm; depthwise has its own direct kernel. */
+ * Cin/groups > 1 use im2col + sgemm, except dense 3x3/s1/p1 ones with >= 8
+ * channels in and out (multiples of 4) on AVX-512 CPUs: Winograd
+ * F(2x2,3x3) forward and backward to x (gn_wino.h); depthwise has its own
+ * direct kernel. */
 void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const gn_conv_shape *s, float *ws);
 /* dx (B,Cin,H,W), dw (Cout,Cin/g,KH,KW), db (Cout) += ...; any may be NULL. */
