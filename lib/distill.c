@@ -487,7 +487,7 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
         const gn_bn_tap *tp = &d->tap[l];
         double m, s;
         bnloss_coef(&m, &s, tp->mom, tp->mom + a->c, d->mu[l], d->sd[l], b, a->c, a->h * a->w,
-                    1.0f, dx ? (float *)tp->a : NULL, (float *)tp->b, (float *)tp->m);
+                    1.0f, dx ? tp->a : NULL, tp->b, tp->m);
         mt += m;
         st += s;
     }

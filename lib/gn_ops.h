@@ -121,8 +121,8 @@ void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const floa
  *   loss plus the BN's own: dx = ((set ? 0 : dx) + (a + b (x - m))) + g,
  *   the same bits as the loss writing its term first and the BN adding. */
 typedef struct {
-    double *mom;            /* (2, C), written by forward; NULL: not recorded */
-    const float *a, *b, *m; /* (C) each; a NULL: no loss term in backward */
+    double *mom;      /* (2, C), written by forward; NULL: not recorded */
+    float *a, *b, *m; /* (C) each, the tap owner's; a NULL: no loss term in backward */
 } gn_bn_tap;
 /* gn_bn_forward_infer_act / gn_bn_backward_infer_act with a tap (act may
  * be NULL: no fused activation) */

@@ -303,14 +303,15 @@ static void infer_bwd_part(void *ctx, int t, int T)
 static void bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *dy,
                               const float *x, const float *gamma, const float *rmean,
                               const float *rvar, const gn_bn_shape *s, int set,
-                              const gn_act_fuse *a)
+                              const gn_act_fuse *a, const gn_bn_tap *tap)
 {
     GN_ASSERT(dy && rvar);
     GN_ASSERT(!dgamma || (x && rmean));
+    GN_ASSERT(!tap || !tap->a || (x && tap->b && tap->m));
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
     bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set, .act = a};
+                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set, .act = a, .tap = tap};
     gn_ops_parallel(infer_bwd_part, &j, elems(s));
 }
 
@@ -318,7 +319,7 @@ void gn_bn_backward_infer(float *dx, float *dgamma, float *dbeta, const float *d
                           const float *x, const float *gamma, const float *rmean,
                           const float *rvar, const gn_bn_shape *s)
 {
-    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 0, NULL);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 0, NULL, NULL);
 }
 
 void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -326,7 +327,7 @@ void gn_bn_backward_infer_set(float *dx, float *dgamma, float *dbeta, const floa
                               const float *rvar, const gn_bn_shape *s)
 {
     GN_ASSERT(dx);
-    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 1, NULL);
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, 1, NULL, NULL);
 }
 
 static void train_fwd_part(void *ctx, int t, int T)
@@ -445,12 +446,7 @@ void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const
                              const float *rmean, const float *rvar, const gn_bn_shape *s,
                              const gn_act_fuse *a)
 {
-    GN_ASSERT(z && x && rmean && rvar);
-    check_bn(s);
-    check_act(s, a, 0);
-    bn_job j = {.s = s, .y = z, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
-                .rvar = rvar, .act = a};
-    gn_ops_parallel(infer_fwd_part, &j, elems(s));
+    gn_bn_forward_infer_tap(z, x, gamma, beta, rmean, rvar, s, a, NULL);
 }
 
 void gn_bn_forward_infer_tap(float *z, const float *x, const float *gamma, const float *beta,
@@ -483,9 +479,7 @@ void gn_bn_backward_infer_act(float *dx, float *dgamma, float *dbeta, const floa
                               const gn_act_fuse *a)
 {
     GN_ASSERT(a);
-    check_act(s, a, 1);
-    GN_ASSERT(!set || dx);
-    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, a);
+    gn_bn_backward_infer_tap(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, a, NULL);
 }
 
 void gn_bn_backward_infer_tap(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -495,14 +489,7 @@ void gn_bn_backward_infer_tap(float *dx, float *dgamma, float *dbeta, const floa
 {
     check_act(s, act, 1);
     GN_ASSERT(!set || dx);
-    GN_ASSERT(!tap || !tap->a || (x && tap->b && tap->m));
-    GN_ASSERT(dy && rvar);
-    check_bn(s);
-    if (!dx && !dgamma && !dbeta) return;
-    bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
-                .gamma = gamma, .rmean = rmean, .rvar = rvar, .set = set, .act = act,
-                .tap = tap};
-    gn_ops_parallel(infer_bwd_part, &j, elems(s));
+    bn_backward_infer(dx, dgamma, dbeta, dy, x, gamma, rmean, rvar, s, set, act, tap);
 }
 
 void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const float *dy,
