@@ -472,12 +472,6 @@ __attribute__((constructor)) static void save_argv(int argc, char **argv, char *
     saved_argv = argv;
 }
 
-static int env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0");
-}
-
 /* GENIE_BLAS_SELFTEST_FAIL (testing only): "1" fails the first kernel
  * tested in this run, "all" every kernel, else a comma-separated list of
  * kernel names. */
@@ -641,7 +635,7 @@ void gn_blas_init(void)
     const char *env = getenv("OPENBLAS_CORETYPE");
     st.env_set = env != NULL;
     snprintf(st.env, sizeof st.env, "%s", env ? env : "");
-    st.user_set = env && *env && !env_flag("GENIE_BLAS_TEST_AUTO");
+    st.user_set = env && *env && !gn_env_flag("GENIE_BLAS_TEST_AUTO");
     if (marker_ok)
         snprintf(st.openblas_chose, sizeof st.openblas_chose, "%s", m.autok);
     else if (!st.user_set)
@@ -652,7 +646,7 @@ void gn_blas_init(void)
     /* why this process may not re-execute itself, if it may not */
     int ignored = marker_ok && *m.want && strcasecmp(m.want, st.kernel);
     char whynot[160] = "";
-    if (env_flag("GENIE_NO_REEXEC"))
+    if (gn_env_flag("GENIE_NO_REEXEC"))
         snprintf(whynot, sizeof whynot, "GENIE_NO_REEXEC is set");
     else if (!st.dynamic)
         snprintf(whynot, sizeof whynot, "OpenBLAS is not a DYNAMIC_ARCH build");
@@ -734,7 +728,7 @@ void gn_blas_init(void)
                     "which is correct but slow",
                     ft, *st.problem ? "; " : "", st.problem);
     }
-    if (env_flag("GENIE_VERBOSE")) gn_blas_say();
+    if (gn_env_flag("GENIE_VERBOSE")) gn_blas_say();
 }
 
 const gn_blas_state *gn_blas_get(void) { return &st; }

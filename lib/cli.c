@@ -113,6 +113,12 @@ int gn_parse_u64(const char *s, unsigned long long *out)
     return 0;
 }
 
+int gn_env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
+}
+
 double gn_now(void)
 {
     struct timespec ts;

@@ -54,6 +54,9 @@ void gn_progress_end(gn_progress *p);
 /* Non-zero when gn_progress_update(p, it, ...) called now would print: a
  * caller can skip building a costly status line otherwise. */
 int gn_progress_due(const gn_progress *p, long it);
+/* Whether environment variable name is set, non-empty and not "0" (the
+ * rule of every GN_* / GENIE_* switch). */
+int gn_env_flag(const char *name);
 /* Wall-clock seconds (monotonic). */
 double gn_now(void);
 /* CPU seconds of the whole process (all threads). */

@@ -53,7 +53,8 @@ typedef struct {
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
     char *fuse;      /* [nn] 1: node k+1 (ReLU, Clip or LeakyReLU) runs inside node k (BN or
-                      * Add), or the 3x3 convolution k+1 runs by phases on the
+                      * Add), or the 3x3 convolution k+1 runs (by Winograd or by
+                      * phases, run.c) on the
                       * input of the upsample k, when both run in one call; k's
                       * own output is then neither stored nor its gradient
                       * formed. Planned by gn_run_new for graphs without

@@ -37,6 +37,7 @@
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
 #include "gn_blas.h"
+#include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_ops.h"
 #include "gn_wino.h"
@@ -46,7 +47,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Most threads one convolution uses; the workspace is sized for this many. */
 #define CONV_MAX_THREADS 8
@@ -206,19 +206,12 @@ static int pool_T;
  * about 20 us on this class of (virtual) machine, more than a whole
  * elementwise pass over a reconstruction batch. So a worker that has
  * finished a part, and the caller waiting for the workers, first poll for
- * up to POOL_SPIN_NS (with the pause instruction, reading one shared word)
+ * up to POOL_SPIN_S (with the pause instruction, reading one shared word)
  * and only then block: back-to-back runs, as a training or reconstruction
  * step makes them, hand over in about a microsecond; an idle pool sleeps
- * after POOL_SPIN_NS. pool_gen and pool_left change under pool_mu, but are
+ * after POOL_SPIN_S. pool_gen and pool_left change under pool_mu, but are
  * written and polled atomically so the polling needs no lock. */
-#define POOL_SPIN_NS 50000
-
-static double pool_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#define POOL_SPIN_S 50e-6
 
 static inline void cpu_relax(void)
 {
@@ -227,7 +220,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Polls until *w != v (neq) or *w == v (!neq), for at most POOL_SPIN_NS;
+/* Polls until *w != v (neq) or *w == v (!neq), for at most POOL_SPIN_S;
  * returns whether it saw the change. */
 static int pool_spin(const unsigned long *w, unsigned long v, int neq)
 {
@@ -236,8 +229,8 @@ static int pool_spin(const unsigned long *w, unsigned long v, int neq)
         if ((__atomic_load_n(w, __ATOMIC_ACQUIRE) != v) == neq) return 1;
         cpu_relax();
         if ((i & 63) == 0) {
-            double now = pool_clock();
-            if (i == 0) end = now + POOL_SPIN_NS;
+            double now = gn_now();
+            if (i == 0) end = now + POOL_SPIN_S;
             else if (now > end) return 0;
         }
     }
@@ -968,27 +961,6 @@ void gn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 }
 
 static void conv_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                          const float *w, const gn_conv_shape *s, float *ws, int set);
-
-void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                        const float *w, const gn_conv_shape *s, float *ws)
-{
-    conv_backward(dx, dw, db, dy, x, w, s, ws, 0);
-}
-
-void gn_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const gn_conv_shape *s, float *ws)
-{
-    GN_ASSERT(dx);
-    check_shape(s);
-    /* Winograd writes dx whole (never a -0: its sums start from +0, so the
-     * bits are those of adding into zeros); the other kernels add, into
-     * zeros */
-    if (!wino(s)) memset(dx, 0, sizeof(float) * (size_t)s->B * s->Cin * s->H * s->W);
-    conv_backward(dx, dw, db, dy, x, w, s, ws, wino(s));
-}
-
-static void conv_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const gn_conv_shape *s, float *ws, int set)
 {
     GN_ASSERT(dy);
@@ -1007,6 +979,24 @@ static void conv_backward(float *dx, float *dw, float *db, const float *dy, cons
     GN_ASSERT(ws);
     conv_job j = {.s = s, .dx = dx, .dw = dw, .dy = dy, .x = x, .w = w, .set = set};
     conv_run(&j, ws);
+}
+
+void gn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const gn_conv_shape *s, float *ws)
+{
+    conv_backward(dx, dw, db, dy, x, w, s, ws, 0);
+}
+
+void gn_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const gn_conv_shape *s, float *ws)
+{
+    GN_ASSERT(dx);
+    check_shape(s);
+    /* Winograd writes dx whole (never a -0: its sums start from +0, so the
+     * bits are those of adding into zeros); the other kernels add, into
+     * zeros */
+    if (!wino(s)) memset(dx, 0, sizeof(float) * (size_t)s->B * s->Cin * s->H * s->W);
+    conv_backward(dx, dw, db, dy, x, w, s, ws, wino(s));
 }
 
 /* ---- reference twins: plain loops, no workspace ------------------------- */

@@ -20,6 +20,7 @@
 #include "gn_wino.h"
 
 #include "gn_blas.h"
+#include "gn_cli.h"
 #include "gn_err.h"
 
 #include <stdlib.h>
@@ -571,10 +572,7 @@ static wg_gemm_fn wg_pick(void)
 int gn_wino_enabled(void)
 {
     static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("GN_NO_WINO");
-        __atomic_store_n(&off, e && *e && strcmp(e, "0"), __ATOMIC_RELAXED);
-    }
+    if (off < 0) __atomic_store_n(&off, gn_env_flag("GN_NO_WINO"), __ATOMIC_RELAXED);
     return !off && gn_wino_pays();
 }
 

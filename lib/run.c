@@ -52,8 +52,7 @@ static const float *weight_for(gn_run *r, int k);
 static void plan_fusion(gn_run *r)
 {
     const gn_graph *g = r->g;
-    const char *e = getenv("GN_NO_FUSE");
-    if (e && *e && strcmp(e, "0")) return;
+    if (gn_env_flag("GN_NO_FUSE")) return;
     for (int k = 0; k < g->nn; k++)
         if (g->nodes[k].op == GN_OP_AQUANT || g->nodes[k].wbits) return;
     int *readers = gn_xcalloc((size_t)g->nt, sizeof(int));
@@ -130,10 +129,11 @@ static void upc_phase(float *full, float *part, size_t planes, size_t h, size_t 
 }
 
 /* With Winograd on (gn_wino_enabled) and at least 8 channels in and out,
- * multiples of 4, the pair's forward and its backward to x run instead by
- * the zero-skipping transforms of gn_wino_up_run (9 multiplies per 2x2
- * output tile and channel pair, against 16 by phases); the weight gradient
- * stays with the phases. Samples are split over the operator pool. */
+ * multiples of 4, the pair's forward, its backward to x and its weight
+ * gradient run instead by the zero-skipping transforms of gn_wino_up_run
+ * (9 multiplies per 2x2 output tile and channel pair, against 16 by
+ * phases), and the phases' buffers are not made. Samples are split over the
+ * operator pool. */
 static int upc_wino(const gn_graph *g, const gn_node *m)
 {
     const gn_param *w = &g->params[m->p[GN_P_W]];
@@ -275,7 +275,10 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     size_t ws = 0, uy = 1, uw = 1; /* uy, uw: an upsample pair's phase output and weights */
     for (int k = 0; k < g->nn; k++) {
         const gn_node *n = &g->nodes[k];
-        if (r->fuse[k] && n->op == GN_OP_UPSAMPLE) {
+        if (r->fuse[k] && n->op == GN_OP_UPSAMPLE && upc_wino(g, &g->nodes[k + 1])) {
+            const size_t need = upw_floats(g, &g->nodes[k + 1], Bmax);
+            if (need > ws) ws = need;
+        } else if (r->fuse[k] && n->op == GN_OP_UPSAMPLE) {
             const gn_node *m = &g->nodes[k + 1];
             size_t ny = (size_t)Bmax * gn_tensor_size(g, m->out) / 4, nw = g->params[m->p[GN_P_W]].n / 9 * 4;
             if (ny > uy) uy = ny;
@@ -285,7 +288,6 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
                 size_t need = gn_conv2d_workspace(&s);
                 if (need > ws) ws = need;
             }
-            if (upc_wino(g, m) && upw_floats(g, m, Bmax) > ws) ws = upw_floats(g, m, Bmax);
         }
         if (n->op == GN_OP_BN) {
             r->cache[k] = gn_xcalloc(2 * (size_t)g->t[n->in[0]].c, sizeof(float));
@@ -533,8 +535,7 @@ static void prof_report(void)
 static int prof_enabled(void)
 {
     if (prof_on < 0) {
-        const char *e = getenv("GN_PROFILE");
-        prof_on = e && *e && strcmp(e, "0");
+        prof_on = gn_env_flag("GN_PROFILE");
         if (prof_on) atexit(prof_report);
     }
     return prof_on;
@@ -665,7 +666,7 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     /* an activation that ran inside the node before it: its input was not
      * stored, and its output gives the same mask (gn_act_fuse) */
     if (k > 0 && r->ffwd[k - 1]) x = r->val[n->out];
-    /* a convolution that ran by phases has no stored input: run its backward with its upsample */
+    /* a convolution fused with its upsample has no stored input: its backward runs with the upsample's */
     GN_ASSERT(!(k > 0 && r->ffwd[k - 1] && g->nodes[k - 1].op == GN_OP_UPSAMPLE));
     /* kinds whose backward has a first-writer form for dx (gn_ops.h) */
     int can_set = 0;
@@ -780,7 +781,8 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     }
 }
 
-/* the backward of the upsample k and convolution k+1 run by phases */
+/* the backward of the upsample k and convolution k+1 run as one (by
+ * Winograd or by phases) */
 static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
 {
     gn_graph *g = r->g;
@@ -794,31 +796,24 @@ static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
     float *dx = dx_for(r, n->in[0], need, upc_wino(g, m), &set);
     float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
     float *wp = r->upc_w, *dwp = r->upc_w + OC * 4;
-    if (upc_wino(g, m) && (dx || dw)) {
-        /* dx, and dw with the same transform of dy; db = dy's sums */
-        upw_run(r, k, dx, !set, dy, 1, dw, x);
+    if (upc_wino(g, m)) {
+        /* dx, and dw with the same transform of dy; db = dy's sums, as the
+         * convolution's own backward takes them */
+        if (dx || dw) upw_run(r, k, dx, !set, dy, 1, dw, x);
         if (db) {
-            const gn_tensorinfo *yo = &g->t[m->out];
-            const size_t P = (size_t)yo->h * yo->w;
-            for (int b = 0; b < r->b; b++)
-                for (int o = 0; o < yo->c; o++) {
-                    const float *d = dy + ((size_t)b * yo->c + o) * P;
-                    float acc = 0;
-                    for (size_t i = 0; i < P; i++) acc += d[i];
-                    db[o] += acc;
-                }
+            gn_conv_shape s = conv_shape(g, m, r->b);
+            gn_conv2d_backward(NULL, NULL, db, dy, NULL, NULL, &s, NULL);
         }
         wgrad_end(r, k + 1, want);
         return;
     }
-    float *dxp = dx;
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < 2; c++) {
             gn_conv_shape s = upc_shape(g, m, r->b, a, c);
             upc_phase(dy, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 0);
             upc_weights(wp, weight_for(r, k + 1), OC, a, c);
             if (dw) memset(dwp, 0, OC * 4 * sizeof(float));
-            gn_conv2d_backward(dxp, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
+            gn_conv2d_backward(dx, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
             if (!dw) continue;
             /* each 3x3 tap gets the gradient of the phase tap it was summed into */
             for (size_t oc = 0; oc < OC; oc++)
