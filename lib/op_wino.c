@@ -14,9 +14,9 @@
  *
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
  * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
- * The input transform reads each padded row split into its even and odd
- * columns, so that tile column tw's four columns are E[tw], O[tw],
- * E[tw+1], O[tw+1] and every step is a contiguous run over tw. */
+ * The input transform first combines a tile row's four padded input rows
+ * over their whole width (B^T's rows), then each tile's four columns of
+ * those (B's), so that every step is a run over the tiles of a row. */
 #include "gn_wino.h"
 
 #include "gn_blas.h"
@@ -115,8 +115,6 @@ WG_CLONES static void wino_in(float *restrict V, size_t xs, size_t ld, size_t n0
     float *zero = rows, *e = rows + W; // e: 4 rows of Wp
     memset(zero, 0, sizeof(float) * W);
     memset(e, 0, sizeof(float) * 4 * Wp); // padded columns 0 and > W stay 0
-    float *restrict e0 = e + 1, *restrict e1 = e0 + Wp, *restrict e2 = e1 + Wp,
-                    *restrict e3 = e2 + Wp;
     for (int c = 0; c < Ci; c++) {
         const float *xc = x + (size_t)c * H * W;
         float *vc = V + (size_t)c * ld + n0;
@@ -126,13 +124,17 @@ WG_CLONES static void wino_in(float *restrict V, size_t xs, size_t ld, size_t n0
                 const int h = 2 * th + i - 1;
                 r[i] = h >= 0 && h < H ? xc + (size_t)h * W : zero;
             }
-            const float *restrict a = r[0], *restrict b = r[1], *restrict d = r[2],
-                                  *restrict f = r[3];
-            for (int p = 0; p < W; p++) {
-                e0[p] = a[p] - d[p];
-                e1[p] = b[p] + d[p];
-                e2[p] = d[p] - b[p];
-                e3[p] = b[p] - f[p];
+            { /* restrict only in here: e is read through q below */
+                const float *restrict a = r[0], *restrict b = r[1], *restrict d = r[2],
+                                      *restrict f = r[3];
+                float *restrict e0 = e + 1, *restrict e1 = e0 + Wp, *restrict e2 = e1 + Wp,
+                                *restrict e3 = e2 + Wp;
+                for (int p = 0; p < W; p++) {
+                    e0[p] = a[p] - d[p];
+                    e1[p] = b[p] + d[p];
+                    e2[p] = d[p] - b[p];
+                    e3[p] = b[p] - f[p];
+                }
             }
             for (int i = 0; i < 4; i++) {
                 const float *restrict q = e + (size_t)i * Wp;
@@ -205,6 +207,40 @@ static inline __mmask16 lanes(int lo, int hi)
     return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/* V's four planes xi = 4i..4i+3 at v0 (plane stride xs), lanes m, from
+ * the columns q0..q3 of a row of vertical combinations: B's columns */
+__attribute__((target("avx512f"))) static inline void store_v4(float *v0, size_t xs,
+                                                               __mmask16 m, __m512 q0, __m512 q1,
+                                                               __m512 q2, __m512 q3)
+{
+    _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(q0, q2));
+    _mm512_mask_storeu_ps(v0 + xs, m, _mm512_add_ps(q1, q2));
+    _mm512_mask_storeu_ps(v0 + 2 * xs, m, _mm512_sub_ps(q2, q1));
+    _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
+}
+
+/* o[a][e] = output row a, even (e = 0) or odd column, + bias, of the
+ * tiles in lanes mt: A^T M A from M's 16 planes at m (plane stride ms) */
+__attribute__((target("avx512f"))) static inline void out_tiles(__m512 o[2][2], const float *m,
+                                                                size_t ms, __mmask16 mt,
+                                                                __m512 bv)
+{
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < 4; j++) {
+        const __m512 a0 = _mm512_maskz_loadu_ps(mt, m + (size_t)j * ms),
+                     a1 = _mm512_maskz_loadu_ps(mt, m + (size_t)(4 + j) * ms),
+                     a2 = _mm512_maskz_loadu_ps(mt, m + (size_t)(8 + j) * ms),
+                     a3 = _mm512_maskz_loadu_ps(mt, m + (size_t)(12 + j) * ms);
+        s0[j] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+        s1[j] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+    }
+    for (int a = 0; a < 2; a++) {
+        const __m512 *q = a ? s1 : s0;
+        o[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), q[2]), bv);
+        o[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[1], q[2]), q[3]), bv);
+    }
+}
+
 /* the 16 floats of row r from column c0, those outside [0, W) zero */
 __attribute__((target("avx512f"))) static inline __m512 row16(const float *r, int c0, int W)
 {
@@ -256,11 +292,8 @@ __attribute__((target("avx512f"))) static void wino_in_512(float *restrict V, si
                     const __m512 q1 = _mm512_permutex2var_ps(e[i][0], od, e[i][1]);
                     const __m512 q2 = _mm512_permutex2var_ps(q0, sh0, e[i][2]);
                     const __m512 q3 = _mm512_permutex2var_ps(q1, sh1, e[i][2]);
-                    float *v0 = vc + (size_t)(4 * i) * xs + (size_t)th * TW + t0;
-                    _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(q0, q2));
-                    _mm512_mask_storeu_ps(v0 + xs, m, _mm512_add_ps(q1, q2));
-                    _mm512_mask_storeu_ps(v0 + 2 * xs, m, _mm512_sub_ps(q2, q1));
-                    _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
+                    store_v4(vc + (size_t)(4 * i) * xs + (size_t)th * TW + t0, xs, m, q0, q1, q2,
+                             q3);
                 }
             }
         }
@@ -312,11 +345,7 @@ __attribute__((target("avx512f"))) static void wino_in_512n(float *restrict V, s
                 const __m512 q1 = _mm512_permutex2var_ps(eA[i], p1, eB[i]);
                 const __m512 q2 = _mm512_permutex2var_ps(eA[i], p2, eB[i]);
                 const __m512 q3 = _mm512_permutex2var_ps(eA[i], p3, eB[i]);
-                float *v0 = vc + (size_t)(4 * i) * xs + (size_t)th * TW;
-                _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(q0, q2));
-                _mm512_mask_storeu_ps(v0 + xs, m, _mm512_add_ps(q1, q2));
-                _mm512_mask_storeu_ps(v0 + 2 * xs, m, _mm512_sub_ps(q2, q1));
-                _mm512_mask_storeu_ps(v0 + 3 * xs, m, _mm512_sub_ps(q1, q3));
+                store_v4(vc + (size_t)(4 * i) * xs + (size_t)th * TW, xs, m, q0, q1, q2, q3);
             }
         }
     }
@@ -345,22 +374,8 @@ __attribute__((target("avx512f"))) static void wino_out_512n(float *restrict y, 
         float *yk = y + (size_t)k * H * W;
         for (int th = 0; th < TH; th += 2) {
             const float *m = M + (size_t)k * ld + n0 + (size_t)th * TW;
-            const __mmask16 mt = lanes(0, (th + 1 < TH ? 2 : 1) * TW);
-            __m512 s0[4], s1[4];
-            for (int j = 0; j < 4; j++) {
-                const __m512 a0 = _mm512_maskz_loadu_ps(mt, m + (size_t)j * ms),
-                             a1 = _mm512_maskz_loadu_ps(mt, m + (size_t)(4 + j) * ms),
-                             a2 = _mm512_maskz_loadu_ps(mt, m + (size_t)(8 + j) * ms),
-                             a3 = _mm512_maskz_loadu_ps(mt, m + (size_t)(12 + j) * ms);
-                s0[j] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
-                s1[j] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
-            }
             __m512 o[2][2]; // [row in the tile][even|odd column]
-            for (int a = 0; a < 2; a++) {
-                const __m512 *q = a ? s1 : s0;
-                o[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), q[2]), bv);
-                o[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[1], q[2]), q[3]), bv);
-            }
+            out_tiles(o, m, ms, lanes(0, (th + 1 < TH ? 2 : 1) * TW), bv);
             for (int r = 0; r < 2; r++)
                 for (int a = 0; a < 2; a++) {
                     const int h = 2 * (th + r) + a;
@@ -390,22 +405,8 @@ __attribute__((target("avx512f"))) static void wino_out_512(float *restrict y, i
         for (int th = 0; th < TH; th++)
             for (int t0 = 0; t0 < TW; t0 += 16) {
                 const float *m = M + (size_t)k * ld + n0 + (size_t)th * TW + t0;
-                const __mmask16 mt = lanes(0, TW - t0);
-                __m512 s0[4], s1[4];
-                for (int j = 0; j < 4; j++) {
-                    const __m512 a0 = _mm512_maskz_loadu_ps(mt, m + (size_t)j * ms),
-                                 a1 = _mm512_maskz_loadu_ps(mt, m + (size_t)(4 + j) * ms),
-                                 a2 = _mm512_maskz_loadu_ps(mt, m + (size_t)(8 + j) * ms),
-                                 a3 = _mm512_maskz_loadu_ps(mt, m + (size_t)(12 + j) * ms);
-                    s0[j] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
-                    s1[j] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
-                }
                 __m512 o[2][2]; // [row][even|odd column]
-                for (int a = 0; a < 2; a++) {
-                    const __m512 *q = a ? s1 : s0;
-                    o[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), q[2]), bv);
-                    o[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[1], q[2]), q[3]), bv);
-                }
+                out_tiles(o, m, ms, lanes(0, TW - t0), bv);
                 const int c0 = 2 * t0;
                 const __mmask16 m0 = lanes(0, W - c0), m1 = lanes(0, W - c0 - 16);
                 for (int a = 0; a < 2 && 2 * th + a < H; a++) {
@@ -707,13 +708,15 @@ WG_CLONES static void up_in(float *restrict V, size_t xs, size_t ld, size_t n0,
         for (int i = 0; i < H; i++) memcpy(xp + (size_t)(i + 1) * Wp + 1, xc + (size_t)i * W, sizeof(float) * W);
         float *vc = V + (size_t)c * ld + n0;
         for (int i = 0; i < H; i++) {
-            const float *restrict r0 = xp + (size_t)i * Wp, *restrict r1 = r0 + Wp,
-                                  *restrict r2 = r1 + Wp;
-            float *restrict e0 = e, *restrict e1 = e + Wp, *restrict e2 = e + 2 * Wp;
-            for (int p = 0; p < Wp; p++) {
-                e0[p] = r0[p] - r1[p];
-                e1[p] = 2.0f * r1[p];
-                e2[p] = r1[p] - r2[p];
+            { /* restrict only in here: e is read through q below */
+                const float *restrict r0 = xp + (size_t)i * Wp, *restrict r1 = r0 + Wp,
+                                      *restrict r2 = r1 + Wp;
+                float *restrict e0 = e, *restrict e1 = e + Wp, *restrict e2 = e + 2 * Wp;
+                for (int p = 0; p < Wp; p++) {
+                    e0[p] = r0[p] - r1[p];
+                    e1[p] = 2.0f * r1[p];
+                    e2[p] = r1[p] - r2[p];
+                }
             }
             for (int a = 0; a < 3; a++) {
                 const float *restrict q = e + (size_t)a * Wp;
