@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -64,6 +65,7 @@ static void print_table(const gn_bnstats *s)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {{"output", 1, 0, 'o'}, {"data", 1, 0, 'd'},
                                        {"batch", 1, 0, 'b'},  {"threads", 1, 0, 't'},
                                        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -65,6 +66,7 @@ static int parse_bits(char *s, gn_bits_override *o)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"wbits", 1, 0, 'w'}, {"abits", 1, 0, 'a'}, {"first-last", 1, 0, 'f'},
         {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'}, {"threads", 1, 0, 't'},

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_distill.h"
 #include "gn_err.h"
@@ -206,6 +207,7 @@ static int parse(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     struct opts o;
     int st = parse(argc, argv, &o);
     if (st >= 0) return st;

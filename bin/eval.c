@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -43,6 +44,7 @@ static int write_logits(hid_t f, const void *arg)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {{"batch", 1, 0, 'b'}, {"json", 0, 0, 'j'},
                                        {"logits", 1, 0, 'l'}, {"threads", 1, 0, 't'},
                                        {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},

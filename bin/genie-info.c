@@ -12,6 +12,10 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
+#include "gn_blas_pick.h"
+#include "gn_blas_selftest.h"
+#include "gn_cpu.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 
@@ -57,6 +61,7 @@ static double bench_sgemm(int N)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {{"bench", 0, 0, 'b'},   {"threads", 1, 0, 't'},
                                        {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
                                        {"version", 0, 0, 'V'}, {0, 0, 0, 0}};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -334,6 +335,7 @@ static int write_joined(hid_t fo, const void *arg)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {{"output", 1, 0, 'o'}, {"force", 0, 0, 'f'},
                                        {"help", 0, 0, 'h'},   {"version", 0, 0, 'V'},
                                        {0, 0, 0, 0}};

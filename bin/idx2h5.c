@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -39,6 +40,7 @@ static int write_norm(hid_t f, void *arg)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {{"mean", 1, 0, 'm'}, {"std", 1, 0, 's'},
                                        {"count", 1, 0, 'n'}, {"output", 1, 0, 'o'},
                                        {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -40,6 +41,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"batch", 1, 0, 'b'}, {"seed", 1, 0, 's'}, {"no-qdrop", 0, 0, 'D'}, {"threads", 1, 0, 't'},

@@ -12,6 +12,7 @@
 
 #include "gn_arch.h"
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -305,6 +306,7 @@ done:
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     options o = {0};
     gn_train_defaults(&o.cfg);
     int done, rc = parse(argc, argv, &o, &done);

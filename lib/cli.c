@@ -9,59 +9,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "gn_blas.h"
 #include "gn_err.h"
 
-static const char *prog = "genie";
-
-void gn_cli_init(const char *name)
-{
-    const char *s = strrchr(name, '/');
-    prog = s ? s + 1 : name;
-    /* before anything is read or written: it may re-execute the program
-     * with a better OpenBLAS kernel (genie-blas(7)) */
-    gn_blas_init();
-}
-
-const char *gn_prog(void) { return prog; }
-
-void gn_msg(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-void gn_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: warning: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+void gn_cli_init(const char *name) { gn_prog_set(name); }
 
 int gn_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, "%s: ", gn_prog());
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", gn_prog());
     va_end(ap);
     return GN_EXIT_USAGE;
 }
 
 int gn_fail(void)
 {
-    fprintf(stderr, "%s: %s\n", prog, gn_err_msg());
+    fprintf(stderr, "%s: %s\n", gn_prog(), gn_err_msg());
     return GN_EXIT_FAIL;
 }
 
@@ -69,7 +36,7 @@ void gn_print_version(void)
 {
     unsigned maj, min, rel;
     H5get_libversion(&maj, &min, &rel);
-    printf("%s (genie) %s\nHDF5 %u.%u.%u\n", prog, GN_VERSION, maj, min, rel);
+    printf("%s (genie) %s\nHDF5 %u.%u.%u\n", gn_prog(), GN_VERSION, maj, min, rel);
 }
 
 int gn_parse_long(const char *s, long lo, long hi, long *out)
@@ -111,26 +78,6 @@ int gn_parse_u64(const char *s, unsigned long long *out)
     if (errno || *end) return -1;
     *out = v;
     return 0;
-}
-
-int gn_env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0");
-}
-
-double gn_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double gn_cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void gn_progress_start(gn_progress *p, const char *what, long total, int quiet)
@@ -176,11 +123,11 @@ void gn_progress_update(gn_progress *p, long it, const char *status)
         char bar[32];
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
-        fprintf(stderr, "\r%s: %s [%s] %ld/%ld %s %s %s\033[K", prog, p->what, bar, it, p->total,
+        fprintf(stderr, "\r%s: %s [%s] %ld/%ld %s %s %s\033[K", gn_prog(), p->what, bar, it, p->total,
                 status ? status : "", final ? "in" : "left", final ? te : tl);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "%s: %s %ld/%ld %s (%s %s)\n", prog, p->what, it, p->total,
+        fprintf(stderr, "%s: %s %ld/%ld %s (%s %s)\n", gn_prog(), p->what, it, p->total,
                 status ? status : "", final ? "took" : "left", final ? te : tl);
     }
 }

@@ -1,22 +1,23 @@
-/* gn_cli.h - what every genie program shares on its command line: the
- * program name in messages, checked number parsing, --version text, and
- * progress reporting on stderr. Nothing here exits: programs decide the
+/* gn_cli.h - what every genie program shares on its command line: usage
+ * errors and failures as exit statuses, checked number parsing, --version
+ * text, and progress reporting on stderr (the program name, messages,
+ * switches and clocks are gn_base.h's). The programs' layer: nothing in
+ * lib/ below it includes this. Nothing here exits: programs decide the
  * exit status (0 ok, 1 runtime/input failure, 2 usage). */
 #ifndef GN_CLI_H
 #define GN_CLI_H
 
 #include <stddef.h>
 
+#include "gn_base.h" /* gn_msg, gn_warn, gn_prog, gn_env_flag, gn_now: programs use them too */
+
 #define GN_VERSION "0.1.0"
 enum { GN_EXIT_OK = 0, GN_EXIT_FAIL = 1, GN_EXIT_USAGE = 2 };
 
-/* Sets the name used in messages (basename of argv[0] is fine). */
+/* Sets the name used in messages (basename of argv[0] is fine; see
+ * gn_prog_set). Programs then call gn_blas_init (gn_blas_init.h) before
+ * they read or write anything. */
 void gn_cli_init(const char *name);
-const char *gn_prog(void);
-/* "NAME: msg" + newline on stderr. */
-void gn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* "NAME: warning: msg" on stderr. */
-void gn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: "NAME: msg" and "Try 'NAME --help' for more information."
  * on stderr; returns GN_EXIT_USAGE. */
 int gn_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -54,12 +55,5 @@ void gn_progress_end(gn_progress *p);
 /* Non-zero when gn_progress_update(p, it, ...) called now would print: a
  * caller can skip building a costly status line otherwise. */
 int gn_progress_due(const gn_progress *p, long it);
-/* Whether environment variable name is set, non-empty and not "0" (the
- * rule of every GN_* / GENIE_* switch). */
-int gn_env_flag(const char *name);
-/* Wall-clock seconds (monotonic). */
-double gn_now(void);
-/* CPU seconds of the whole process (all threads). */
-double gn_cpu_now(void);
 
 #endif

@@ -211,9 +211,9 @@ void gn_swing_backward(float *dx, const float *dy, int oy, int ox, int B, int C,
 float gn_xent_forward_backward(float *dlogits, float *probs, const float *logits,
                                const int *labels, int B, int K, float scale);
 
-/* ---- the operator thread pool (op_conv.c) -------------------------------- */
+/* ---- the operator thread pool (op_conv.c, over gn_pool.h) ---------------- */
 /* Runs f(ctx, t, T) for t = 0..T-1 (part 0 in the caller) on
- * min(gn_get_threads(), the pool's maximum) threads when `work` (elements
+ * min(gn_get_threads(), GN_POOL_MAX) threads when `work` (elements
  * touched) is large enough to pay for a wake-up, else f(ctx, 0, 1). Parts
  * must write disjoint memory. Returns the T used. A call made while another
  * thread holds the pool runs serially. */

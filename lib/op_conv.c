@@ -15,7 +15,7 @@
  * 1-channel group would be nothing but call overhead.
  *
  * Threads: with B >= 2 and gn_get_threads() > 1 the batch is split into
- * contiguous sample ranges over a small pool of threads (at most
+ * contiguous sample ranges over the operators' thread pool (pool.c: at most
  * CONV_MAX_THREADS, started on first use and kept), each with its own slice
  * of `ws` and single-threaded sgemm calls; OpenBLAS is set to one thread for
  * the duration and restored afterwards. Letting OpenBLAS split each small
@@ -37,19 +37,17 @@
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
 #include "gn_blas.h"
-#include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_ops.h"
+#include "gn_pool.h"
 #include "gn_wino.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Most threads one convolution uses; the workspace is sized for this many. */
-#define CONV_MAX_THREADS 8
+#define CONV_MAX_THREADS GN_POOL_MAX
 
 static int conv_out(int in, int pa, int pb, int k, int stride)
 {
@@ -187,141 +185,22 @@ size_t gn_conv2d_workspace(const gn_conv_shape *s)
            T * wino_floats(s);
 }
 
-/* ---- the thread pool ------------------------------------------------------ */
+/* ---- the thread pool (pool.c) -------------------------------------------- */
 
-typedef void (*pool_fn)(void *ctx, int t, int T);
-
-static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER; /* held for a whole run */
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;   /* guards what follows */
-static pthread_cond_t pool_go = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_COND_INITIALIZER;
-static int pool_n;             /* workers started; worker k runs part t = k */
-static unsigned long pool_gen; /* bumped for every run */
-static unsigned long pool_gen0[CONV_MAX_THREADS];
-static unsigned long pool_left; /* workers not yet done with the current run */
-static pool_fn pool_f;
-static void *pool_ctx;
-static int pool_T;
-
-/* Waking a thread blocked in pthread_cond_wait and joining it again costs
- * about 20 us on this class of (virtual) machine, more than a whole
- * elementwise pass over a reconstruction batch. So a worker that has
- * finished a part, and the caller waiting for the workers, first poll for
- * up to POOL_SPIN_S (with the pause instruction, reading one shared word)
- * and only then block: back-to-back runs, as a training or reconstruction
- * step makes them, hand over in about a microsecond; an idle pool sleeps
- * after POOL_SPIN_S. pool_gen and pool_left change under pool_mu, but are
- * written and polled atomically so the polling needs no lock. */
-#define POOL_SPIN_S 50e-6
-
-static inline void cpu_relax(void)
+/* OpenBLAS at one thread while the pool's threads run parts (each part's
+ * sgemm is single-threaded); called by gn_pool_run under its lock. */
+static int pool_saved_threads;
+static void blas_solo(int on)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Polls until *w != v (neq) or *w == v (!neq), for at most POOL_SPIN_S;
- * returns whether it saw the change. */
-static int pool_spin(const unsigned long *w, unsigned long v, int neq)
-{
-    double end = 0;
-    for (unsigned i = 0;; i++) {
-        if ((__atomic_load_n(w, __ATOMIC_ACQUIRE) != v) == neq) return 1;
-        cpu_relax();
-        if ((i & 63) == 0) {
-            double now = gn_now();
-            if (i == 0) end = now + POOL_SPIN_S;
-            else if (now > end) return 0;
-        }
-    }
-}
-
-static void *pool_worker(void *arg)
-{
-    const int t = (int)(intptr_t)arg;
-    pthread_mutex_lock(&pool_mu);
-    unsigned long seen = pool_gen0[t];
-    for (;;) {
-        if (pool_gen == seen) {
-            pthread_mutex_unlock(&pool_mu);
-            pool_spin(&pool_gen, seen, 1);
-            pthread_mutex_lock(&pool_mu);
-        }
-        while (pool_gen == seen) pthread_cond_wait(&pool_go, &pool_mu);
-        seen = pool_gen;
-        pool_fn f = pool_f;
-        void *ctx = pool_ctx;
-        int T = pool_T;
-        pthread_mutex_unlock(&pool_mu);
-        if (t < T) f(ctx, t, T);
-        pthread_mutex_lock(&pool_mu);
-        if (__atomic_sub_fetch(&pool_left, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool_done);
-    }
-    return NULL;
-}
-
-/* A child of fork() has none of the workers: start afresh. */
-static void pool_atfork_child(void)
-{
-    pthread_mutex_init(&pool_busy, NULL);
-    pthread_mutex_init(&pool_mu, NULL);
-    pthread_cond_init(&pool_go, NULL);
-    pthread_cond_init(&pool_done, NULL);
-    pool_n = 0;
-}
-
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static void pool_init(void) { pthread_atfork(NULL, NULL, pool_atfork_child); }
-
-/* Runs f(ctx, t, T) for t = 0..T-1, part 0 in the caller, with OpenBLAS at
- * one thread meanwhile; returns the T actually used. Runs f(ctx, 0, 1) alone
- * when T is 1, another thread holds the pool, or no worker could be
- * started. Workers block every signal, so handlers run where they did. */
-static int pool_run(pool_fn f, void *ctx, int T)
-{
-    if (T <= 1 || pthread_mutex_trylock(&pool_busy) != 0) {
-        f(ctx, 0, 1);
-        return 1;
-    }
-    pthread_once(&pool_once, pool_init);
-    pthread_mutex_lock(&pool_mu);
-    if (pool_n < T - 1) {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        while (pool_n < T - 1) {
-            pthread_t th;
-            int t = pool_n + 1;
-            pool_gen0[t] = pool_gen;
-            if (pthread_create(&th, NULL, pool_worker, (void *)(intptr_t)t) != 0) break;
-            pthread_detach(th);
-            pool_n++;
-        }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    if (T > pool_n + 1) T = pool_n + 1;
-    const int nt = gn_get_threads();
-    if (T > 1) {
+    if (on) {
+        pool_saved_threads = gn_get_threads();
         gn_set_threads(1);
-        pool_f = f;
-        pool_ctx = ctx;
-        pool_T = T;
-        __atomic_store_n(&pool_left, (unsigned long)pool_n, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&pool_gen, 1, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&pool_go);
+    } else {
+        gn_set_threads(pool_saved_threads);
     }
-    pthread_mutex_unlock(&pool_mu);
-    f(ctx, 0, T);
-    if (T > 1) {
-        pool_spin(&pool_left, 0, 0);
-        pthread_mutex_lock(&pool_mu);
-        while (pool_left > 0) pthread_cond_wait(&pool_done, &pool_mu);
-        pthread_mutex_unlock(&pool_mu);
-        gn_set_threads(nt);
-    }
-    pthread_mutex_unlock(&pool_busy);
-    return T;
 }
+
+static int pool_run(gn_pool_fn f, void *ctx, int T) { return gn_pool_run(f, ctx, T, blas_solo); }
 
 /* The pool, for the other operators (gn_ops.h). Runs f(ctx, t, T) for t = 0..T-1, part 0 in
  * the caller, on min(gn_get_threads(), CONV_MAX_THREADS) threads when

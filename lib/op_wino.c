@@ -20,7 +20,7 @@
 #include "gn_wino.h"
 
 #include "gn_blas.h"
-#include "gn_cli.h"
+#include "gn_base.h"
 #include "gn_err.h"
 
 #include <stdlib.h>

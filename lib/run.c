@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gn_cli.h"
+#include "gn_base.h"
 
 #include "gn_err.h"
 #include "gn_ops.h"

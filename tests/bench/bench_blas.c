@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
+#include "gn_blas_pick.h"
+#include "gn_blas_selftest.h"
+#include "gn_cpu.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 
@@ -57,7 +61,8 @@ static double gflops(int M, int N, int K)
 
 static int child(const char *argv0)
 {
-    gn_cli_init(argv0); /* genie's start-up: may re-execute this child */
+    gn_cli_init(argv0);
+    gn_blas_init(); /* genie's start-up: may re-execute this child */
     const gn_blas_state *s = gn_blas_get();
     static const char *by[] = {"openblas", "user", "genie", "fallback", "reference"};
     printf("kernel %s %s %d\n", s->kernel, by[s->by], gn_get_threads());

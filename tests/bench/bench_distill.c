@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_distill.h"
 #include "gn_err.h"
@@ -27,7 +28,8 @@ static int load(const char *path, gn_graph **g)
 
 int main(int argc, char **argv)
 {
-    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
+    gn_cli_init(argv[0]);
+    gn_blas_init(); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = argc > 1 ? argv[1] : NULL;
     int iters = argc > 2 ? atoi(argv[2]) : 5;
     int t_lo = argc > 3 ? atoi(argv[3]) : 1, t_hi = argc > 3 ? t_lo : 2;

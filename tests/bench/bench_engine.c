@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_onnx.h"
@@ -33,7 +34,8 @@ static double conv_flops(const gn_graph *g)
 
 int main(int argc, char **argv)
 {
-    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
+    gn_cli_init(argv[0]);
+    gn_blas_init(); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = argc > 1 ? argv[1] : "tests/fixtures/resnet20_fmnist.onnx";
     int B = 128;
     /* sgemm */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_ops.h"
 
@@ -13,7 +14,8 @@ static void nothing(void *ctx, int t, int T) { (void)ctx, (void)t, (void)T; }
 
 int main(int argc, char **argv)
 {
-    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
+    gn_cli_init(argv[0]);
+    gn_blas_init(); /* genie's start-up: OpenBLAS kernel check and self-test */
     gn_set_threads(2);
     for (int k = 0; k < 100; k++) gn_ops_parallel(nothing, NULL, (size_t)1 << 20);
     const int n = 20000;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_idx.h"
@@ -21,7 +22,8 @@
 
 int main(int argc, char **argv)
 {
-    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
+    gn_cli_init(argv[0]);
+    gn_blas_init(); /* genie's start-up: OpenBLAS kernel check and self-test */
     const char *model = "tests/fixtures/resnet20_fmnist.onnx";
     const char *imgs = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
     long iters = argc > 1 ? atol(argv[1]) : 60;

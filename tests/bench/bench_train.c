@@ -9,6 +9,7 @@
 
 #include "gn_arch.h"
 #include "gn_blas.h"
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_train.h"
@@ -51,7 +52,8 @@ static int bench(const char *arch, int threads, int steps)
 
 int main(int argc, char **argv)
 {
-    gn_cli_init(argv[0]); /* genie's start-up: OpenBLAS kernel check and self-test */
+    gn_cli_init(argv[0]);
+    gn_blas_init(); /* genie's start-up: OpenBLAS kernel check and self-test */
     int steps = argc > 1 ? atoi(argv[1]) : 8;
     if (steps < 1) steps = 8;
     int rc = 0;

@@ -12,6 +12,10 @@
 
 #include "check.h"
 #include "gn_blas.h"
+#include "gn_blas_init.h"
+#include "gn_blas_pick.h"
+#include "gn_blas_selftest.h"
+#include "gn_cpu.h"
 
 /* ---- products ------------------------------------------------------------- */
 
