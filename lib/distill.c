@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gn_err.h"
+#include "gn_moments.h"
 #include "gn_optim.h"
 
 void gn_distill_defaults(gn_distill_opts *o)

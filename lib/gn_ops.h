@@ -116,7 +116,7 @@ void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const floa
  * BN term, distill.c), carried by the BN's own passes instead of passes of
  * its own over x and dx:
  * - forward also stores mom[c] = mean and mom[C+c] = M2 of x per channel,
- *   the numbers gn_chan_moments() gives, from each plane just read;
+ *   the numbers gn_chan_moments() (gn_moments.h) gives, from each plane just read;
  * - backward, with a set, gives x the gradient a_c + b_c (x - m_c) of the
  *   loss plus the BN's own: dx = ((set ? 0 : dx) + (a + b (x - m))) + g,
  *   the same bits as the loss writing its term first and the BN adding. */

@@ -11,7 +11,7 @@
  * gn_bn_update_running(). No folding into convolutions (that is calib's). */
 #include "gn_err.h"
 #include "gn_ops.h"
-#include "gn_stats.h"
+#include "gn_moments.h"
 
 #include <math.h>
 

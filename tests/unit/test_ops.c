@@ -11,7 +11,7 @@
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
-#include "gn_stats.h"
+#include "gn_moments.h"
 #include "gn_wino.h"
 
 #include <math.h>
