@@ -12,6 +12,7 @@
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
+#include "gn_run.h"
 #include "gn_sha256.h"
 #include "gn_stats.h"
 
@@ -123,5 +124,6 @@ int main(int argc, char **argv)
     if (!rc && data) print_table(&s);
     gn_bnstats_free(&s);
     gn_graph_free(g);
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

@@ -181,5 +181,6 @@ int main(int argc, char **argv)
     if (!rc && list) list_units(&q);
     gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
     gn_qmodel_free(&q);
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

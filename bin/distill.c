@@ -16,6 +16,7 @@
 #include "gn_err.h"
 #include "gn_h5.h"
 #include "gn_png.h"
+#include "gn_run.h"
 #include "gn_sha256.h"
 #include "gn_stats.h"
 
@@ -274,5 +275,6 @@ int main(int argc, char **argv)
     gn_distiller_free(d);
     gn_bnstats_free(&s);
     gn_graph_free(g);
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

@@ -140,5 +140,6 @@ int main(int argc, char **argv)
     gn_run_free(r);
     gn_graph_free(g);
     gn_dataset_free(&d);
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

@@ -12,6 +12,7 @@
 #include "gn_h5.h"
 #include "gn_pack.h"
 #include "gn_recon.h"
+#include "gn_run.h"
 #include "gn_sha256.h"
 
 static void usage(void)
@@ -146,5 +147,6 @@ int main(int argc, char **argv)
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
     gn_qmodel_free(&q);
     gn_dataset_free(&d);
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

@@ -16,6 +16,7 @@
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
+#include "gn_run.h"
 #include "gn_train.h"
 
 static void usage(void)
@@ -313,5 +314,6 @@ int main(int argc, char **argv)
     if (rc || done) return rc;
     rc = run(&o);
     if (rc == GN_EXIT_USAGE) return gn_usage_error("%s", gn_err_msg());
+    gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;
 }

@@ -11,6 +11,7 @@
 #define GN_RUN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gn_graph.h"
 #include "gn_ops.h"
@@ -53,17 +54,15 @@ typedef struct {
     float *dwq;      /* scratch: gradient w.r.t. a quantised weight */
     char *need;      /* scratch of backward: [nt] gradient needed at tensor t */
     char *fuse;      /* [nn] 1: node k+1 (ReLU, Clip or LeakyReLU) runs inside node k (BN or
-                      * Add), or the 3x3 convolution k+1 runs (by Winograd or by
-                      * phases, run.c) on the
-                      * input of the upsample k, when both run in one call; k's
-                      * own output is then neither stored nor its gradient
-                      * formed. Planned by gn_run_new for graphs without
+                      * Add), or the 3x3 convolution k+1 runs on the input of
+                      * the upsample k (as one operator, gn_upconv.h), when
+                      * both run in one call; k's own output is then neither
+                      * stored nor its gradient formed. Planned by gn_run_new for graphs without
                       * quantisers where k's output has no other reader;
                       * GN_NO_FUSE=1 in the environment turns it off (the same
                       * bits either way, except the upsample -> conv pair's last
                       * bits: its sums are taken in another order). */
     char *ffwd;      /* [nn] 1: the last forward ran node k+1 inside node k */
-    float *upc_y, *upc_w; /* scratch of upsample -> conv pairs run by phases (run.c) */
     char *skip;      /* scratch of backward: [nt] a fused pair's unformed gradient */
     char *gvalid;    /* [nt] 1: grad[t] holds its gradient; 0: logically zero, memory
                       * stale (after gn_run_forget_grad, until first written) */
@@ -113,5 +112,11 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last);
 static inline float *gn_run_val(gn_run *r, int t) { return r->val[t]; }
 /* Memory held by the run, in bytes (activations, gradients, caches, ws). */
 size_t gn_run_bytes(const gn_run *r);
+/* GN_PROFILE (genie(7)): when that environment variable was set at the
+ * process's first run, every run's forward and backward nodes are timed by
+ * operator kind; this prints the table so far to f as "GN_PROFILE: ..."
+ * lines (nothing when nothing was timed). Programs call it once, just
+ * before they exit. */
+void gn_run_profile_print(FILE *f);
 
 #endif

@@ -12,9 +12,8 @@
 #include "gn_err.h"
 #include "gn_ops.h"
 #include "gn_quant.h"
-#include "gn_blas.h"
 #include "gn_rng.h"
-#include "gn_wino.h"
+#include "gn_upconv.h"
 
 static gn_conv_shape conv_shape(const gn_graph *g, const gn_node *n, int B)
 {
@@ -77,154 +76,24 @@ static void plan_fusion(gn_run *r)
     free(readers);
 }
 
-/* ---- nearest upsample x2 -> 3x3 convolution, by phases --------------------
- * Every output pixel (2i+a, 2j+c) of a 3x3/stride 1/pad 1 convolution of a
- * nearest-upsampled x sees a 2x2 neighbourhood of x itself: kernel rows
- * {0},{1,2} for a = 0 (x rows i-1, i) and {0,1},{2} for a = 1 (rows i,
- * i+1), likewise for columns. So the pair is four 2x2 convolutions of x
- * (one per phase (a,c), weights summed over the taps that land on the same
- * pixel, padded on the phase's side), interleaved: 16 multiplies per
- * output pixel and input channel instead of 9*4 = 36, the same function
- * (the float sums differ in their last bits from the unfused pair's).
- * Genie-D's generator has this pair (GENIE.md section 1, steps 7-8). */
-static const int UP_ROWS[2][2][2] = {{{0, 0}, {1, 2}}, {{0, 1}, {2, 2}}}; /* [a][u] -> taps lo..hi */
+/* ---- nearest upsample x2 -> 3x3 convolution as one (gn_upconv.h) -------- */
 
-static gn_conv_shape upc_shape(const gn_graph *g, const gn_node *m, int B, int a, int c)
+/* the pair of upsample k and convolution m = k+1, for B samples */
+static gn_upconv_shape upc_shape(const gn_graph *g, const gn_node *m, int B)
 {
     const gn_tensorinfo *x = &g->t[m->in[0]]; /* the upsampled (C,2h,2w) */
-    gn_conv_shape s = {.B = B, .Cin = x->c, .H = x->h / 2, .W = x->w / 2,
-                       .Cout = g->params[m->p[GN_P_W]].dims[0], .KH = 2, .KW = 2, .SH = 1, .SW = 1,
-                       .PT = a == 0, .PB = a == 1, .PL = c == 0, .PR = c == 1, .groups = 1};
-    GN_ASSERT(gn_conv_shape_init(&s) == 0);
+    gn_upconv_shape s = {.B = B, .Cin = x->c, .H = x->h / 2, .W = x->w / 2,
+                         .Cout = g->params[m->p[GN_P_W]].dims[0]};
     return s;
-}
-
-/* phase (a,c)'s 2x2 weights (O,C,2,2) from w (O,C,3,3) */
-static void upc_weights(float *wp, const float *w, size_t OC, int a, int c)
-{
-    for (size_t oc = 0; oc < OC; oc++)
-        for (int u = 0; u < 2; u++)
-            for (int v = 0; v < 2; v++) {
-                float t = 0;
-                for (int kh = UP_ROWS[a][u][0]; kh <= UP_ROWS[a][u][1]; kh++)
-                    for (int kw = UP_ROWS[c][v][0]; kw <= UP_ROWS[c][v][1]; kw++) t += w[oc * 9 + kh * 3 + kw];
-                wp[oc * 4 + u * 2 + v] = t;
-            }
-}
-
-/* between a full (planes, 2h, 2w) tensor and its phase (a,c), (planes, h, w) */
-static void upc_phase(float *full, float *part, size_t planes, size_t h, size_t w, int a, int c,
-                      int to_full)
-{
-    for (size_t p = 0; p < planes; p++)
-        for (size_t i = 0; i < h; i++)
-            for (size_t j = 0; j < w; j++) {
-                float *f = &full[(p * 2 * h + 2 * i + (size_t)a) * 2 * w + 2 * j + (size_t)c];
-                float *q = &part[(p * h + i) * w + j];
-                if (to_full)
-                    *f = *q;
-                else
-                    *q = *f;
-            }
-}
-
-/* With Winograd on (gn_wino_enabled) and at least 8 channels in and out,
- * multiples of 4, the pair's forward, its backward to x and its weight
- * gradient run instead by the zero-skipping transforms of gn_wino_up_run
- * (9 multiplies per 2x2 output tile and channel pair, against 16 by
- * phases), and the phases' buffers are not made. Samples are split over the
- * operator pool. */
-static int upc_wino(const gn_graph *g, const gn_node *m)
-{
-    const gn_param *w = &g->params[m->p[GN_P_W]];
-    const int O = w->dims[0], C = w->dims[1];
-    return O >= 8 && C >= 8 && O % 4 == 0 && C % 4 == 0 && gn_wino_enabled();
-}
-
-#define UPW_THREADS 8 /* the operator pool's most */
-
-/* floats of r->ws the Winograd pair needs for B samples */
-static size_t upw_floats(const gn_graph *g, const gn_node *m, int B)
-{
-    const gn_param *w = &g->params[m->p[GN_P_W]];
-    const gn_tensorinfo *x = &g->t[m->in[0]];
-    const int T = B < UPW_THREADS ? B : UPW_THREADS;
-    const size_t u = gn_wino_up_u_floats(w->dims[0], w->dims[1]);
-    return u + (size_t)T * (gn_wino_up_floats(w->dims[0], w->dims[1], x->h / 2, x->w / 2) + u);
-}
-
-typedef struct {
-    float *out;
-    const float *in, *U, *bias;
-    int acc, Ko, Ci, H, W, B, adjoint;
-    float *ws;
-    size_t per;        /* scratch floats per part */
-    float *dU;         /* per part: (9, Cout, Cin) weight-gradient sums, or NULL */
-    const float *x;    /* the forward input, with dU */
-} upw_job;
-
-static void upw_part(void *ctx, int t, int T)
-{
-    const upw_job *j = ctx;
-    const int b0 = (int)((long)j->B * t / T), b1 = (int)((long)j->B * (t + 1) / T);
-    const size_t nu = gn_wino_up_u_floats(j->Ko, j->Ci);
-    float *dU = j->dU ? j->dU + (size_t)t * nu : NULL;
-    if (dU) memset(dU, 0, sizeof(float) * nu);
-    if (b1 <= b0) return;
-    const size_t in_s = (size_t)j->Ci * j->H * j->W * (j->adjoint ? 4 : 1);
-    const size_t out_s = (size_t)j->Ko * j->H * j->W * (j->adjoint ? 1 : 4);
-    gn_wino_up_run(j->out ? j->out + (size_t)b0 * out_s : NULL, j->acc, j->in + (size_t)b0 * in_s, j->U, j->bias,
-                   j->Ko, j->Ci, j->H, j->W, b1 - b0, j->adjoint, dU,
-                   dU ? j->x + (size_t)b0 * j->Ko * j->H * j->W : NULL, j->ws + (size_t)t * j->per);
-}
-
-/* forward (adjoint 0: y = pair(x)) or backward to x (adjoint 1: dx (=|+=)
- * ..., and with dw also dw += the weight gradient, from the input x) */
-static void upw_run(gn_run *r, int k, float *out, int acc, const float *in, int adjoint,
-                    float *dw, const float *x_in)
-{
-    const gn_graph *g = r->g;
-    const gn_node *m = &g->nodes[k + 1];
-    const gn_param *w = &g->params[m->p[GN_P_W]];
-    const gn_tensorinfo *x = &g->t[g->nodes[k].in[0]];
-    const int O = w->dims[0], C = w->dims[1];
-    float *U = r->ws;
-    gn_wino_up_weights(U, weight_for(r, k + 1), O, C, adjoint);
-    const size_t nu = gn_wino_up_u_floats(O, C), per = gn_wino_up_floats(O, C, x->h, x->w);
-    int T = gn_get_threads();
-    if (T > UPW_THREADS) T = UPW_THREADS;
-    if (T > r->b) T = r->b;
-    upw_job j = {.out = out, .in = in, .U = U, .bias = adjoint ? NULL : pdata(g, m, GN_P_B),
-                 .acc = acc, .Ko = adjoint ? C : O, .Ci = adjoint ? O : C, .H = x->h, .W = x->w,
-                 .B = r->b, .adjoint = adjoint, .ws = r->ws + nu, .per = per,
-                 .dU = dw ? r->ws + nu + (size_t)T * per : NULL, .x = x_in};
-    /* at least one sample per part: work counted so that T parts are taken */
-    T = gn_ops_parallel(upw_part, &j, T > 1 ? ((size_t)1 << 30) : 0);
-    if (!dw) return;
-    for (int t = 1; t < T; t++) /* the parts' sums, in order */
-        for (size_t i = 0; i < nu; i++) j.dU[i] += j.dU[(size_t)t * nu + i];
-    gn_wino_up_dw(dw, j.dU, O, C);
 }
 
 static void upc_forward(gn_run *r, int k)
 {
     const gn_graph *g = r->g;
     const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
-    const gn_param *w = &g->params[m->p[GN_P_W]];
-    const size_t OC = (size_t)w->dims[0] * w->dims[1];
-    const float *x = r->val[n->in[0]];
-    float *y = r->val[m->out];
-    if (upc_wino(g, m)) {
-        upw_run(r, k, y, 0, x, 0, NULL, NULL);
-        return;
-    }
-    for (int a = 0; a < 2; a++)
-        for (int c = 0; c < 2; c++) {
-            gn_conv_shape s = upc_shape(g, m, r->b, a, c);
-            upc_weights(r->upc_w, weight_for(r, k + 1), OC, a, c);
-            gn_conv2d_forward(r->upc_y, x, r->upc_w, pdata(g, m, GN_P_B), &s, r->ws);
-            upc_phase(y, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 1);
-        }
+    gn_upconv_shape s = upc_shape(g, m, r->b);
+    gn_upconv_forward(r->val[m->out], r->val[n->in[0]], weight_for(r, k + 1), pdata(g, m, GN_P_B),
+                      &s, r->ws);
 }
 
 /* the operator kind a node k run with fusion f counts as: its own (a BN or
@@ -272,22 +141,13 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
     r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
     plan_fusion(r);
-    size_t ws = 0, uy = 1, uw = 1; /* uy, uw: an upsample pair's phase output and weights */
+    size_t ws = 0;
     for (int k = 0; k < g->nn; k++) {
         const gn_node *n = &g->nodes[k];
-        if (r->fuse[k] && n->op == GN_OP_UPSAMPLE && upc_wino(g, &g->nodes[k + 1])) {
-            const size_t need = upw_floats(g, &g->nodes[k + 1], Bmax);
+        if (r->fuse[k] && n->op == GN_OP_UPSAMPLE) {
+            gn_upconv_shape s = upc_shape(g, &g->nodes[k + 1], Bmax);
+            const size_t need = gn_upconv_workspace(&s);
             if (need > ws) ws = need;
-        } else if (r->fuse[k] && n->op == GN_OP_UPSAMPLE) {
-            const gn_node *m = &g->nodes[k + 1];
-            size_t ny = (size_t)Bmax * gn_tensor_size(g, m->out) / 4, nw = g->params[m->p[GN_P_W]].n / 9 * 4;
-            if (ny > uy) uy = ny;
-            if (nw > uw) uw = nw;
-            for (int a = 0; a < 4; a++) {
-                gn_conv_shape s = upc_shape(g, m, Bmax, a / 2, a % 2);
-                size_t need = gn_conv2d_workspace(&s);
-                if (need > ws) ws = need;
-            }
         }
         if (n->op == GN_OP_BN) {
             r->cache[k] = gn_xcalloc(2 * (size_t)g->t[n->in[0]].c, sizeof(float));
@@ -316,8 +176,6 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
-    r->upc_y = gn_xcalloc(uy, sizeof(float));
-    r->upc_w = gn_xcalloc(2 * uw, sizeof(float)); /* phase weights, then their gradient */
     return r;
 }
 
@@ -355,8 +213,6 @@ void gn_run_free(gn_run *r)
     free(r->gvalid);
     free(r->bntap);
     free(r->fuse);
-    free(r->upc_y);
-    free(r->upc_w);
     free(r->ffwd);
     free(r->skip);
     free(r->trainable);
@@ -509,35 +365,32 @@ static void forward_node(gn_run *r, int k, int fused)
 
 /* ---- GN_PROFILE: where the time goes --------------------------------------
  * With GN_PROFILE set in the environment, every forward and backward node is
- * timed and, at exit, stderr gets one line per operator kind: calls and
+ * timed; gn_run_profile_print gives one line per operator kind: calls and
  * seconds forward and backward, and the share of all node time. Off, it
  * costs one branch per node. */
 static int prof_on = -1;
 static double prof_t[2][GN_OP_COUNT];
 static long prof_n[2][GN_OP_COUNT];
 
-static void prof_report(void)
+void gn_run_profile_print(FILE *f)
 {
     double tot = 0;
     for (int d = 0; d < 2; d++)
         for (int o = 0; o < GN_OP_COUNT; o++) tot += prof_t[d][o];
     if (tot <= 0) return;
-    fprintf(stderr, "GN_PROFILE: %-10s %9s %10s %9s %10s %6s\n", "operator", "fwd calls", "fwd s",
+    fprintf(f, "GN_PROFILE: %-10s %9s %10s %9s %10s %6s\n", "operator", "fwd calls", "fwd s",
             "bwd calls", "bwd s", "share");
     for (int o = 0; o < GN_OP_COUNT; o++)
         if (prof_n[0][o] || prof_n[1][o])
-            fprintf(stderr, "GN_PROFILE: %-10s %9ld %10.3f %9ld %10.3f %5.1f%%\n",
+            fprintf(f, "GN_PROFILE: %-10s %9ld %10.3f %9ld %10.3f %5.1f%%\n",
                     gn_op_name((gn_opkind)o), prof_n[0][o], prof_t[0][o], prof_n[1][o], prof_t[1][o],
                     100 * (prof_t[0][o] + prof_t[1][o]) / tot);
-    fprintf(stderr, "GN_PROFILE: all nodes %.3f s\n", tot);
+    fprintf(f, "GN_PROFILE: all nodes %.3f s\n", tot);
 }
 
 static int prof_enabled(void)
 {
-    if (prof_on < 0) {
-        prof_on = gn_env_flag("GN_PROFILE");
-        if (prof_on) atexit(prof_report);
-    }
+    if (prof_on < 0) prof_on = gn_env_flag("GN_PROFILE");
     return prof_on;
 }
 
@@ -781,48 +634,19 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
     }
 }
 
-/* the backward of the upsample k and convolution k+1 run as one (by
- * Winograd or by phases) */
+/* the backward of the upsample k and convolution k+1 run as one
+ * (gn_upconv.h) */
 static void upc_backward(gn_run *r, int k, unsigned want, const char *need)
 {
     gn_graph *g = r->g;
     const gn_node *n = &g->nodes[k], *m = &g->nodes[k + 1];
-    const gn_param *w = &g->params[m->p[GN_P_W]];
-    const size_t OC = (size_t)w->dims[0] * w->dims[1];
-    const float *x = r->val[n->in[0]];
-    float *dy = gn_run_grad(r, m->out);
+    gn_upconv_shape s = upc_shape(g, m, r->b);
     int set;
-    /* the phases add into dx; the Winograd pair writes it (first writer) */
-    float *dx = dx_for(r, n->in[0], need, upc_wino(g, m), &set);
+    /* by phases the pair adds into dx; by Winograd it writes it (first writer) */
+    float *dx = dx_for(r, n->in[0], need, gn_upconv_wino(&s), &set);
     float *dw = wgrad_begin(r, k + 1, want), *db = pgrad(r, m, GN_P_B, want);
-    float *wp = r->upc_w, *dwp = r->upc_w + OC * 4;
-    if (upc_wino(g, m)) {
-        /* dx, and dw with the same transform of dy; db = dy's sums, as the
-         * convolution's own backward takes them */
-        if (dx || dw) upw_run(r, k, dx, !set, dy, 1, dw, x);
-        if (db) {
-            gn_conv_shape s = conv_shape(g, m, r->b);
-            gn_conv2d_backward(NULL, NULL, db, dy, NULL, NULL, &s, NULL);
-        }
-        wgrad_end(r, k + 1, want);
-        return;
-    }
-    for (int a = 0; a < 2; a++)
-        for (int c = 0; c < 2; c++) {
-            gn_conv_shape s = upc_shape(g, m, r->b, a, c);
-            upc_phase(dy, r->upc_y, (size_t)r->b * s.Cout, (size_t)s.OH, (size_t)s.OW, a, c, 0);
-            upc_weights(wp, weight_for(r, k + 1), OC, a, c);
-            if (dw) memset(dwp, 0, OC * 4 * sizeof(float));
-            gn_conv2d_backward(dx, dw ? dwp : NULL, db, r->upc_y, x, wp, &s, r->ws);
-            if (!dw) continue;
-            /* each 3x3 tap gets the gradient of the phase tap it was summed into */
-            for (size_t oc = 0; oc < OC; oc++)
-                for (int u = 0; u < 2; u++)
-                    for (int v = 0; v < 2; v++)
-                        for (int kh = UP_ROWS[a][u][0]; kh <= UP_ROWS[a][u][1]; kh++)
-                            for (int kw = UP_ROWS[c][v][0]; kw <= UP_ROWS[c][v][1]; kw++)
-                                dw[oc * 9 + kh * 3 + kw] += dwp[oc * 4 + u * 2 + v];
-        }
+    gn_upconv_backward(dx, dw, db, gn_run_grad(r, m->out), r->val[n->in[0]], weight_for(r, k + 1),
+                       &s, set, r->ws);
     wgrad_end(r, k + 1, want);
 }
 
