@@ -223,10 +223,9 @@ void gn_blas_say(void)
     gn_msg("%s", st.note);
 }
 
-void gn_blas_init(void)
+/* step 1: what OpenBLAS is and chose, and what the CPU has */
+static void read_openblas(void)
 {
-    if (st.done) return;
-    st.done = 1;
     snprintf(st.config, sizeof st.config, "%s", openblas_get_config());
     st.dynamic = strstr(st.config, "DYNAMIC_ARCH") != NULL;
     int par = openblas_get_parallel();
@@ -235,69 +234,83 @@ void gn_blas_init(void)
         snprintf(st.version, sizeof st.version, "?");
     snprintf(st.kernel, sizeof st.kernel, "%s", openblas_get_corename());
     st.feat = gn_cpu_features(st.cpu, sizeof st.cpu);
+}
 
-    /* after a re-execution: the marker says what happened before; put the
-     * environment back as the user gave it */
+/* step 2: after a re-execution, the marker says what happened before; put
+ * the environment back as the user gave it. Fills m (zeroed without a
+ * valid marker) and *have_marker; returns whether the marker is genie's. */
+static int take_marker(gn_blas_marker *m, int *have_marker)
+{
     const char *mk = getenv("GENIE_BLAS_REEXEC");
-    int have_marker = mk != NULL;
-    gn_blas_marker m;
-    int marker_ok = have_marker && !gn_blas_marker_parse(mk, &m);
-    if (!marker_ok) memset(&m, 0, sizeof m);
-    if (have_marker) unsetenv("GENIE_BLAS_REEXEC");
+    *have_marker = mk != NULL;
+    int marker_ok = *have_marker && !gn_blas_marker_parse(mk, m);
+    if (!marker_ok) memset(m, 0, sizeof *m);
+    if (*have_marker) unsetenv("GENIE_BLAS_REEXEC");
     if (marker_ok) {
-        if (m.has_env)
-            setenv("OPENBLAS_CORETYPE", m.env, 1);
+        if (m->has_env)
+            setenv("OPENBLAS_CORETYPE", m->env, 1);
         else
             unsetenv("OPENBLAS_CORETYPE");
     }
+    return marker_ok;
+}
+
+/* step 3: the user's OPENBLAS_CORETYPE, and what OpenBLAS chose by itself */
+static void read_user_choice(const gn_blas_marker *m, int marker_ok)
+{
     const char *env = getenv("OPENBLAS_CORETYPE");
     st.env_set = env != NULL;
     snprintf(st.env, sizeof st.env, "%s", env ? env : "");
     st.user_set = env && *env && !gn_env_flag("GENIE_BLAS_TEST_AUTO");
     if (marker_ok)
-        snprintf(st.openblas_chose, sizeof st.openblas_chose, "%s", m.autok);
+        snprintf(st.openblas_chose, sizeof st.openblas_chose, "%s", m->autok);
     else if (!st.user_set)
         snprintf(st.openblas_chose, sizeof st.openblas_chose, "%s", st.kernel);
-    snprintf(st.failed, sizeof st.failed, "%s", m.failed);
-    st.reexecs = m.n;
+    snprintf(st.failed, sizeof st.failed, "%s", m->failed);
+    st.reexecs = m->n;
+}
 
-    /* why this process may not re-execute itself, if it may not */
-    int ignored = marker_ok && *m.want && strcasecmp(m.want, st.kernel);
-    char whynot[160] = "";
+/* step 4: why this process may not re-execute itself, into whynot ("" when
+ * it may); *ignored: OpenBLAS did not take the kernel asked for last time */
+static void why_not_reexec(char *whynot, size_t n, const gn_blas_marker *m, int have_marker,
+                           int marker_ok, int *ignored)
+{
+    *ignored = marker_ok && *m->want && strcasecmp(m->want, st.kernel);
+    *whynot = 0;
     if (gn_env_flag("GENIE_NO_REEXEC"))
-        snprintf(whynot, sizeof whynot, "GENIE_NO_REEXEC is set");
+        snprintf(whynot, n, "GENIE_NO_REEXEC is set");
     else if (!st.dynamic)
-        snprintf(whynot, sizeof whynot, "OpenBLAS is not a DYNAMIC_ARCH build");
+        snprintf(whynot, n, "OpenBLAS is not a DYNAMIC_ARCH build");
     else if (have_marker && !marker_ok)
-        snprintf(whynot, sizeof whynot, "GENIE_BLAS_REEXEC is set but is not genie's");
-    else if (ignored)
-        snprintf(whynot, sizeof whynot, "OpenBLAS ignored OPENBLAS_CORETYPE=%s", m.want);
-    else if (m.n >= 6)
-        snprintf(whynot, sizeof whynot, "it re-executed itself %d times already", m.n);
+        snprintf(whynot, n, "GENIE_BLAS_REEXEC is set but is not genie's");
+    else if (*ignored)
+        snprintf(whynot, n, "OpenBLAS ignored OPENBLAS_CORETYPE=%s", m->want);
+    else if (m->n >= 6)
+        snprintf(whynot, n, "it re-executed itself %d times already", m->n);
     else if (st.env_set && strlen(st.env) + 1 >= sizeof st.env)
-        snprintf(whynot, sizeof whynot, "OPENBLAS_CORETYPE is too long");
-    if (ignored) snprintf(st.problem, sizeof st.problem, "%s", whynot);
+        snprintf(whynot, n, "OPENBLAS_CORETYPE is too long");
+    if (*ignored) snprintf(st.problem, sizeof st.problem, "%s", whynot);
+}
 
-    gn_blas_marker next = m; /* what the next process is told */
-    next.n = m.n + 1;
-    if (!marker_ok) {
-        snprintf(next.autok, sizeof next.autok, "%s", st.openblas_chose);
-        next.has_env = st.env_set;
-        snprintf(next.env, sizeof next.env, "%s", st.env);
-    }
-
-    /* selection: on the first start only, never over the user's choice */
+/* step 5, selection: on the first start only, never over the user's
+ * choice; returns only when it did not re-execute */
+static void select_kernel(gn_blas_marker *next, const char *whynot, int have_marker)
+{
     const char *pick = gn_blas_pick(st.kernel, st.feat, st.user_set);
-    if (pick) {
-        if (*whynot)
-            snprintf(st.problem, sizeof st.problem, "%s", whynot);
-        else if (!have_marker) {
-            snprintf(next.want, sizeof next.want, "%s", pick);
-            reexec(&next); /* returns only on failure */
-        }
+    if (!pick) return;
+    if (*whynot)
+        snprintf(st.problem, sizeof st.problem, "%s", whynot);
+    else if (!have_marker) {
+        snprintf(next->want, sizeof next->want, "%s", pick);
+        reexec(next); /* returns only on failure */
     }
+}
 
-    /* the kernel in use must run on this CPU and give right answers */
+/* step 6: the kernel in use must run on this CPU and give right answers;
+ * on a failure, re-execute with an older one, or (when that is not
+ * possible) make gn_sgemm run the reference */
+static void verify_kernel(gn_blas_marker *next, const char *whynot)
+{
     int can = gn_cpu_isa(st.feat), have = gn_blas_isa(st.kernel);
     double err = 0;
     int ok;
@@ -309,21 +322,24 @@ void gn_blas_init(void)
     }
     st.selftest_err = err;
     st.selftest_ok = ok;
-    if (!ok) {
-        failed_add(st.failed, sizeof st.failed, st.kernel, err);
-        const char *fb = gn_blas_fallback(st.kernel, st.feat, st.failed);
-        if (!fb)
-            snprintf(st.problem, sizeof st.problem, "no older kernel is left to try");
-        else if (*whynot)
-            snprintf(st.problem, sizeof st.problem, "%s", whynot);
-        else {
-            snprintf(next.want, sizeof next.want, "%s", fb);
-            snprintf(next.failed, sizeof next.failed, "%s", st.failed);
-            reexec(&next); /* returns only on failure */
-        }
-        gn_blas_set_reference(1);
+    if (ok) return;
+    failed_add(st.failed, sizeof st.failed, st.kernel, err);
+    const char *fb = gn_blas_fallback(st.kernel, st.feat, st.failed);
+    if (!fb)
+        snprintf(st.problem, sizeof st.problem, "no older kernel is left to try");
+    else if (*whynot)
+        snprintf(st.problem, sizeof st.problem, "%s", whynot);
+    else {
+        snprintf(next->want, sizeof next->want, "%s", fb);
+        snprintf(next->failed, sizeof next->failed, "%s", st.failed);
+        reexec(next); /* returns only on failure */
     }
+    gn_blas_set_reference(1);
+}
 
+/* step 7: who decided, the note, and a warning when a kernel failed */
+static void report(int marker_ok, int ignored)
+{
     if (gn_blas_get_reference())
         st.by = GN_BLAS_BY_REFERENCE, st.reference = 1;
     else if (*st.failed)
@@ -347,6 +363,31 @@ void gn_blas_init(void)
                     ft, *st.problem ? "; " : "", st.problem);
     }
     if (gn_env_flag("GENIE_VERBOSE")) gn_blas_say();
+}
+
+void gn_blas_init(void)
+{
+    if (st.done) return;
+    st.done = 1;
+    read_openblas();
+    gn_blas_marker m;
+    int have_marker;
+    const int marker_ok = take_marker(&m, &have_marker);
+    read_user_choice(&m, marker_ok);
+    char whynot[160];
+    int ignored;
+    why_not_reexec(whynot, sizeof whynot, &m, have_marker, marker_ok, &ignored);
+
+    gn_blas_marker next = m; /* what the next process is told */
+    next.n = m.n + 1;
+    if (!marker_ok) {
+        snprintf(next.autok, sizeof next.autok, "%s", st.openblas_chose);
+        next.has_env = st.env_set;
+        snprintf(next.env, sizeof next.env, "%s", st.env);
+    }
+    select_kernel(&next, whynot, have_marker);
+    verify_kernel(&next, whynot);
+    report(marker_ok, ignored);
 }
 
 const gn_blas_state *gn_blas_get(void) { return &st; }

@@ -170,6 +170,123 @@ static int check_wquant(const gn_graph *g, const gn_node *n, const gn_param *w)
            check_param(g, n, GN_P_WFLOOR, "floor", w->n, 1);
 }
 
+/* node n's inputs exist and are computed before it (known[t]: tensor t
+ * is), and its output is not computed yet */
+static int check_wiring(const gn_graph *g, const gn_node *n, const char *known)
+{
+    int want_in = n->op == GN_OP_ADD ? 2 : 1;
+    if (n->nin != want_in)
+        return gn_err_set("node %s (%s): %d inputs, expected %d", n->name, gn_op_name(n->op),
+                          n->nin, want_in);
+    for (int j = 0; j < n->nin; j++)
+        if (n->in[j] < 0 || n->in[j] >= g->nt || !known[n->in[j]])
+            return gn_err_set("node %s: input %s is not computed before it (graph not in "
+                              "topological order)",
+                              n->name, n->in[j] >= 0 && n->in[j] < g->nt ? g->t[n->in[j]].name : "?");
+    if (n->out < 0 || n->out >= g->nt || known[n->out])
+        return gn_err_set("node %s: output tensor assigned twice or missing", n->name);
+    return 0;
+}
+
+/* a convolution's parameters against its input (c,h,w), which becomes its
+ * output's shape; fills n->kh, n->kw from the weight */
+static int conv_shape_check(const gn_graph *g, gn_node *n, int *c, int *h, int *w)
+{
+    const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
+    if (!wp || wp->ndim != 4) return gn_err_set("node %s: convolution weight must be 4-D", n->name);
+    gn_conv_shape s = {.B = 1, .Cin = *c, .H = *h, .W = *w, .Cout = wp->dims[0],
+                       .KH = wp->dims[2], .KW = wp->dims[3], .SH = n->sh, .SW = n->sw,
+                       .PT = n->pt, .PL = n->pl, .PB = n->pb, .PR = n->pr,
+                       .groups = n->groups};
+    if (n->groups < 1 || *c % n->groups || wp->dims[0] % n->groups ||
+        wp->dims[1] != *c / n->groups)
+        return gn_err_set("node %s: weight %s is %dx%dx%dx%d, input has %d channels, "
+                          "groups %d",
+                          n->name, wp->name, wp->dims[0], wp->dims[1], wp->dims[2],
+                          wp->dims[3], *c, n->groups);
+    if (gn_conv_shape_init(&s))
+        return gn_err_set("node %s: convolution gives no output for a %dx%d input", n->name,
+                          *h, *w);
+    n->kh = s.KH;
+    n->kw = s.KW;
+    *c = s.Cout, *h = s.OH, *w = s.OW;
+    return check_param(g, n, GN_P_B, "bias", (size_t)s.Cout, 0) || check_wquant(g, n, wp);
+}
+
+static int bn_check(const gn_graph *g, const gn_node *n, int c)
+{
+    int rc = check_param(g, n, GN_P_GAMMA, "scale", (size_t)c, 0) ||
+             check_param(g, n, GN_P_BETA, "bias", (size_t)c, 0) ||
+             check_param(g, n, GN_P_MEAN, "running mean", (size_t)c, 0) ||
+             check_param(g, n, GN_P_VAR, "running variance", (size_t)c, 0);
+    if (!rc && ((n->p[GN_P_MEAN] < 0) != (n->p[GN_P_VAR] < 0)))
+        rc = gn_err_set("node %s: running mean without variance", n->name);
+    return rc;
+}
+
+static int pool_shape_check(const gn_node *n, int c, int *h, int *w)
+{
+    gn_pool_shape s = {.B = 1, .C = c, .H = *h, .W = *w, .KH = n->kh, .KW = n->kw,
+                       .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl,
+                       .PB = n->pb, .PR = n->pr};
+    if (gn_pool_shape_init(&s))
+        return gn_err_set("node %s: pooling gives no output for a %dx%d input", n->name, *h, *w);
+    *h = s.OH, *w = s.OW;
+    return 0;
+}
+
+static int linear_shape_check(const gn_graph *g, const gn_node *n, int *c, int *h, int *w)
+{
+    const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
+    if (!wp || wp->ndim != 2 || (size_t)wp->dims[1] != (size_t)*c * *h * *w)
+        return gn_err_set("node %s: linear weight %s does not take %d inputs", n->name,
+                          wp ? wp->name : "(none)", *c * *h * *w);
+    *c = wp->dims[0], *h = *w = 1;
+    return check_param(g, n, GN_P_B, "bias", (size_t)*c, 0) || check_wquant(g, n, wp);
+}
+
+/* node n's parameters against its input shape (c,h,w), which becomes its
+ * output's shape */
+static int node_shape(gn_graph *g, gn_node *n, int *c, int *h, int *w)
+{
+    switch (n->op) {
+    case GN_OP_CONV: return conv_shape_check(g, n, c, h, w);
+    case GN_OP_BN: return bn_check(g, n, *c);
+    case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
+    case GN_OP_IDENTITY: case GN_OP_SWING:
+        return 0;
+    case GN_OP_AQUANT:
+        if (n->abits < 2 || n->abits > 8) return gn_err_set("node %s: activation bits %d outside 2..8", n->name, n->abits);
+        return check_param(g, n, GN_P_ASTEP, "step", 1, 1);
+    case GN_OP_ADD: {
+        const gn_tensorinfo *y = &g->t[n->in[1]];
+        if (y->c != *c || y->h != *h || y->w != *w)
+            return gn_err_set("node %s: adds %dx%dx%d to %dx%dx%d", n->name, *c, *h, *w, y->c,
+                              y->h, y->w);
+        return 0;
+    }
+    case GN_OP_MAXPOOL: case GN_OP_AVGPOOL: return pool_shape_check(n, *c, h, w);
+    case GN_OP_GAP:
+        *h = *w = 1;
+        return 0;
+    case GN_OP_FLATTEN:
+        *c = *c * *h * *w, *h = *w = 1;
+        return 0;
+    case GN_OP_LINEAR: return linear_shape_check(g, n, c, h, w);
+    case GN_OP_UPSAMPLE:
+        *h *= 2, *w *= 2;
+        return 0;
+    case GN_OP_RESHAPE:
+        if ((size_t)n->rc * n->rh * n->rw != (size_t)*c * *h * *w || n->rc < 1)
+            return gn_err_set("node %s: cannot reshape %dx%dx%d to %dx%dx%d", n->name, *c, *h, *w,
+                              n->rc, n->rh, n->rw);
+        *c = n->rc, *h = n->rh, *w = n->rw;
+        return 0;
+    default:
+        return gn_err_set("node %s: unknown operator %d", n->name, (int)n->op);
+    }
+}
+
 int gn_graph_finalize(gn_graph *g, int C, int H, int W)
 {
     if (g->input < 0 || g->input >= g->nt) return gn_err_set("graph has no input tensor");
@@ -184,121 +301,11 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
     known[g->input] = 1;
     for (int k = 0; k < g->nn && !rc; k++) {
         gn_node *n = &g->nodes[k];
-        int want_in = n->op == GN_OP_ADD ? 2 : 1;
-        if (n->nin != want_in) {
-            rc = gn_err_set("node %s (%s): %d inputs, expected %d", n->name, gn_op_name(n->op),
-                            n->nin, want_in);
-            break;
-        }
-        for (int j = 0; j < n->nin; j++)
-            if (n->in[j] < 0 || n->in[j] >= g->nt || !known[n->in[j]]) {
-                rc = gn_err_set("node %s: input %s is not computed before it (graph not in "
-                                "topological order)",
-                                n->name, n->in[j] >= 0 && n->in[j] < g->nt ? g->t[n->in[j]].name : "?");
-                break;
-            }
+        rc = check_wiring(g, n, known);
         if (rc) break;
-        if (n->out < 0 || n->out >= g->nt || known[n->out]) {
-            rc = gn_err_set("node %s: output tensor assigned twice or missing", n->name);
-            break;
-        }
         const gn_tensorinfo *x = &g->t[n->in[0]];
         int c = x->c, h = x->h, w = x->w;
-        switch (n->op) {
-        case GN_OP_CONV: {
-            const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
-            if (!wp || wp->ndim != 4) {
-                rc = gn_err_set("node %s: convolution weight must be 4-D", n->name);
-                break;
-            }
-            gn_conv_shape s = {.B = 1, .Cin = c, .H = h, .W = w, .Cout = wp->dims[0],
-                               .KH = wp->dims[2], .KW = wp->dims[3], .SH = n->sh, .SW = n->sw,
-                               .PT = n->pt, .PL = n->pl, .PB = n->pb, .PR = n->pr,
-                               .groups = n->groups};
-            if (n->groups < 1 || c % n->groups || wp->dims[0] % n->groups ||
-                wp->dims[1] != c / n->groups) {
-                rc = gn_err_set("node %s: weight %s is %dx%dx%dx%d, input has %d channels, "
-                                "groups %d",
-                                n->name, wp->name, wp->dims[0], wp->dims[1], wp->dims[2],
-                                wp->dims[3], c, n->groups);
-                break;
-            }
-            if (gn_conv_shape_init(&s)) {
-                rc = gn_err_set("node %s: convolution gives no output for a %dx%d input", n->name,
-                                h, w);
-                break;
-            }
-            n->kh = s.KH;
-            n->kw = s.KW;
-            rc = check_param(g, n, GN_P_B, "bias", (size_t)s.Cout, 0) || check_wquant(g, n, wp);
-            c = s.Cout, h = s.OH, w = s.OW;
-            break;
-        }
-        case GN_OP_BN:
-            rc = check_param(g, n, GN_P_GAMMA, "scale", (size_t)c, 0) ||
-                 check_param(g, n, GN_P_BETA, "bias", (size_t)c, 0) ||
-                 check_param(g, n, GN_P_MEAN, "running mean", (size_t)c, 0) ||
-                 check_param(g, n, GN_P_VAR, "running variance", (size_t)c, 0);
-            if (!rc && ((n->p[GN_P_MEAN] < 0) != (n->p[GN_P_VAR] < 0)))
-                rc = gn_err_set("node %s: running mean without variance", n->name);
-            break;
-        case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
-        case GN_OP_IDENTITY: case GN_OP_SWING:
-            break;
-        case GN_OP_AQUANT:
-            if (n->abits < 2 || n->abits > 8) rc = gn_err_set("node %s: activation bits %d outside 2..8", n->name, n->abits);
-            else rc = check_param(g, n, GN_P_ASTEP, "step", 1, 1);
-            break;
-        case GN_OP_ADD: {
-            const gn_tensorinfo *y = &g->t[n->in[1]];
-            if (y->c != c || y->h != h || y->w != w)
-                rc = gn_err_set("node %s: adds %dx%dx%d to %dx%dx%d", n->name, c, h, w, y->c,
-                                y->h, y->w);
-            break;
-        }
-        case GN_OP_MAXPOOL: case GN_OP_AVGPOOL: {
-            gn_pool_shape s = {.B = 1, .C = c, .H = h, .W = w, .KH = n->kh, .KW = n->kw,
-                               .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl,
-                               .PB = n->pb, .PR = n->pr};
-            if (gn_pool_shape_init(&s)) {
-                rc = gn_err_set("node %s: pooling gives no output for a %dx%d input", n->name, h,
-                                w);
-                break;
-            }
-            h = s.OH, w = s.OW;
-            break;
-        }
-        case GN_OP_GAP:
-            h = w = 1;
-            break;
-        case GN_OP_FLATTEN:
-            c = c * h * w, h = w = 1;
-            break;
-        case GN_OP_LINEAR: {
-            const gn_param *wp = n->p[GN_P_W] >= 0 ? &g->params[n->p[GN_P_W]] : NULL;
-            if (!wp || wp->ndim != 2 || (size_t)wp->dims[1] != (size_t)c * h * w) {
-                rc = gn_err_set("node %s: linear weight %s does not take %d inputs", n->name,
-                                wp ? wp->name : "(none)", c * h * w);
-                break;
-            }
-            c = wp->dims[0], h = w = 1;
-            rc = check_param(g, n, GN_P_B, "bias", (size_t)c, 0) || check_wquant(g, n, wp);
-            break;
-        }
-        case GN_OP_UPSAMPLE:
-            h *= 2, w *= 2;
-            break;
-        case GN_OP_RESHAPE:
-            if ((size_t)n->rc * n->rh * n->rw != (size_t)c * h * w || n->rc < 1) {
-                rc = gn_err_set("node %s: cannot reshape %dx%dx%d to %dx%dx%d", n->name, c, h, w,
-                                n->rc, n->rh, n->rw);
-                break;
-            }
-            c = n->rc, h = n->rh, w = n->rw;
-            break;
-        default:
-            rc = gn_err_set("node %s: unknown operator %d", n->name, (int)n->op);
-        }
+        rc = node_shape(g, n, &c, &h, &w);
         if (rc) break;
         g->t[n->out].c = c;
         g->t[n->out].h = h;

@@ -508,59 +508,61 @@ static void wgrad_end(gn_run *r, int k, unsigned want)
                        pdata(g, n, GN_P_WSTEP), pdata(g, n, GN_P_WZP), &s);
 }
 
-static void backward_node(gn_run *r, int k, unsigned want, const char *need)
+/* kinds whose backward has a first-writer form for dx (gn_ops.h) */
+static int can_set_dx(const gn_run *r, const gn_node *n)
 {
-    gn_graph *g = r->g;
-    gn_node *n = &g->nodes[k];
-    int B = r->b;
-    const gn_tensorinfo *ti = &g->t[n->in[0]];
-    float *x = r->val[n->in[0]], *dy = gn_run_grad(r, n->out);
-    size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
-    /* an activation that ran inside the node before it: its input was not
-     * stored, and its output gives the same mask (gn_act_fuse) */
-    if (k > 0 && r->ffwd[k - 1]) x = r->val[n->out];
-    /* a convolution fused with its upsample has no stored input: its backward runs with the upsample's */
-    GN_ASSERT(!(k > 0 && r->ffwd[k - 1] && g->nodes[k - 1].op == GN_OP_UPSAMPLE));
-    /* kinds whose backward has a first-writer form for dx (gn_ops.h) */
-    int can_set = 0;
     switch (n->op) {
     case GN_OP_BN: case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
     case GN_OP_ADD: case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
-    case GN_OP_UPSAMPLE: case GN_OP_CONV: can_set = 1; break;
-    case GN_OP_AQUANT: can_set = !r->qmode; break;
-    default: break;
+    case GN_OP_UPSAMPLE: case GN_OP_CONV: return 1;
+    case GN_OP_AQUANT: return !r->qmode;
+    default: return 0;
     }
-    int set;
-    float *dx = dx_for(r, n->in[0], need, can_set, &set);
-    switch (n->op) {
-    case GN_OP_CONV: {
-        gn_conv_shape s = conv_shape(g, n, B);
-        const float *w = r->qmode && n->wbits ? r->wq[k] : pdata(g, n, GN_P_W);
-        float *dw = wgrad_begin(r, k, want);
-        if (set)
-            gn_conv2d_backward_set(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
-        else
-            gn_conv2d_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
-        wgrad_end(r, k, want);
-        break;
-    }
-    case GN_OP_BN: {
-        gn_bn_shape s = {.B = B, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
-        float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
-        if ((r->bn_train || !rm) && set)
-            gn_bn_backward_train_set(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
-                                     dy, x, r->cache[k], r->cache[k] + ti->c,
-                                     pdata(g, n, GN_P_GAMMA), &s);
-        else if (r->bn_train || !rm)
-            gn_bn_backward_train(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+}
+
+static void conv_node_backward(gn_run *r, int k, unsigned want, float *dx, int set,
+                               const float *dy, const float *x)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    gn_conv_shape s = conv_shape(g, n, r->b);
+    const float *w = r->qmode && n->wbits ? r->wq[k] : pdata(g, n, GN_P_W);
+    float *dw = wgrad_begin(r, k, want);
+    if (set)
+        gn_conv2d_backward_set(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
+    else
+        gn_conv2d_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, w, &s, r->ws);
+    wgrad_end(r, k, want);
+}
+
+static void bn_node_backward(gn_run *r, int k, unsigned want, float *dx, int set,
+                             const float *dy, const float *x)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    const gn_tensorinfo *ti = &g->t[n->in[0]];
+    gn_bn_shape s = {.B = r->b, .C = ti->c, .HW = ti->h * ti->w, .eps = n->eps};
+    float *rm = pdata(g, n, GN_P_MEAN), *rv = pdata(g, n, GN_P_VAR);
+    if ((r->bn_train || !rm) && set)
+        gn_bn_backward_train_set(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
                                  dy, x, r->cache[k], r->cache[k] + ti->c,
                                  pdata(g, n, GN_P_GAMMA), &s);
-        else
-            gn_bn_backward_infer_tap(dx, pgrad(r, n, GN_P_GAMMA, want),
-                                     pgrad(r, n, GN_P_BETA, want), dy, x, pdata(g, n, GN_P_GAMMA),
-                                     rm, rv, &s, set, NULL, r->bntap[k]);
-        break;
-    }
+    else if (r->bn_train || !rm)
+        gn_bn_backward_train(dx, pgrad(r, n, GN_P_GAMMA, want), pgrad(r, n, GN_P_BETA, want),
+                             dy, x, r->cache[k], r->cache[k] + ti->c,
+                             pdata(g, n, GN_P_GAMMA), &s);
+    else
+        gn_bn_backward_infer_tap(dx, pgrad(r, n, GN_P_GAMMA, want),
+                                 pgrad(r, n, GN_P_BETA, want), dy, x, pdata(g, n, GN_P_GAMMA),
+                                 rm, rv, &s, set, NULL, r->bntap[k]);
+}
+
+/* the element-wise kinds: ReLU, Clip, LeakyReLU, Tanh (from its output y)
+ * and the copies (Identity, Flatten, Reshape) */
+static void act_node_backward(const gn_node *n, float *dx, int set, const float *dy,
+                              const float *x, const float *y, size_t nin)
+{
+    switch (n->op) {
     case GN_OP_RELU:
         if (set) gn_act_backward_set(GN_SET_RELU, dx, dy, x, 0, 0, nin);
         else if (dx) gn_relu_backward(dx, dy, x, nin);
@@ -574,8 +576,67 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         else if (dx) gn_leaky_backward(dx, dy, x, n->slope, nin);
         break;
     case GN_OP_TANH:
-        if (set) gn_act_backward_set(GN_SET_TANH, dx, dy, r->val[n->out], 0, 0, nin);
-        else if (dx) gn_tanh_backward(dx, dy, r->val[n->out], nin);
+        if (set) gn_act_backward_set(GN_SET_TANH, dx, dy, y, 0, 0, nin);
+        else if (dx) gn_tanh_backward(dx, dy, y, nin);
+        break;
+    default: /* Identity, Flatten, Reshape */
+        if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
+        else if (dx) gn_accum(dx, dy, nin);
+        break;
+    }
+}
+
+static void linear_node_backward(gn_run *r, int k, unsigned want, float *dx, const float *dy,
+                                 const float *x)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    const gn_param *w = &g->params[n->p[GN_P_W]];
+    const float *wd = r->qmode && n->wbits ? r->wq[k] : w->data;
+    float *dw = wgrad_begin(r, k, want);
+    gn_linear_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, wd, r->b, w->dims[1],
+                       w->dims[0]);
+    wgrad_end(r, k, want);
+}
+
+static void aquant_node_backward(gn_run *r, int k, unsigned want, float *dx, int set,
+                                 const float *dy, const float *x, size_t nin)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    float qn, qp;
+    gn_aquant_range(n->abits, n->asigned, &qn, &qp);
+    const uint64_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
+    float *ds = pgrad(r, n, GN_P_ASTEP, want);
+    if (!r->qmode) {
+        if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
+        else if (dx) gn_accum(dx, dy, nin);
+    } else if (dx || ds) {
+        gn_aquant_backward(dx, ds, dy, x, g->params[n->p[GN_P_ASTEP]].data[0], qn, qp, keep, nin);
+    }
+}
+
+static void backward_node(gn_run *r, int k, unsigned want, const char *need)
+{
+    gn_graph *g = r->g;
+    gn_node *n = &g->nodes[k];
+    int B = r->b;
+    const gn_tensorinfo *ti = &g->t[n->in[0]];
+    float *x = r->val[n->in[0]], *dy = gn_run_grad(r, n->out);
+    size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
+    /* an activation that ran inside the node before it: its input was not
+     * stored, and its output gives the same mask (gn_act_fuse) */
+    if (k > 0 && r->ffwd[k - 1]) x = r->val[n->out];
+    /* a convolution fused with its upsample has no stored input: its backward runs with the upsample's */
+    GN_ASSERT(!(k > 0 && r->ffwd[k - 1] && g->nodes[k - 1].op == GN_OP_UPSAMPLE));
+    int set;
+    float *dx = dx_for(r, n->in[0], need, can_set_dx(r, n), &set);
+    switch (n->op) {
+    case GN_OP_CONV: conv_node_backward(r, k, want, dx, set, dy, x); break;
+    case GN_OP_BN: bn_node_backward(r, k, want, dx, set, dy, x); break;
+    case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
+    case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
+        act_node_backward(n, dx, set, dy, x, r->val[n->out], nin);
         break;
     case GN_OP_ADD: {
         if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
@@ -586,10 +647,6 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         else if (dx1) gn_accum(dx1, dy, nin);
         break;
     }
-    case GN_OP_IDENTITY: case GN_OP_FLATTEN: case GN_OP_RESHAPE:
-        if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
-        else if (dx) gn_accum(dx, dy, nin);
-        break;
     case GN_OP_MAXPOOL: {
         gn_pool_shape s = pool_shape(g, n, B);
         if (dx) gn_maxpool_backward(dx, dy, r->argmax[k], &s);
@@ -601,32 +658,12 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         break;
     }
     case GN_OP_GAP: if (dx) gn_gap_backward(dx, dy, B, ti->c, ti->h * ti->w); break;
-    case GN_OP_LINEAR: {
-        const gn_param *w = &g->params[n->p[GN_P_W]];
-        const float *wd = r->qmode && n->wbits ? r->wq[k] : w->data;
-        float *dw = wgrad_begin(r, k, want);
-        gn_linear_backward(dx, dw, pgrad(r, n, GN_P_B, want), dy, x, wd, B, w->dims[1],
-                           w->dims[0]);
-        wgrad_end(r, k, want);
-        break;
-    }
+    case GN_OP_LINEAR: linear_node_backward(r, k, want, dx, dy, x); break;
     case GN_OP_UPSAMPLE:
         if (set) gn_upsample2_backward_set(dx, dy, B, ti->c, ti->h, ti->w);
         else if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w);
         break;
-    case GN_OP_AQUANT: {
-        float qn, qp;
-        gn_aquant_range(n->abits, n->asigned, &qn, &qp);
-        const uint64_t *keep = r->qdrop_rng && is_soft(r, k) ? r->keep[k] : NULL;
-        float *ds = pgrad(r, n, GN_P_ASTEP, want);
-        if (!r->qmode) {
-            if (set) gn_act_backward_set(GN_SET_COPY, dx, dy, NULL, 0, 0, nin);
-            else if (dx) gn_accum(dx, dy, nin);
-        } else if (dx || ds) {
-            gn_aquant_backward(dx, ds, dy, x, g->params[n->p[GN_P_ASTEP]].data[0], qn, qp, keep, nin);
-        }
-        break;
-    }
+    case GN_OP_AQUANT: aquant_node_backward(r, k, want, dx, set, dy, x, nin); break;
     case GN_OP_SWING:
         if (dx) gn_swing_backward(dx, dy, r->swing_off[2 * k], r->swing_off[2 * k + 1], B, ti->c, ti->h, ti->w);
         break;
