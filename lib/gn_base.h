@@ -1,7 +1,7 @@
 /* gn_base.h - what every layer of genie may use: the program name in
  * messages, messages on stderr, environment switches and clocks.
  *
- * The base layer (this, gn_err.h, gn_pool.h, gn_rng.h, gn_sha256.h) uses
+ * The base layer (this, gn_err.h, gn_tpool.h, gn_rng.h, gn_sha256.h) uses
  * nothing else of genie. What it deliberately does not do: options, exit
  * statuses or progress bars (gn_cli.h, the programs' layer). */
 #ifndef GN_BASE_H

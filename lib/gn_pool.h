@@ -1,29 +1,25 @@
-/* gn_pool.h - the thread pool every operator shares: a run splits one job
- * into T parts f(ctx, t, T), part 0 in the caller, the others on kept
- * worker threads, and returns when all are done.
- *
- * Waking a blocked worker costs about 20 us, more than a whole elementwise
- * pass over a reconstruction batch, so workers and the caller poll for up
- * to 50 us before they block: back-to-back runs hand over in about a
- * microsecond, and no thread spins while another waits for a core.
- * What it deliberately does not do: decide T (gn_ops_parallel and the
- * convolution do), or allocate anything but its threads. */
+/* gn_pool.h - max, average and global average pooling, forward and
+ * backward (op_pool.c).
+ * Conventions as gn_ops.h. */
 #ifndef GN_POOL_H
 #define GN_POOL_H
 
-/* Most parts a run has (workers the pool starts, plus the caller). */
-#define GN_POOL_MAX 8
+#include <stddef.h>
 
-typedef void (*gn_pool_fn)(void *ctx, int t, int T);
-
-/* Runs f(ctx, t, T) for t = 0..T-1 (T capped at GN_POOL_MAX), part 0 in
- * the caller; returns the T actually used. Parts must write disjoint
- * memory. Runs f(ctx, 0, 1) alone when T is 1, another thread holds the
- * pool, or no worker could be started. When more than one part runs,
- * solo(1) is called (if solo is not NULL) before the workers start and
- * solo(0) after they are all done, under the pool's lock (the convolution
- * sets OpenBLAS to one thread meanwhile). Workers block every signal, so
- * handlers run where they did. */
-int gn_pool_run(gn_pool_fn f, void *ctx, int T, void (*solo)(int on));
+typedef struct {
+    int B, C, H, W;
+    int KH, KW, SH, SW, PT, PL, PB, PR;
+    int count_include_pad; /* AveragePool only */
+    int OH, OW;            /* filled by gn_pool_shape_init */
+} gn_pool_shape;
+int gn_pool_shape_init(gn_pool_shape *s);
+/* argmax (B,C,OH,OW) caches the flat index h*W+w of the max inside x's plane */
+void gn_maxpool_forward(float *y, int *argmax, const float *x, const gn_pool_shape *s);
+void gn_maxpool_backward(float *dx, const float *dy, const int *argmax, const gn_pool_shape *s);
+void gn_avgpool_forward(float *y, const float *x, const gn_pool_shape *s);
+void gn_avgpool_backward(float *dx, const float *dy, const gn_pool_shape *s);
+/* global average pool: x (B,C,HW) -> y (B,C) */
+void gn_gap_forward(float *y, const float *x, int B, int C, int HW);
+void gn_gap_backward(float *dx, const float *dy, int B, int C, int HW);
 
 #endif

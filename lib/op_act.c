@@ -3,7 +3,7 @@
  * Identity, Add and Flatten/Reshape).
  *
  * Large tensors are cut into one contiguous range per thread of the
- * operator pool (gn_ops_parallel, op_conv.c); the ranges follow the batch
+ * operator pool (gn_ops_parallel, ops.c); the ranges follow the batch
  * order, as the convolution's per-thread sample ranges do. Loops run in
  * blocks of 8 loaded into locals first: gcc -O2 then vectorises them (its
  * cheap cost model leaves plain loops of unknown trip count scalar), and a
@@ -12,6 +12,7 @@
  * shape). At a kink the backward takes the flat side: ReLU'(0) = 0, and Clip
  * passes gradient only strictly inside (lo, hi). Any gradient pointer may be
  * NULL: the call is then a no-op. */
+#include "gn_act.h"
 #include "gn_err.h"
 #include "gn_ops.h"
 

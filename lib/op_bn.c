@@ -4,11 +4,12 @@
  * PyTorch's running-statistics update.
  *
  * Channels are independent, so large tensors are cut into one range of
- * channels per thread of the operator pool (gn_ops_parallel, op_conv.c);
+ * channels per thread of the operator pool (gn_ops_parallel, ops.c);
  * each channel's sums are the same whatever the cut.
  * What it deliberately does not do: keep state. The batch mean and inverse
  * std live in caller-provided caches; running statistics change only through
  * gn_bn_update_running(). No folding into convolutions (that is calib's). */
+#include "gn_bn.h"
 #include "gn_err.h"
 #include "gn_ops.h"
 #include "gn_moments.h"

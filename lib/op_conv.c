@@ -15,7 +15,7 @@
  * 1-channel group would be nothing but call overhead.
  *
  * Threads: with B >= 2 and gn_get_threads() > 1 the batch is split into
- * contiguous sample ranges over the operators' thread pool (pool.c: at most
+ * contiguous sample ranges over the operators' thread pool (tpool.c: at most
  * CONV_MAX_THREADS, started on first use and kept), each with its own slice
  * of `ws` and single-threaded sgemm calls; OpenBLAS is set to one thread for
  * the duration and restored afterwards. Letting OpenBLAS split each small
@@ -25,7 +25,7 @@
  * Each thread accumulates dw into its own slice; the slices are summed after
  * the join. One batch at a time uses the pool; a call from another thread
  * meanwhile runs serially. With B == 1 OpenBLAS threads as configured.
- * gn_ops_parallel() lends the pool to BatchNorm and the element-wise
+ * gn_ops_parallel() (ops.c) lends the pool to BatchNorm and the element-wise
  * operators. Every sgemm is one sample's: timing the sgemm shapes alone,
  * batching 8 samples' im2col into one wider product gained ~10% at 7x7 and
  * lost at 28x28, under 2% over ResNet-20, for a workspace 8 times larger.
@@ -36,10 +36,11 @@
  * What it deliberately does not do: dilation, FFT, or allocation
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
+#include "gn_conv.h"
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
-#include "gn_pool.h"
+#include "gn_tpool.h"
 #include "gn_wino.h"
 
 #include <stdint.h>
@@ -47,7 +48,7 @@
 #include <string.h>
 
 /* Most threads one convolution uses; the workspace is sized for this many. */
-#define CONV_MAX_THREADS GN_POOL_MAX
+#define CONV_MAX_THREADS GN_TPOOL_MAX
 
 static int conv_out(int in, int pa, int pb, int k, int stride)
 {
@@ -183,40 +184,6 @@ size_t gn_conv2d_workspace(const gn_conv_shape *s)
     return (blk_layout(s) && !small_out(s) ? w_floats(s) : 0) + T * col_floats(s) +
            T * w_floats(s) + (wino_shape(s) ? gn_wino_u_floats(s->Cout, s->Cin) : 0) +
            T * wino_floats(s);
-}
-
-/* ---- the thread pool (pool.c) -------------------------------------------- */
-
-/* OpenBLAS at one thread while the pool's threads run parts (each part's
- * sgemm is single-threaded); called by gn_pool_run under its lock. */
-static int pool_saved_threads;
-static void blas_solo(int on)
-{
-    if (on) {
-        pool_saved_threads = gn_get_threads();
-        gn_set_threads(1);
-    } else {
-        gn_set_threads(pool_saved_threads);
-    }
-}
-
-static int pool_run(gn_pool_fn f, void *ctx, int T) { return gn_pool_run(f, ctx, T, blas_solo); }
-
-/* The pool, for the other operators (gn_ops.h). Runs f(ctx, t, T) for t = 0..T-1, part 0 in
- * the caller, on min(gn_get_threads(), CONV_MAX_THREADS) threads when
- * `work` (elements touched) is at least OPS_PAR_MIN, else f(ctx, 0, 1);
- * returns the T used. Below OPS_PAR_MIN a memory-bound pass gains nothing
- * from a second thread: with the polling hand-over (~1 us) the threshold
- * was tried at 2^15 and gave the same reconstruction step times at batch 8
- * (tests/bench/bench_recon), so it stays where the old ~20 us wake-up put it. */
-#define OPS_PAR_MIN ((size_t)1 << 18)
-
-int gn_ops_parallel(void (*f)(void *ctx, int t, int T), void *ctx, size_t work)
-{
-    int T = gn_get_threads();
-    if (T > CONV_MAX_THREADS) T = CONV_MAX_THREADS;
-    if (work < OPS_PAR_MIN) T = 1;
-    return pool_run(f, ctx, T);
 }
 
 /* ---- im2col / col2im ------------------------------------------------------ */
@@ -804,7 +771,7 @@ static void conv_run(conv_job *j, float *ws)
     j->wg = j->acc + (size_t)max_threads(s) * nw;
     int T = gn_get_threads();
     if (T > max_threads(s)) T = max_threads(s);
-    T = pool_run(conv_part, j, T);
+    T = gn_ops_run(conv_part, j, T);
     if (!j->dw) return;
     for (int t = 0; t < T; t++) {
         const float *a = j->acc + (size_t)t * nw;

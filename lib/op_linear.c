@@ -2,9 +2,9 @@
  *
  * What it deliberately does not do: flatten its input (a (C,H,W) sample is
  * already I contiguous floats in NCHW) or keep a transposed copy of w. */
+#include "gn_linear.h"
 #include "gn_blas.h"
 #include "gn_err.h"
-#include "gn_ops.h"
 
 void gn_linear_forward(float *y, const float *x, const float *w, const float *b, int B,
                        int I, int O)

@@ -7,8 +7,8 @@
  * count_include_pad is set, else by the number of real cells in the window.
  * What it deliberately does not do: ceil_mode, dilation, or windows made only
  * of padding (gn_pool_shape_init refuses a pad as large as the kernel). */
+#include "gn_pool.h"
 #include "gn_err.h"
-#include "gn_ops.h"
 
 
 int gn_pool_shape_init(gn_pool_shape *s)

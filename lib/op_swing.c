@@ -6,8 +6,8 @@
  * What it deliberately does not do: draw the offset (gn_run does, from
  * r->swing_rng) or pad by more than one pixel (the reference's jitter 1).
  * Reflection is PyTorch's 'reflect' mode (edge not repeated), so H, W >= 2. */
+#include "gn_swing.h"
 #include "gn_err.h"
-#include "gn_ops.h"
 
 /* source index of padded-and-cropped index i + o - 1 under reflection */
 static inline int reflect1(int p, int n) { return p < 0 ? -p : (p >= n ? 2 * (n - 1) - p : p); }

@@ -3,8 +3,8 @@
  *
  * What it deliberately does not do: other factors, bilinear modes or
  * ONNX's coordinate-transformation variants (nearest x2 has only one). */
+#include "gn_upsample.h"
 #include "gn_err.h"
-#include "gn_ops.h"
 
 void gn_upsample2_forward(float *y, const float *x, int B, int C, int H, int W)
 {

@@ -6,8 +6,8 @@
  * When given, probs holds the softmax on return.
  * What it deliberately does not do: label smoothing, class weights, or
  * ignore-index labels (every label must lie in [0,K)). */
+#include "gn_xent.h"
 #include "gn_err.h"
-#include "gn_ops.h"
 
 #include <math.h>
 

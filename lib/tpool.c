@@ -1,14 +1,14 @@
-/* pool.c - the thread pool every operator shares (see gn_pool.h).
+/* tpool.c - the thread pool every operator shares (see gn_tpool.h).
  *
- * Workers are started on first use, up to GN_POOL_MAX, and kept; worker k
+ * Workers are started on first use, up to GN_TPOOL_MAX, and kept; worker k
  * runs part t = k of every run. A run holds pool_busy from start to join,
  * so one caller at a time has the pool; a call made meanwhile from another
  * thread runs its parts serially in that thread.
  *
  * What it deliberately does not do: choose how many threads a job gets
  * (callers do, from gn_get_threads()), queue work, or let a worker out of
- * pool.c's own loop. */
-#include "gn_pool.h"
+ * tpool.c's own loop. */
+#include "gn_tpool.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -21,9 +21,9 @@ static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;   /* guards what fol
 static pthread_cond_t pool_go = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_COND_INITIALIZER;
 static int pool_n;             /* workers started; worker k runs part t = k */
 static unsigned long pool_gen; /* bumped for every run */
-static unsigned long pool_gen0[GN_POOL_MAX];
+static unsigned long pool_gen0[GN_TPOOL_MAX];
 static unsigned long pool_left; /* workers not yet done with the current run */
-static gn_pool_fn pool_f;
+static gn_tpool_fn pool_f;
 static void *pool_ctx;
 static int pool_T;
 
@@ -74,7 +74,7 @@ static void *pool_worker(void *arg)
         }
         while (pool_gen == seen) pthread_cond_wait(&pool_go, &pool_mu);
         seen = pool_gen;
-        gn_pool_fn f = pool_f;
+        gn_tpool_fn f = pool_f;
         void *ctx = pool_ctx;
         int T = pool_T;
         pthread_mutex_unlock(&pool_mu);
@@ -98,9 +98,9 @@ static void pool_atfork_child(void)
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static void pool_init(void) { pthread_atfork(NULL, NULL, pool_atfork_child); }
 
-int gn_pool_run(gn_pool_fn f, void *ctx, int T, void (*solo)(int on))
+int gn_tpool_run(gn_tpool_fn f, void *ctx, int T, void (*solo)(int on))
 {
-    if (T > GN_POOL_MAX) T = GN_POOL_MAX;
+    if (T > GN_TPOOL_MAX) T = GN_TPOOL_MAX;
     if (T <= 1 || pthread_mutex_trylock(&pool_busy) != 0) {
         f(ctx, 0, 1);
         return 1;
