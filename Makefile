@@ -28,7 +28,7 @@ LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/gen/onnx.pb-c.o
 LIBA      = $(BUILD)/libgenie.a
-BINS      = $(PROGRAMS:%=bin/%) bin/genie-eval
+BINS      = $(PROGRAMS:%=bin/%) bin/eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -76,9 +76,13 @@ $(BUILD)/bin/%.o: bin/%.c $(GEN)/onnx.pb-c.h
 bin/%: $(BUILD)/bin/%.o $(LIBA) build/variant
 	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
-# `eval` is also a shell builtin; genie-eval is the same program under a name a shell won't shadow
-bin/genie-eval: bin/eval
-	ln -sf eval $@
+# the program is genie-eval (`eval` is a shell builtin); bin/eval is an alias.
+# A clone built before the rename has bin/genie-eval as a link to eval: relink it.
+bin/eval: bin/genie-eval
+	ln -sfn genie-eval $@
+ifneq ($(shell [ -L bin/genie-eval ] && echo link),)
+bin/genie-eval: FORCE
+endif
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,22 @@ void gn_h5_quiet(void)
     }
 }
 
+/* The message for a file that is not HDF5: an ONNX model (by its name, or by
+ * the protobuf bytes ModelProto begins with: field 1, ir_version, a small
+ * varint, then another field) gets told how to import it. */
+static int not_hdf5(const char *path)
+{
+    unsigned char b[3] = {0};
+    FILE *fp = fopen(path, "rb");
+    size_t n = fp ? fread(b, 1, sizeof b, fp) : 0;
+    if (fp) fclose(fp);
+    size_t len = strlen(path);
+    int onnx = (len > 5 && !strcasecmp(path + len - 5, ".onnx")) ||
+               (n == 3 && b[0] == 0x08 && b[1] >= 1 && b[1] <= 30 && (b[2] & 7) == 2 && b[2] >> 3 >= 2 && b[2] >> 3 <= 20);
+    if (onnx) return gn_err_set("%s: this is an ONNX model: import it with onnx2h5 first", path);
+    return gn_err_set("%s: not an HDF5 file (or truncated)", path);
+}
+
 int gn_h5_open(const char *path, hid_t *f)
 {
     gn_h5_quiet();
@@ -29,7 +46,7 @@ int gn_h5_open(const char *path, hid_t *f)
     if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);
     if (access(path, R_OK)) return gn_err_set("%s: %s", path, strerror(errno));
     htri_t ok = H5Fis_hdf5(path);
-    if (ok <= 0) return gn_err_set("%s: not an HDF5 file (or truncated)", path);
+    if (ok <= 0) return not_hdf5(path);
     hid_t id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id < 0) return gn_err_set("%s: cannot open as HDF5 (truncated or damaged?)", path);
     *f = id;

@@ -51,7 +51,9 @@
 #   EVAL_BATCH     eval --batch (256)
 #   FMNIST         /usr/share/datasets/fashion-mnist
 #   OUT            out/MODELNAME-wWBITSaABITS-{real,METHOD}
-#   BIN            genie's programs (this repository's bin/)
+#   BIN            the directory of genie's programs (in a clone its bin/;
+#                  installed, PREFIX/bin beside PREFIX/share/genie; else the
+#                  programs are found on PATH)
 #   QUIET          1: no progress from the programs
 #
 # Targets: all (default: up to OUT/summary.txt, printed when made), stats,
@@ -61,8 +63,12 @@
 # GNU parallel's job logs OUT/distill.joblog and OUT/recon.joblog.
 
 GENIE_MK   := $(abspath $(lastword $(MAKEFILE_LIST)))
-GENIE_ROOT := $(patsubst %/pipelines,%,$(patsubst %/,%,$(dir $(GENIE_MK))))
-BIN        ?= $(GENIE_ROOT)/bin
+# the driver scripts sit beside this file: pipelines/ in a clone,
+# PREFIX/share/genie when installed
+GENIE_DIR  := $(patsubst %/,%,$(dir $(GENIE_MK)))
+BIN        ?= $(firstword $(foreach d,$(GENIE_DIR)/../bin $(GENIE_DIR)/../../bin,$(if $(wildcard $(d)/calib),$(abspath $(d)))))
+# a program's name as run: BIN/NAME, or NAME (from PATH) when BIN is empty
+B          := $(if $(BIN),$(patsubst %/,%,$(BIN))/)
 
 MODEL         ?=
 WBITS         ?= 4
@@ -105,6 +111,16 @@ ifneq ($(filter-out help clean,$(GOALS)),)
 ifeq ($(strip $(MODEL)),)
 $(error MODEL= is required: make -f pipelines/genie.mk MODEL=model.h5 WBITS=4 ABITS=4 (see make -f pipelines/genie.mk help))
 endif
+# the input files, before anything is made (no OUT, no *.args for a bad one)
+$(if $(wildcard $(MODEL)),,$(error MODEL=$(MODEL): no such file))
+$(if $(REAL),$(if $(wildcard $(REAL)),,$(error REAL=$(REAL): no such file)))
+$(if $(TEST),$(if $(wildcard $(TEST)),,$(error TEST=$(TEST): no such file)))
+# an ONNX file where a genie model belongs: say what to do with it
+$(if $(shell f='$(MODEL)'; [ -f "$$f" ] && [ "$$(head -c 8 "$$f" | od -An -tx1 | tr -d ' \n')" != 894844460d0a1a0a ] && \
+  { [[ $${f,,} == *.onnx ]] || [[ "$$(head -c 1 "$$f" | od -An -tx1 | tr -d ' \n')" == 08 ]]; } && echo onnx),\
+  $(error MODEL=$(MODEL): this is an ONNX model: import it with onnx2h5 first (onnx2h5 $(MODEL) -o $(basename $(notdir $(MODEL))).h5)))
+$(if $(B),$(if $(wildcard $(B)calib),,$(error BIN=$(BIN): genie's programs are not there)),\
+  $(if $(shell command -v calib),,$(error genie's programs are neither beside pipelines/ nor on PATH: make install, or set BIN=)))
 endif
 
 # $(call count,NAME,VALUE,MIN,MAX): error unless VALUE is an integer in MIN..MAX
@@ -176,12 +192,12 @@ endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
 $(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
-	$(BIN)/bnstats $(Q) $(THR) $(MODEL) -o $@
+	$(B)bnstats $(Q) $(THR) $(MODEL) -o $@
 
 # one distill process per batch (GNU parallel, pipelines/distill.sh, here or
 # on HOSTS); batches already made are kept
 $(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
-	BIN=$(BIN) $(GENIE_ROOT)/pipelines/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
+	BIN=$(BIN) $(GENIE_DIR)/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
 	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) \
 	  --joblog $(OUT)/distill.joblog -d $(OUT) $(Q) -o $@
 
@@ -204,45 +220,45 @@ $(OUT)/real.h5: $(REAL) $(OUT)/real.args
 	  printf "PATH y\nINPUT-CLASS IN\nOUTPUT-CLASS IN\nRANK 1\nDIMENSION-SIZES $(SAMPLES)\n$$cfg" >$$t/y.cfg; \
 	  set -- "$$@" $$t/y.bin -c $$t/y.cfg; \
 	fi; \
-	rm -f $@.tmp; h5import "$$@" -o $@.tmp >/dev/null && mv $@.tmp $@
+	rm -f $@.tmp; h5import "$$@" -o $@.tmp >/dev/null || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 # ---- Genie-M ------------------------------------------------------------------
 $(Q0): $(MODEL) $(CAL) $(OUT)/model.args $(OUT)/calib.args
-	$(BIN)/calib $(MODEL) $(CAL) -w $(WBITS) -a $(ABITS) --first-last $(FIRST_LAST) \
+	$(B)calib $(MODEL) $(CAL) -w $(WBITS) -a $(ABITS) --first-last $(FIRST_LAST) \
 	  $(addprefix --bits ,$(BITS)) $(THR) $(Q) -o $@
 
 ifeq ($(MODE),sequential)
 # unit k of q.k.h5 -> q.k+1.h5, in order; a q.k+1.h5 newer than q.k.h5 is kept
 $(OUT)/q.h5: $(Q0) $(CAL) $(OUT)/recon.args
-	@n=$$($(BIN)/calib --list-units $(Q0) | wc -l); \
+	@n=$$($(B)calib --list-units $(Q0) | wc -l); \
 	for k in $$(seq 0 $$(( n - 1 ))); do \
 	  src=$(OUT)/q.$$k.h5 dst=$(OUT)/q.$$(( k + 1 )).h5; \
 	  if [ -f $$dst ] && [ $$dst -nt $$src ] && [ $$dst -nt $(CAL) ] && [ $$dst -nt $(OUT)/recon.args ]; then continue; fi; \
-	  set -- $(BIN)/recon-block $$src $(CAL) --unit $$k --iters $(RECON_ITERS) --batch $(RECON_BATCH) \
+	  set -- $(B)recon-block $$src $(CAL) --unit $$k --iters $(RECON_ITERS) --batch $(RECON_BATCH) \
 	    --seed $(SEED) $(THR) $(Q) -o $$dst; \
 	  echo "$$*"; "$$@"; \
 	done; \
-	cp $(OUT)/q.$$n.h5 $@.tmp && mv $@.tmp $@
+	cp $(OUT)/q.$$n.h5 $@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 $(PACKED): $(OUT)/q.h5
-	$(BIN)/pack $(Q) $< -o $@
+	$(B)pack $(Q) $< -o $@
 else
 # every unit at once from q.0.h5, then pack q.0.h5 unit.*.h5
 $(PACKED): $(Q0) $(CAL) $(OUT)/recon.args
-	BIN=$(BIN) $(GENIE_ROOT)/pipelines/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
+	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
 	  -s $(SEED) $(THR) $(PAR) --joblog $(OUT)/recon.joblog -d $(OUT) $(Q) $(Q0) $(CAL) -o $@
 endif
 
 # ---- evaluation -----------------------------------------------------------------
 $(OUT)/test.h5:
-	$(BIN)/idx2h5 $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz \
+	$(B)idx2h5 $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz \
 	  --mean 0.2860 --std 0.3530 -o $@
 
 $(OUT)/fp32.json: $(MODEL) $(TESTSET) $(OUT)/model.args $(OUT)/test.args
-	$(BIN)/eval $(MODEL) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp && mv $@.tmp $@
+	$(B)genie-eval $(MODEL) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 $(OUT)/quant.json: $(PACKED) $(TESTSET) $(OUT)/test.args
-	$(BIN)/eval $(PACKED) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp && mv $@.tmp $@
+	$(B)genie-eval $(PACKED) $(TESTSET) --json --batch $(EVAL_BATCH) -q $(THR) >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 # result.json: the settings and both evaluations, one JSON object
 $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
@@ -253,7 +269,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	  printf '"mode": "%s", "recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
-	} >$@.tmp && mv $@.tmp $@
+	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
 # summary.txt: FP32 and quantised side by side; printed when made
 $(OUT)/summary.txt: $(OUT)/result.json
@@ -268,7 +284,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	  awk -v a="$$(get fp32 loss)" -v b="$$(get quant loss)" 'BEGIN{printf "%-16s%12.4f%12.4f%+10.4f\n", "loss", a, b, b-a}'; \
 	  awk -v a=$$(stat -c %s $(MODEL)) -v b=$$(stat -c %s $(PACKED)) 'BEGIN{printf "%-16s%9.0f kB%9.0f kB%9.1fx\n", "file size", a/1024, b/1024, a/b}'; \
 	  echo "packed model:   $(PACKED)"; \
-	} >$@.tmp && mv $@.tmp $@; cat $@
+	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@; cat $@
 
 # ---- conveniences ----------------------------------------------------------------
 stats: $(OUT)/stats.h5

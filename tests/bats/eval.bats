@@ -7,7 +7,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 @test "eval --help prints usage and exits 0" {
   run "$EVAL" --help
   assert_success
-  assert_output --partial "Usage: eval"
+  assert_output --partial "Usage: genie-eval"
 }
 
 @test "eval: reference ResNet-20 logits match PyTorch within 1e-4" {
@@ -44,19 +44,19 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
   m=$(ref_model)
   run "$EVAL" nosuch.h5 "$FIX/resnet20_fmnist.ref.h5"
   assert_failure 1
-  assert_output "eval: nosuch.h5: No such file or directory"
+  assert_output "genie-eval: nosuch.h5: No such file or directory"
   echo "hello" > text.h5
   run "$EVAL" text.h5 "$FIX/resnet20_fmnist.ref.h5"
   assert_failure 1
-  assert_output "eval: text.h5: not an HDF5 file (or truncated)"
+  assert_output "genie-eval: text.h5: not an HDF5 file (or truncated)"
   head -c 20000 "$m" > trunc.h5
   run "$EVAL" trunc.h5 "$FIX/resnet20_fmnist.ref.h5"
   assert_failure 1
-  assert_output --partial "eval: trunc.h5:"
+  assert_output --partial "genie-eval: trunc.h5:"
   head -c 5000 /dev/urandom > rnd.h5
   run "$EVAL" "$m" rnd.h5
   assert_failure 1
-  assert_output --partial "eval: rnd.h5: not an HDF5 file"
+  assert_output --partial "genie-eval: rnd.h5: not an HDF5 file"
 }
 
 @test "eval: a dataset where the model belongs is refused" {
@@ -84,7 +84,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 @test "eval: usage errors exit 2" {
   run "$EVAL" onlyone.h5
   assert_failure 2
-  assert_output --partial "Try 'eval --help'"
+  assert_output --partial "Try 'genie-eval --help'"
   run "$EVAL" a b --batch 0
   assert_failure 2
   run "$EVAL" a b --bogus

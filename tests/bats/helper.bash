@@ -5,8 +5,8 @@ load /usr/lib/bats/bats-assert/load.bash
 ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 export PATH="$ROOT/bin:$PATH"
 FIX="$ROOT/tests/fixtures"
-# `eval` is a shell builtin: call genie's by its path
-EVAL="$ROOT/bin/eval"
+# the program is genie-eval (`eval`, a shell builtin, is only an alias in bin/)
+EVAL="$ROOT/bin/genie-eval"
 FMNIST=/usr/share/datasets/fashion-mnist
 CACHE="$ROOT/tests/tmp"
 mkdir -p "$CACHE"

@@ -99,8 +99,8 @@ fmnist_n() { # set n
   assert_output --partial "bin/calib model.h5"
   assert_output --partial "bin/recon-block"
   assert_output --partial "bin/pack"
-  assert_output --partial "bin/eval model.h5"
-  assert_output --partial "bin/eval out/model.int.h5"
+  assert_output --partial "bin/genie-eval model.h5"
+  assert_output --partial "bin/genie-eval out/model.int.h5"
   refute_output --partial "h5dump -d /x"   # the calibration images do not depend on the model
 
   # changing a stage's setting redoes that stage and those after it only

@@ -26,7 +26,7 @@ fmnist_train_n() {
   assert_output --partial "train (genie)"
 }
 
-@test "train: one epoch on 256 images gives a model that eval reads" {
+@test "train: one epoch on 256 images gives a model that genie-eval reads" {
   d=$(fmnist_train_n 256)
   run train --arch resnet20 --data "$d" --test "$d" --epochs 1 --batch 64 -t 2 -o m.h5
   assert_success
@@ -34,7 +34,7 @@ fmnist_train_n() {
   assert_output --regexp "train: epoch 1/1  loss [0-9.]+  test top-1 [0-9.]+%  [0-9.]+ s"
   [ -f m.h5 ]
   [ ! -e m.h5.ckpt.h5 ]          # removed once the model is written
-  run "$ROOT/bin/eval" m.h5 "$d" -q   # not the shell builtin
+  run genie-eval m.h5 "$d" -q
   assert_success
   assert_output --regexp '^top-1 [0-9.]+%  top-5 [0-9.]+%  loss [0-9.]+  n 256$'
   run h5dump -a arch m.h5

@@ -1,4 +1,4 @@
-/* eval - top-1 / top-5 accuracy and mean cross-entropy of a model on a
+/* genie-eval - top-1 / top-5 accuracy and mean cross-entropy of a model on a
  * labelled dataset. */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 
 static void usage(void)
 {
-    printf("Usage: eval MODEL.h5 DATA.h5 [--batch N] [--json] [--logits OUT.h5]\n"
+    printf("Usage: genie-eval MODEL.h5 DATA.h5 [--batch N] [--json] [--logits OUT.h5]\n"
            "Top-1, top-5, mean cross-entropy and sample count of a model (FP32, quantised\n"
            "by calib/recon-block, or packed) on a labelled dataset (genie dataset file:\n"
            "/x float32 [N,C,H,W], /y int32 [N]).\n\n"
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
                    mpath, in->c, in->h, in->w);
         rc = 1;
     } else if (!d.y) {
-        gn_err_set("%s: no labels (/y): eval needs a labelled dataset", dpath);
+        gn_err_set("%s: no labels (/y): genie-eval needs a labelled dataset", dpath);
         rc = 1;
     }
     int K = (int)gn_tensor_size(g, g->output);
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     double loss = 0;
     size_t top1 = 0, top5 = 0;
     gn_progress pr;
-    gn_progress_start(&pr, "eval", (long)d.n, quiet);
+    gn_progress_start(&pr, "genie-eval", (long)d.n, quiet);
     for (size_t s = 0; s < d.n; s += (size_t)batch) {
         int b = (int)(d.n - s < (size_t)batch ? d.n - s : (size_t)batch);
         gn_run_forward(r, d.x + s * per, b);
