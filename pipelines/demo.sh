@@ -8,8 +8,23 @@
 # than the paper's) so that it finishes within about 15 minutes on 2 cores;
 # pipelines/genie.mk runs the full one. Results are cached in out/demo: a
 # second `make demo` only prints them.
+#
+# Usage: pipelines/demo.sh            (from a clone of genie; no arguments)
+# Environment: OUT (out/demo, relative to the clone), DEMO_DISTILL_ITERS (300),
+# DEMO_RECON_ITERS (1000).
+# Exit status: 0 ok, 1 a stage failed, 2 usage error.
 set -eu
+prog=demo.sh
+usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
+case ${1-} in
+  -h|--help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+esac
+[ $# -eq 0 ] || usage_error "takes no arguments, got '$1' (settings are environment variables: see --help)"
+for v in DEMO_DISTILL_ITERS DEMO_RECON_ITERS; do
+  [[ ${!v:-1} =~ ^[1-9][0-9]{0,8}$ ]] || usage_error "$v=${!v}: not a positive count"
+done
 cd "$(dirname "$0")/.."
+[ -f data/fmnist-resnet20.h5 ] || { echo "$prog: run it from a clone of genie (no data/fmnist-resnet20.h5 beside pipelines/)" >&2; exit 1; }
 OUT=${OUT:-out/demo}
 before=$(stat -c %Y "$OUT/summary.txt" 2>/dev/null || echo none)
 make --no-print-directory -f pipelines/genie.mk \

@@ -29,6 +29,8 @@
 # --method, --no-swing, ...). On other hosts genie's programs must be on
 # PATH; MODEL.h5 and STATS.h5 go there once (--basefile), each batch comes
 # back (--return).
+# Environment: BIN, the directory of genie's programs (default: bin/ of this
+# clone, or PREFIX/bin when installed, else PATH).
 # Exit status: 0 ok, 1 a batch or the join failed (nothing is written to the
 # output; batches already made under -d are kept), 2 usage error.
 set -euo pipefail
@@ -38,10 +40,6 @@ usage() { sed -n '/^# Usage:/,/^# Exit status/s/^# \{0,1\}//p' "${BASH_SOURCE[0]
 die() { echo "$prog: $*" >&2; exit 1; }
 usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
 . "$here/parallel.bash"
-
-BIN=${BIN:-$here/../bin}
-[ -x "$BIN/distill" ] && PATH="$(cd "$BIN" && pwd):$PATH"
-export PATH
 
 out='' dir='' grid='' n=1024 batch=128 quiet=''
 pos=() pass=()
@@ -76,6 +74,7 @@ model=${pos[0]} stats=${pos[1]}
 [ -f "$model" ] || die "$model: No such file or directory"
 [ -f "$stats" ] || die "$stats: No such file or directory"
 command -v parallel >/dev/null || die "GNU parallel not found (make deps installs it)"
+gp_bin
 nb=$((n / batch))
 gp_settle "$nb" distill
 : "${gp_joblog:=${dir:-$(dirname "$out")}/distill.joblog}"

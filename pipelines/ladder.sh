@@ -13,12 +13,27 @@
 # iterations per batch of 128), RITERS (1000 reconstruction iterations per
 # unit), RBATCH (8), SEED (0), JOBS (cells at a time, 1), THREADS (per
 # program, 1). Prints a Markdown table; OUTDIR/ladder.md keeps it.
+# Run from a clone of genie (OUTDIR is relative to it).
+# Exit status: 0 ok, 1 a cell failed, 2 usage error.
 set -eu
-cd "$(dirname "$0")/.."
+prog=ladder.sh
+usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
+case ${1-} in
+  -h|--help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -*) usage_error "unknown option '$1'" ;;
+esac
+[ $# -le 1 ] || usage_error "expected at most one OUTDIR, got $# arguments"
 O=${1:-out/ladder}
 MODELS=${MODELS:-data/fmnist-resnet20.h5 data/fmnist-mbv2-tiny.h5}
 SAMPLES=${SAMPLES:-256} DITERS=${DITERS:-300} RITERS=${RITERS:-1000} RBATCH=${RBATCH:-8}
 SEED=${SEED:-0} JOBS=${JOBS:-1} THREADS=${THREADS:-1}
+for v in SAMPLES DITERS RITERS RBATCH JOBS THREADS; do
+  [[ ${!v} =~ ^[1-9][0-9]{0,8}$ ]] || usage_error "$v=${!v}: not a positive count"
+done
+[[ $SEED =~ ^[0-9]{1,19}$ ]] || usage_error "SEED=$SEED: not a non-negative integer"
+[ $((SAMPLES % 128)) -eq 0 ] || usage_error "SAMPLES=$SAMPLES: not a multiple of the distillation batch, 128"
+cd "$(dirname "$0")/.."
+for m in $MODELS; do [ -f "$m" ] || { echo "$prog: $m: No such file or directory" >&2; exit 1; }; done
 FM=/usr/share/datasets/fashion-mnist
 MK="make --no-print-directory -f pipelines/genie.mk QUIET=1 SEED=$SEED THREADS=$THREADS SAMPLES=$SAMPLES"
 mkdir -p "$O"
@@ -49,7 +64,7 @@ cell() { # model wbits abits source data
     TEST="$O/test.h5" OUT="$out" JOBS=1 all >/dev/null
   # round-to-nearest: the calibrated model before any reconstruction
   [ "$4" = genie ] && [ ! -f "$out/rtn.json" ] &&
-    bin/eval "$out/q.0.h5" "$O/test.h5" --json -q -t "$THREADS" >"$out/rtn.json.tmp" && mv "$out/rtn.json.tmp" "$out/rtn.json"
+    bin/genie-eval "$out/q.0.h5" "$O/test.h5" --json -q -t "$THREADS" >"$out/rtn.json.tmp" && mv "$out/rtn.json.tmp" "$out/rtn.json"
   return 0
 }
 export -f cell; export O MK RITERS RBATCH THREADS

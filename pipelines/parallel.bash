@@ -1,7 +1,8 @@
 # pipelines/parallel.bash - what distill.sh and recon-parallel.sh share:
 # running one genie program per task with GNU parallel, on this host or on
 # others over ssh, files sent with the jobs and results brought back.
-# Sourced, not run. The sourcing script defines usage_error MSG (exit 2).
+# Sourced, not run. The sourcing script defines usage_error MSG (exit 2)
+# and die MSG (exit 1).
 #
 # Shared options (gp_option parses them):
 #   -j, --jobs N        jobs at a time on each host (default: this host's cores)
@@ -31,6 +32,33 @@
 # CPUs must then run those kernels; genie-blas(7)).
 # What it does not do: install genie on the other hosts (its programs must be
 # on their PATH) or retry a task that fails on every host.
+
+# run rather than sourced: say what this is
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case ${1-} in
+    -h|--help) sed -n '1,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "parallel.bash: sourced by distill.sh and recon-parallel.sh, not run" >&2
+       echo "Try 'parallel.bash --help' for more information." >&2; exit 2 ;;
+  esac
+fi
+
+# gp_bin: puts genie's programs first on PATH: those in $BIN when it is set,
+# else bin/ beside pipelines/ in a clone, or PREFIX/bin beside
+# PREFIX/share/genie when installed; otherwise PATH must have them.
+gp_bin() {
+  local d here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  if [ -n "${BIN:-}" ]; then
+    [ -x "$BIN/calib" ] || die "BIN=$BIN: genie's programs are not there"
+    PATH="$(cd "$BIN" && pwd):$PATH"
+  else
+    for d in "$here/../bin" "$here/../../bin"; do
+      if [ -x "$d/calib" ]; then PATH="$(cd "$d" && pwd):$PATH"; break; fi
+    done
+  fi
+  export PATH
+  command -v calib >/dev/null || die "genie's programs are neither beside pipelines/ nor on PATH (make install, or set BIN)"
+}
 
 gp_jobs='' gp_threads='' gp_slf='' gp_ssh='' gp_workdir='' gp_retries='' gp_joblog=''
 gp_logins=()

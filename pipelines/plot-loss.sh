@@ -4,7 +4,8 @@
 # scale, one curve per file, labelled with the file name, method and swing.
 # A file holding several batches shows batch 0 only.
 #
-#   pipelines/plot-loss.sh -o CURVES.png SYNTH.h5 [MORE.h5 ...] [--title T]
+# Usage: pipelines/plot-loss.sh -o CURVES.png SYNTH.h5 [MORE.h5 ...] [--title T]
+# Exit status: 0 ok, 1 an input or gnuplot failed, 2 usage error.
 set -euo pipefail
 prog=plot-loss.sh
 bad() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
@@ -13,7 +14,7 @@ out="" title="Genie-D distillation loss"
 files=()
 while [ $# -gt 0 ]; do
   case $1 in
-    -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -o|--output) [ $# -ge 2 ] || bad "$1 needs a file"; out=$2; shift 2 ;;
     --title) [ $# -ge 2 ] || bad "$1 needs a text"; title=$2; shift 2 ;;
     -*) bad "unknown option $1" ;;

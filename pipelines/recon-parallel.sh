@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pipelines/recon-parallel.sh - Genie-M with every unit reconstructed at once
-# (GENIE.md section 4): one `recon-block --independent` per unit of a
+# (genie-method(7), Genie-M): one `recon-block --independent` per unit of a
 # calibrated model, run by GNU parallel on this host or on others, then `pack`
 # of the calibrated model with the unit files.
 #
@@ -25,7 +25,8 @@
 #   -h, --help
 # On other hosts genie's programs must be on PATH; Q.0.h5 and DATA.h5 go
 # there once (--basefile), each unit file comes back (--return).
-# Environment: BIN, the directory of genie's programs (default: this repo's bin/).
+# Environment: BIN, the directory of genie's programs (default: bin/ of this
+# clone, or PREFIX/bin when installed, else PATH).
 #
 # Caching: a unit file is kept when it is newer than Q.0.h5 and DATA.h5 and was
 # made with the same settings (DIR/unit.args records them), so an interrupted
@@ -36,15 +37,12 @@
 set -euo pipefail
 prog=recon-parallel.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BIN=${BIN:-$here/../bin}
 
 usage() { sed -n '/^# Usage:/,/^# Exit status/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() { echo "$prog: $*" >&2; exit 1; }
 usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
-[ -x "$BIN/recon-block" ] && PATH="$(cd "$BIN" && pwd):$PATH"
-export PATH
 
 iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet=''
 args=()
@@ -70,12 +68,13 @@ q=${args[0]} data=${args[1]}
 [ -f "$q" ] || die "$q: No such file or directory"
 [ -f "$data" ] || die "$data: No such file or directory"
 command -v parallel >/dev/null || die "GNU parallel is not installed (Debian package parallel)"
+gp_bin
 if [ -z "$dir" ]; then if [ -n "$out" ]; then dir=$(dirname "$out"); else dir=$(dirname "$q"); fi; fi
-mkdir -p "$dir"
 
 # the units, as calib numbers them (fails on anything but a calibrated model)
-units=$("$BIN/calib" --list-units "$q" | cut -f1) || exit 1
+units=$(calib --list-units "$q" | cut -f1) || exit 1
 [ -n "$units" ] || die "$q: no units"
+mkdir -p "$dir"
 n=$(printf '%s\n' "$units" | wc -l)
 gp_settle "$n" recon
 : "${gp_joblog:=$dir/recon.joblog}"
@@ -105,10 +104,14 @@ if [ ${#todo[@]} -gt 0 ]; then
   gp_stage "$work" "$qn=$q" "$dn=$data" || die "cannot stage the inputs in $w"
   # the first unit that fails on its last try stops the others (their
   # temporaries are removed); the units that came back are kept either way
+  # recon-block warns of 2-bit weights in every unit: that goes through once
+  # (not at all under -q); every other line as it comes
   st=0
   printf '%s\n' "${todo[@]}" | gp_run "$work" "$qn $dn" "unit.{}.h5" -- \
     recon-block "$qn" "$dn" --unit {} --independent --iters "$iters" --batch "$batch" \
-      --seed "$seed" --threads "$gp_threads" $quiet -o 'unit.{}.h5' || st=$?
+      --seed "$seed" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
+    awk -v q="$quiet" '/: warning: .* has [0-9]+-bit weights: independent reconstruction/ { if (q != "" || seen++) next }
+                       { print; fflush() }' >&2 || st=${PIPESTATUS[1]}
   for k in "${todo[@]}"; do
     if [ -f "$w/unit.$k.h5" ]; then mv "$w/unit.$k.h5" "$dir/unit.$k.h5"; fi
   done
@@ -119,5 +122,5 @@ fi
 if [ -n "$out" ]; then
   files=()
   for k in $units; do files+=("$dir/unit.$k.h5"); done
-  "$BIN/pack" $quiet "$q" "${files[@]}" -o "$out" || exit 1
+  pack $quiet "$q" "${files[@]}" -o "$out" || exit 1
 fi

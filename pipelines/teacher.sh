@@ -8,14 +8,30 @@
 # An interrupted run picks up from its last checkpoint when started again.
 # Each model is written atomically: the old one stays until the new is complete.
 # One architecture after the other: each run takes every core it is given.
+# Run from a clone of genie: it replaces the clone's data/fmnist-ARCH.h5.
+# Exit status: 0 ok, 1 a stage failed, 2 usage error.
 set -eu
-cd "$(dirname "$0")/.."
-export PATH="$PWD/bin:$PATH"
+prog=teacher.sh
+usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
+for a in "$@"; do
+  case $a in
+    -h|--help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -*) usage_error "unknown option '$a'" ;;
+    resnet20|mbv2-tiny) ;;
+    *) usage_error "unknown architecture '$a' (resnet20 or mbv2-tiny)" ;;
+  esac
+done
 FM=/usr/share/datasets/fashion-mnist
 WORK=${WORK:-out/teacher}
 EPOCHS=${EPOCHS:-15}
 SEED=${SEED:-1}
 THREADS=${THREADS:-2}
+[[ $EPOCHS =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "EPOCHS=$EPOCHS: not a positive count"
+[[ $THREADS =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "THREADS=$THREADS: not a positive count"
+[[ $SEED =~ ^[0-9]{1,19}$ ]] || usage_error "SEED=$SEED: not a non-negative integer"
+cd "$(dirname "$0")/.."
+[ -d data ] && [ -x bin/train ] || { echo "$prog: run it from a built clone of genie (no data/ and bin/train beside pipelines/)" >&2; exit 1; }
+export PATH="$PWD/bin:$PATH"
 mkdir -p "$WORK"
 for s in train t10k; do
   f=$WORK/fmnist-$s.h5
@@ -33,5 +49,5 @@ for arch in "$@"; do
   train --arch "$arch" --data "$WORK/fmnist-train.h5" --test "$WORK/fmnist-t10k.h5" \
     --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" --checkpoint "$ckpt" $resume -o "$out"
   echo "teacher: $arch trained in $(( $(date +%s) - start )) s (this invocation)" >&2
-  "$PWD/bin/eval" "$out" "$WORK/fmnist-t10k.h5" -q   # the program, not the shell builtin
+  genie-eval "$out" "$WORK/fmnist-t10k.h5" -q
 done
