@@ -32,7 +32,7 @@ BINS      = $(PROGRAMS:%=bin/%) bin/eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-distributed unit bats demo bench install clean variant teacher FORCE
+.PHONY: all deps check check-distributed unit bats demo bench install uninstall clean variant teacher FORCE
 .SECONDARY:
 
 all: $(BINS)
@@ -131,14 +131,32 @@ teacher: deps
 bench: all $(BENCHES)
 	@tests/bench/run
 
+# `make install` (PREFIX=/usr/local, DESTDIR for staging): the programs, eval
+# as an alias of genie-eval, the man pages, and genie.mk with the scripts it
+# and a user run in PREFIX/share/genie (genie.mk finds the programs in
+# PREFIX/bin from there). The scripts that rebuild the bundled models and
+# tables (demo, ladder, reference-table, teacher) need a clone and stay in it.
+PIPE_FILES = genie.mk distill.sh recon-parallel.sh parallel.bash plot-loss.sh slurm-array.sbatch
+MAN_FILES  = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/share/genie
 	install -m 755 $(PROGRAMS:%=bin/%) $(DESTDIR)$(PREFIX)/bin
-	ln -sf eval $(DESTDIR)$(PREFIX)/bin/genie-eval
+	ln -sfn genie-eval $(DESTDIR)$(PREFIX)/bin/eval
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
-	-install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 644 pipelines/genie.mk pipelines/parallel.bash $(DESTDIR)$(PREFIX)/share/genie
+	install -m 755 $(addprefix pipelines/,$(filter-out genie.mk parallel.bash,$(PIPE_FILES))) $(DESTDIR)$(PREFIX)/share/genie
+
+# `make uninstall`: removes exactly what `make install` put there
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/bin/eval \
+	  $(MAN_FILES:man/%=$(DESTDIR)$(PREFIX)/share/man/%) \
+	  $(PIPE_FILES:%=$(DESTDIR)$(PREFIX)/share/genie/%)
+	-rmdir $(DESTDIR)$(PREFIX)/share/genie 2>/dev/null
 
 clean:
 	rm -rf build $(BINS)
