@@ -19,6 +19,7 @@ static void usage(void)
 {
     printf("Usage: calib MODEL.h5 DATA.h5 -w W -a A [options] -o Q.h5\n"
            "       calib --list-units Q.h5\n"
+           "       calib --list-layers MODEL.h5 [-w W -a A] [--first-last B] [--bits ...]\n"
            "Fold BatchNorm into the convolutions, insert weight and activation quantisers,\n"
            "initialise them (clipping search; activation steps on the first 32 samples of\n"
            "DATA) and record the reconstruction units. The result is round-to-nearest\n"
@@ -28,13 +29,43 @@ static void usage(void)
            "      --first-last B   bits of the first layer's weights, the second layer's\n"
            "                       input and the last layer (default 8)\n"
            "      --bits LAYER=W/A override one layer's weight/input bits (repeatable;\n"
-           "                       W or A may be empty to keep the policy's value)\n"
+           "                       W or A may be empty to keep the policy's value);\n"
+           "                       LAYER as --list-layers shows it (either name)\n"
            "      --list-units     print the units, one a line: index, tab, description\n"
+           "      --list-layers    print every quantisable layer, one a line: its name as\n"
+           "                       the model's /params shows it, tab, its node name, tab,\n"
+           "                       the bits W/A calib gives it (A '-': the model's input,\n"
+           "                       not quantised); W and A default to 4 here\n"
            "  -t, --threads N      OpenBLAS threads\n"
            "  -o, --output FILE    the quantised model\n"
            "  -q, --quiet          no summary on stderr\n"
            "  -h, --help, --version\n\n"
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+}
+
+/* --list-layers: every conv/linear of MODEL with the bits cfg gives it */
+static int list_layers(const char *mpath, gn_qconfig *cfg)
+{
+    gn_graph *g = NULL, *f = NULL;
+    if (gn_model_load(mpath, &g)) return 1;
+    if (gn_fold_bn(g, &f)) {
+        gn_err_prefix("%s", mpath);
+        gn_graph_free(g);
+        return 1;
+    }
+    if (!cfg->wbits) cfg->wbits = 4;
+    if (!cfg->abits) cfg->abits = 4;
+    int *wb = gn_xcalloc((size_t)f->nn, sizeof(int)), *ab = gn_xcalloc((size_t)f->nn, sizeof(int));
+    int rc = gn_layer_bits(f, cfg, wb, ab);
+    char pn[512], a[16];
+    for (int k = 0; !rc && k < f->nn; k++) {
+        if (!wb[k]) continue;
+        snprintf(a, sizeof a, ab[k] ? "%d" : "-", ab[k]);
+        printf("%s\t%s\t%d/%s\n", gn_layer_param_name(f, k, pn, sizeof pn), f->nodes[k].name, wb[k], a);
+    }
+    if (rc) gn_err_prefix("%s", mpath);
+    free(wb), free(ab), gn_graph_free(g), gn_graph_free(f);
+    return rc;
 }
 
 static void list_units(const gn_qmodel *q)
@@ -69,13 +100,13 @@ int main(int argc, char **argv)
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"wbits", 1, 0, 'w'}, {"abits", 1, 0, 'a'}, {"first-last", 1, 0, 'f'},
-        {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'}, {"threads", 1, 0, 't'},
+        {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'}, {"list-layers", 0, 0, 'Y'}, {"threads", 1, 0, 't'},
         {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
         {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     gn_qconfig cfg = {.wbits = 0, .abits = 0, .first_last = 8};
     gn_bits_override ov[256];
     static char bitsarg[256][512]; /* parse_bits cuts these up; ov points into them */
-    int list = 0, quiet = 0, threads = 0, c;
+    int list = 0, layers = 0, quiet = 0, threads = 0, c;
     const char *out = NULL;
     while ((c = getopt_long(argc, argv, "w:a:t:o:qh", lo, NULL)) != -1) {
         switch (c) {
@@ -95,6 +126,7 @@ int main(int argc, char **argv)
             cfg.nov++;
             break;
         case 'L': list = 1; break;
+        case 'Y': layers = 1; break;
         case 't':
             if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
             break;
@@ -108,6 +140,11 @@ int main(int argc, char **argv)
     cfg.ov = ov;
     if (threads) gn_set_threads(threads);
     gn_qmodel q;
+    if (layers) {
+        if (list || out) return gn_usage_error("--list-layers takes MODEL alone (no --list-units, no -o)");
+        if (argc - optind != 1) return gn_usage_error("--list-layers: expected a MODEL file, got %d argument(s)", argc - optind);
+        return list_layers(argv[optind], &cfg) ? gn_fail() : 0;
+    }
     if (list && argc - optind == 1 && !out) {
         if (gn_qmodel_load(argv[optind], &q)) return gn_fail();
         list_units(&q);

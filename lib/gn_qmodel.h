@@ -18,7 +18,7 @@
 int gn_fold_bn(const gn_graph *src, gn_graph **out);
 
 typedef struct {
-    const char *layer; /* node name */
+    const char *layer; /* a layer's name (gn_layer_named) */
     int wbits, abits;  /* 0 = keep the policy's value */
 } gn_bits_override;
 
@@ -37,6 +37,21 @@ typedef struct {
  * shared by all its consumers, with step 0 meaning "initialise from the
  * first batch". An override naming no layer is an error. */
 int gn_quantize(const gn_graph *folded, const gn_qconfig *cfg, gn_graph **out);
+/* The bits gn_quantize gives each conv/linear node k of a folded graph:
+ * weights wb[k], input activations ab[k] (0 for the model's input, which is
+ * not quantised, and for other nodes); wb and ab hold g->nn ints. Applies
+ * genie's policy (first/second/last layers at cfg->first_last) and the
+ * overrides; shared inputs take the largest bits their consumers ask for.
+ * Error (and wb, ab unspecified) when an override names no layer. */
+int gn_layer_bits(const gn_graph *folded, const gn_qconfig *cfg, int *wb, int *ab);
+/* 1 when NAME names conv/linear node k: its node name (the ONNX node's, e.g.
+ * "/layer1/layer1.0/conv1/Conv"), its weight parameter's name as the
+ * model's /params shows it ("layer1.0.conv1.weight"), or that without
+ * ".weight" ("layer1.0.conv1"); 0 otherwise and for other nodes. */
+int gn_layer_named(const gn_graph *g, int k, const char *name);
+/* The parameter-style name of conv/linear node k ("layer1.0.conv1") in buf,
+ * returned; NULL for other nodes. */
+const char *gn_layer_param_name(const gn_graph *g, int k, char *buf, size_t len);
 
 typedef struct {
     int first, last; /* nodes [first, last) */

@@ -138,10 +138,33 @@ int gn_fold_bn(const gn_graph *src, gn_graph **out)
 
 static int is_wlayer(const gn_node *n) { return n->op == GN_OP_CONV || n->op == GN_OP_LINEAR; }
 
-static const gn_bits_override *find_ov(const gn_qconfig *cfg, const char *name)
+const char *gn_layer_param_name(const gn_graph *g, int k, char *buf, size_t len)
+{
+    const gn_node *n = &g->nodes[k];
+    if (!is_wlayer(n) || n->p[GN_P_W] < 0) return NULL;
+    const char *pn = g->params[n->p[GN_P_W]].name;
+    size_t l = strlen(pn);
+    if (l > 7 && !strcmp(pn + l - 7, ".weight")) l -= 7;
+    snprintf(buf, len, "%.*s", (int)l, pn);
+    return buf;
+}
+
+int gn_layer_named(const gn_graph *g, int k, const char *name)
+{
+    const gn_node *n = &g->nodes[k];
+    if (!is_wlayer(n)) return 0;
+    if (!strcmp(n->name, name)) return 1;
+    if (n->p[GN_P_W] < 0) return 0;
+    char b[512];
+    const char *pn = g->params[n->p[GN_P_W]].name;
+    return !strcmp(pn, name) || ((gn_layer_param_name(g, k, b, sizeof b)) && !strcmp(b, name));
+}
+
+/* the override naming weight layer k, or NULL */
+static const gn_bits_override *find_ov(const gn_qconfig *cfg, const gn_graph *g, int k)
 {
     for (int i = 0; i < cfg->nov; i++)
-        if (!strcmp(cfg->ov[i].layer, name)) return &cfg->ov[i];
+        if (gn_layer_named(g, k, cfg->ov[i].layer)) return &cfg->ov[i];
     return NULL;
 }
 
@@ -177,7 +200,7 @@ static void add_wquant(gn_graph *g, int node, int bits)
     free(step), free(zp), free(fl), free(v);
 }
 
-int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
+int gn_layer_bits(const gn_graph *src, const gn_qconfig *cfg, int *wb, int *ab)
 {
     int nl = 0, firstl = -1, secondl = -1, lastl = -1;
     for (int k = 0; k < src->nn; k++)
@@ -190,13 +213,14 @@ int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
     if (!nl) return gn_err_set("model has no convolution or linear layer to quantise");
     for (int i = 0; i < cfg->nov; i++) {
         int found = 0;
-        for (int k = 0; k < src->nn && !found; k++)
-            found = is_wlayer(&src->nodes[k]) && !strcmp(src->nodes[k].name, cfg->ov[i].layer);
-        if (!found) return gn_err_set("--bits: no convolution or linear layer named '%s'", cfg->ov[i].layer);
+        for (int k = 0; k < src->nn && !found; k++) found = gn_layer_named(src, k, cfg->ov[i].layer);
+        if (!found)
+            return gn_err_set("--bits: no convolution or linear layer named '%s' (calib --list-layers "
+                              "shows them)", cfg->ov[i].layer);
     }
     /* bits requested for each tensor feeding a weight layer; shared -> max */
     int *abits = gn_xcalloc((size_t)src->nt, sizeof(int));
-    int *wb = gn_xcalloc((size_t)src->nn, sizeof(int));
+    for (int k = 0; k < src->nn; k++) wb[k] = ab[k] = 0;
     for (int k = 0; k < src->nn; k++) {
         const gn_node *n = &src->nodes[k];
         if (!is_wlayer(n)) continue;
@@ -204,13 +228,32 @@ int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
         if (k == firstl) w = cfg->first_last;
         if (k == secondl) a = cfg->first_last;
         if (k == lastl) w = a = cfg->first_last;
-        const gn_bits_override *o = find_ov(cfg, n->name);
+        const gn_bits_override *o = find_ov(cfg, src, k);
         if (o && o->wbits) w = o->wbits;
         if (o && o->abits) a = o->abits;
         wb[k] = w;
         int t = n->in[0];
         if (t != src->input && a > abits[t]) abits[t] = a;
     }
+    for (int k = 0; k < src->nn; k++) {
+        int t = src->nodes[k].in[0];
+        if (wb[k] && t != src->input) ab[k] = abits[t];
+    }
+    free(abits);
+    return 0;
+}
+
+int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
+{
+    int *wb = gn_xcalloc((size_t)src->nn, sizeof(int)), *ab = gn_xcalloc((size_t)src->nn, sizeof(int));
+    if (gn_layer_bits(src, cfg, wb, ab)) {
+        free(wb), free(ab);
+        return 1;
+    }
+    /* activation bits of each tensor feeding a weight layer (shared: the max) */
+    int *abits = gn_xcalloc((size_t)src->nt, sizeof(int));
+    for (int k = 0; k < src->nn; k++)
+        if (wb[k] && ab[k]) abits[src->nodes[k].in[0]] = ab[k];
     gn_graph *g = gn_graph_new();
     g->input = gn_graph_tensor(g, src->t[src->input].name);
     int *qt = gn_xmalloc((size_t)src->nt * sizeof(int)); /* src tensor -> quantised tensor in g */
@@ -240,7 +283,7 @@ int gn_quantize(const gn_graph *src, const gn_qconfig *cfg, gn_graph **out)
         if (is_wlayer(n)) add_wquant(g, g->nn - 1, wb[k]);
     }
     g->output = gn_graph_tensor(g, src->t[src->output].name);
-    free(abits), free(wb), free(qt);
+    free(abits), free(wb), free(ab), free(qt);
     const gn_tensorinfo *ti = &src->t[src->input];
     int rc = gn_graph_finalize(g, ti->c, ti->h, ti->w);
     if (rc) {

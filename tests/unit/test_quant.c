@@ -546,6 +546,72 @@ static void test_reference_units(void)
     gn_graph_free(g), gn_graph_free(f), gn_graph_free(qg);
 }
 
+/* --bits names: an ONNX import's node names differ from its parameter names
+ * ("/layer1/layer1.0/conv1/Conv" against "layer1.0.conv1.weight"); a layer is
+ * named by either, with or without ".weight", and by nothing else */
+static void test_layer_names(void)
+{
+    gn_graph *g = NULL, *f = NULL, *qg = NULL;
+    char w[512], pn[512];
+    if (gn_onnx_import("tests/fixtures/resnet20_fmnist.onnx", &g, w, sizeof w)) {
+        fprintf(stderr, "%s\n", gn_err_msg());
+        CHECK(0);
+        return;
+    }
+    CHECK(gn_fold_bn(g, &f) == 0);
+    int c = -1, nl = 0;
+    for (int k = 0; k < f->nn; k++) {
+        if (f->nodes[k].op != GN_OP_CONV && f->nodes[k].op != GN_OP_LINEAR) {
+            CHECK(gn_layer_param_name(f, k, pn, sizeof pn) == NULL);
+            continue;
+        }
+        nl++;
+        if (!strcmp(f->nodes[k].name, "/layer1/layer1.0/conv1/Conv")) c = k;
+    }
+    CHECK(nl == 22 && c >= 0);
+    if (c < 0) goto out;
+    CHECK(!strcmp(gn_layer_param_name(f, c, pn, sizeof pn), "layer1.0.conv1"));
+    CHECK(gn_layer_named(f, c, "/layer1/layer1.0/conv1/Conv"));
+    CHECK(gn_layer_named(f, c, "layer1.0.conv1"));
+    CHECK(gn_layer_named(f, c, "layer1.0.conv1.weight"));
+    CHECK(!gn_layer_named(f, c, "layer1.0.conv"));
+    CHECK(!gn_layer_named(f, c, "layer1.0.conv2"));
+    CHECK(!gn_layer_named(f, c, "layer1.0.conv1.wei"));
+    for (int k = 0; k < f->nn; k++) /* one layer only */
+        if (k != c) CHECK(!gn_layer_named(f, k, "layer1.0.conv1"));
+    /* the policy, then an override by parameter name: the same as by node name */
+    int *wb = calloc((size_t)f->nn, sizeof(int)), *ab = calloc((size_t)f->nn, sizeof(int));
+    gn_bits_override ov = {.layer = "layer1.0.conv1", .wbits = 2, .abits = 3};
+    gn_qconfig cfg = {.wbits = 4, .abits = 4, .first_last = 8};
+    CHECK(gn_layer_bits(f, &cfg, wb, ab) == 0);
+    CHECK(wb[c] == 4 && ab[c] == 8); /* the second layer: 8-bit input */
+    int first = -1, last = -1;
+    for (int k = 0; k < f->nn; k++)
+        if (wb[k]) {
+            if (first < 0) first = k;
+            last = k;
+        }
+    CHECK(wb[first] == 8 && ab[first] == 0 && wb[last] == 8 && ab[last] == 8);
+    cfg.ov = &ov, cfg.nov = 1;
+    CHECK(gn_layer_bits(f, &cfg, wb, ab) == 0);
+    CHECK(wb[c] == 2 && ab[c] == 3);
+    CHECK(gn_quantize(f, &cfg, &qg) == 0);
+    int found = 0;
+    for (int k = 0; k < qg->nn; k++)
+        if (!strcmp(qg->nodes[k].name, "/layer1/layer1.0/conv1/Conv")) {
+            found = 1;
+            CHECK(qg->nodes[k].wbits == 2);
+            CHECK(qg->nodes[k - 1].op == GN_OP_AQUANT && qg->nodes[k - 1].abits == 3);
+        }
+    CHECK(found);
+    ov.layer = "layer1.0.conv";
+    CHECK(gn_layer_bits(f, &cfg, wb, ab) != 0);
+    CHECK(strstr(gn_err_msg(), "no convolution or linear layer named 'layer1.0.conv'") != NULL);
+    free(wb), free(ab);
+out:
+    gn_graph_free(g), gn_graph_free(f), gn_graph_free(qg);
+}
+
 int main(void)
 {
     gn_rng_seed(&R, 1234, 0);
@@ -561,5 +627,6 @@ int main(void)
     test_pack_codes();
     test_fold_units_recon();
     test_reference_units();
+    test_layer_names();
     return check_summary("test_quant");
 }
