@@ -19,8 +19,8 @@ static void usage(void)
 {
     printf("Usage: recon-block Q.h5 DATA.h5 (--unit K | --all) [options] -o OUT.h5\n"
            "Reconstruct unit K of a quantised model (made by calib) on the calibration\n"
-           "images of DATA (GENIE.md section 2: QDrop, soft rounding with a learned step\n"
-           "over fixed floor integers, annealed rounding loss).\n\n"
+           "images of DATA: Genie-M (genie-method(7)), with QDrop, soft rounding with a\n"
+           "learned step over fixed floor integers, and an annealed rounding loss.\n\n"
            "  -u, --unit K       the unit to reconstruct (see calib --list-units Q.h5)\n"
            "      --all          every unit, in order (sequential Genie-M)\n"
            "      --independent  take the unit's input from Q as given (the calibrated\n"
