@@ -148,8 +148,8 @@ install: all
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
-	install -m 644 pipelines/genie.mk pipelines/parallel.bash $(DESTDIR)$(PREFIX)/share/genie
-	install -m 755 $(addprefix pipelines/,$(filter-out genie.mk parallel.bash,$(PIPE_FILES))) $(DESTDIR)$(PREFIX)/share/genie
+	install -m 644 pipelines/genie.mk $(DESTDIR)$(PREFIX)/share/genie
+	install -m 755 $(addprefix pipelines/,$(filter-out genie.mk,$(PIPE_FILES))) $(DESTDIR)$(PREFIX)/share/genie
 
 # `make uninstall`: removes exactly what `make install` put there
 uninstall:

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # pipelines/parallel.bash - what distill.sh and recon-parallel.sh share:
 # running one genie program per task with GNU parallel, on this host or on
 # others over ssh, files sent with the jobs and results brought back.
@@ -36,7 +37,7 @@
 # run rather than sourced: say what this is
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case ${1-} in
-    -h|--help) sed -n '1,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "parallel.bash: sourced by distill.sh and recon-parallel.sh, not run" >&2
        echo "Try 'parallel.bash --help' for more information." >&2; exit 2 ;;
   esac
