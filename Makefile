@@ -32,7 +32,7 @@ BINS      = $(PROGRAMS:%=bin/%) bin/eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-distributed unit bats demo bench install uninstall clean variant teacher FORCE
+.PHONY: all deps check check-distributed unit unit-build bench-build bats demo bench install uninstall clean variant teacher FORCE
 .SECONDARY:
 
 all: $(BINS)
@@ -93,9 +93,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBA)
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-# `make check`: deps, build, C unit tests, then the bats suites; one summary line.
+# `make check`: deps, build (the benchmarks too, so they cannot rot; they are
+# not run), lib/'s layer check, C unit tests, then the bats suites; one
+# summary line.
 check: deps
-	@$(MAKE) --no-print-directory all unit-build
+	@$(MAKE) --no-print-directory all unit-build bench-build
 	@tests/run-all $(UNITS)
 
 unit-build: $(UNITS)
@@ -117,11 +119,13 @@ demo: deps
 	@pipelines/demo.sh
 
 BENCH_SRC = $(wildcard tests/bench/*.c)
-BENCHES   = $(BENCH_SRC:tests/bench/%.c=build/rel/bench/%)
+BENCHES   = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-build/rel/bench/%: tests/bench/%.c $(LIBA)
+$(BUILD)/bench/%: tests/bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -MMD -MP $< $(LIBA) $(LDLIBS) -o $@
+
+bench-build: $(BENCHES)
 
 # `make teacher`: retrains the bundled models (hours: run it in the background)
 teacher: deps

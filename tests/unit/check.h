@@ -1,12 +1,14 @@
 /* check.h - tiny unit-test macros: report file:line, count failures, and
  * make main() exit non-zero when anything failed. Each test binary ends with
- * `return check_summary("name");`, which prints "name: N passed, N failed". */
+ * `return check_summary("name");`, which prints "name: N passed, N failed,
+ * N skipped"; tests/run-all counts a binary without that line as failed,
+ * and shows every CHECK_SKIP line in its summary. */
 #ifndef CHECK_H
 #define CHECK_H
 #include <math.h>
 #include <stdio.h>
 
-static int check_pass_, check_fail_;
+static int check_pass_, check_fail_, check_skip_;
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
@@ -29,9 +31,19 @@ static int check_pass_, check_fail_;
         }                                                                      \
     } while (0)
 
+/* A part of a test that cannot run here (printf-style reason): prints
+ * "SKIP: reason" on stdout and counts it. */
+#define CHECK_SKIP(...)                                                        \
+    do {                                                                       \
+        check_skip_++;                                                         \
+        printf("SKIP: ");                                                      \
+        printf(__VA_ARGS__);                                                   \
+        printf("\n");                                                          \
+    } while (0)
+
 static inline int check_summary(const char *name)
 {
-    printf("%s: %d passed, %d failed\n", name, check_pass_, check_fail_);
+    printf("%s: %d passed, %d failed, %d skipped\n", name, check_pass_, check_fail_, check_skip_);
     return check_fail_ ? 1 : 0;
 }
 #endif
