@@ -6,6 +6,7 @@
  * BatchNorm folding; units of the reference ResNet-20; fixed floor
  * integers during reconstruction, and reconstruction beating
  * round-to-nearest on a tiny model; code packing round trip. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,13 @@ static void test_clip_search(void)
 
 static void test_rsig(void)
 {
+    /* h(v) against a double-precision reference: clamp(sigmoid(v)(zeta -
+     * gamma) + gamma, 0, 1), within a few float ulps of 1 */
+    for (float v = -12; v <= 12; v += 0.37f) {
+        double h = 1.0 / (1.0 + exp(-(double)v)) * ((double)GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA;
+        h = h < 0 ? 0 : h > 1 ? 1 : h;
+        CHECK_NEAR(gn_rsig(v), h, 4 * FLT_EPSILON);
+    }
     for (float r = 0.01f; r < 1.0f; r += 0.07f) CHECK_NEAR(gn_rsig(gn_rsig_inv(r)), r, 1e-5);
     CHECK_NEAR(gn_rsig(-20), 0, 0);
     CHECK_NEAR(gn_rsig(20), 1, 0);
@@ -290,8 +298,17 @@ static void test_wquant_sg(void)
     for (int i = 0; i < C * K; i += 7) v[i] = urand(-30, 30);
     v[3] = 0, v[4] = -0.0f;
     gn_rsig_sigmoid(sg, v, C * K);
-    for (int i = 0; i < C * K; i++) CHECK(sg[i] * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA ==
-                                          1.0f / (1.0f + expf(-v[i])) * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA);
+    for (int i = 0; i < C * K; i++) {
+        /* the sigmoid against a double-precision reference, within a few
+         * float ulps of its value (it is in (0,1)) */
+        const double ref = 1.0 / (1.0 + exp(-(double)v[i]));
+        CHECK_NEAR(sg[i], ref, 4 * FLT_EPSILON * ref);
+        /* and the rectified sigmoid built from it is gn_rsig's, bit for bit
+         * (what makes the _sg kernels twins of the plain ones) */
+        float h = sg[i] * (GN_RS_ZETA - GN_RS_GAMMA) + GN_RS_GAMMA;
+        h = h < 0 ? 0 : h > 1 ? 1 : h;
+        CHECK(h == gn_rsig(v[i]));
+    }
     gn_wquant_forward(a0, fl, v, st, zp, 1, &s);
     gn_wquant_forward_sg(a1, fl, sg, st, zp, &s);
     CHECK(!memcmp(a0, a1, sizeof a0));
