@@ -27,7 +27,7 @@ static void usage(void)
            "genie, fallback, reference), what OpenBLAS chose by itself, threads, the CPU\n"
            "and the features seen (avx2, fma, avx512f/bw/dq/vl), and the start-up sgemm\n"
            "self-test. See genie-blas(7).\n\n"
-           "  -b, --bench        also measure sgemm GFLOP/s on a 1024^3 product (~1 s)\n"
+           "      --bench        also measure sgemm GFLOP/s on a 1024^3 product (~1 s)\n"
            "  -t, --threads N    OpenBLAS threads for --bench (default: OpenBLAS's)\n"
            "  -v, --verbose      explain on stderr why this kernel is in use\n"
            "  -h, --help         show this help\n      --version      print the version\n\n"
@@ -62,13 +62,13 @@ int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"bench", 0, 0, 'b'},   {"threads", 1, 0, 't'},
+    static const struct option lo[] = {{"bench", 0, 0, 'B'},   {"threads", 1, 0, 't'},
                                        {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
                                        {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     int bench = 0, verbose = 0, threads = 0, c;
-    while ((c = getopt_long(argc, argv, "bt:vh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:vh", lo, NULL)) != -1) {
         switch (c) {
-        case 'b': bench = 1; break;
+        case 'B': bench = 1; break; /* no -b: that is --batch in the other programs */
         case 't':
             if (gn_parse_int(optarg, 1, 1024, &threads))
                 return gn_usage_error("--threads: expected a number from 1 to 1024, got '%s'",

@@ -233,4 +233,8 @@ need_x86() { grep -q '^flags.* sse3\| pni ' /proc/cpuinfo || skip "not an x86 CP
   assert_success
   [ "$(key threads)" = 1 ]
   awk -v g="$(key sgemm_gflops)" 'BEGIN { exit !(g > 0) }'
+  # -b is --batch in the other programs, so genie-info has no -b
+  run genie-info -b
+  assert_failure 2
+  assert_output --partial "Try 'genie-info --help'"
 }
