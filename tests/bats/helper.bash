@@ -21,20 +21,55 @@ fixture() {
   "$t" --write-fixture "$1" "$2" >&2
 }
 
-# The 10,000 Fashion-MNIST test images as a genie dataset, made once.
+# Cached fixtures in tests/tmp are made once and made again when stale:
+# stale FILE DEP... is true when FILE is missing or older than one of the
+# DEPs (the program that makes it, its inputs). Programs are relinked with
+# every change to lib/, so a rebuilt onnx2h5 or idx2h5 remakes what it made.
+stale() {
+  local f=$1 d; shift
+  [ -f "$f" ] || return 0
+  for d in "$@"; do [ "$d" -nt "$f" ] && return 0; done
+  return 1
+}
+
+# The 10,000 Fashion-MNIST test images as a genie dataset.
 fmnist_test() {
   local f="$CACHE/fmnist-test.h5"
-  if [ ! -f "$f" ]; then
+  if stale "$f" "$ROOT/bin/idx2h5"; then
     idx2h5 "$FMNIST/t10k-images-idx3-ubyte.gz" "$FMNIST/t10k-labels-idx1-ubyte.gz" \
       --mean 0.2860 --std 0.3530 -o "$f" >&2 || return 1
   fi
   echo "$f"
 }
 
-# The reference ResNet-20 imported once.
+# The first N Fashion-MNIST images of SET (train or t10k) as a dataset.
+fmnist_n() { # set n
+  local f="$CACHE/fmnist-$1-$2.h5"
+  if stale "$f" "$ROOT/bin/idx2h5"; then
+    idx2h5 "$FMNIST/$1-images-idx3-ubyte.gz" "$FMNIST/$1-labels-idx1-ubyte.gz" \
+      --mean 0.2860 --std 0.3530 -n "$2" -o "$f" >&2 || return 1
+  fi
+  echo "$f"
+}
+
+# The reference ResNet-20 imported.
 ref_model() {
   local f="$CACHE/resnet20_fmnist.h5"
-  if [ ! -f "$f" ]; then onnx2h5 -q "$FIX/resnet20_fmnist.onnx" -o "$f" >&2 || return 1; fi
+  if stale "$f" "$ROOT/bin/onnx2h5" "$FIX/resnet20_fmnist.onnx"; then
+    onnx2h5 -q "$FIX/resnet20_fmnist.onnx" -o "$f" >&2 || return 1
+  fi
+  echo "$f"
+}
+
+# The reference model calibrated W4A4 on 64 training images (calib.bats,
+# recon-block.bats and pack.bats start from it); remade when calib or
+# either input is newer.
+q44() {
+  local f="$CACHE/resnet20-w4a4.q.h5" m d
+  m=$(ref_model) && d=$(fmnist_n train 64) || return 1
+  if stale "$f" "$ROOT/bin/calib" "$m" "$d"; then
+    calib "$m" "$d" -w 4 -a 4 -t 1 -q -o "$f" >&2 || return 1
+  fi
   echo "$f"
 }
 

@@ -7,26 +7,6 @@ load helper
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
-# the first N Fashion-MNIST images of SET (train or t10k) as a dataset, made once
-fmnist_n() { # set n
-  local f="$CACHE/fmnist-$1-$2.h5"
-  if [ ! -f "$f" ]; then
-    idx2h5 "$FMNIST/$1-images-idx3-ubyte.gz" "$FMNIST/$1-labels-idx1-ubyte.gz" \
-      --mean 0.2860 --std 0.3530 -n "$2" -o "$f" >&2 || return 1
-  fi
-  echo "$f"
-}
-
-# the reference model calibrated W4A4 on 64 training images; remade when calib is rebuilt
-q44() {
-  local f="$CACHE/resnet20-w4a4.q.h5" m d
-  if [ ! -f "$f" ] || [ "$ROOT/bin/calib" -nt "$f" ]; then
-    m=$(ref_model) && d=$(fmnist_n train 64) || return 1
-    calib "$m" "$d" -w 4 -a 4 -t 1 -q -o "$f" >&2 || return 1
-  fi
-  echo "$f"
-}
-
 # an integer attribute (all values, comma-separated) of an object in a file
 int_attr() { h5dump -a "$2" "$1" | sed -n 's/.*(0): *//p' | head -n 1; }
 

@@ -7,16 +7,6 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 
 GENIE_MK="$ROOT/pipelines/genie.mk"
 
-# the first N Fashion-MNIST images of SET (train or t10k) as a dataset, made once
-fmnist_n() { # set n
-  local f="$CACHE/fmnist-$1-$2.h5"
-  if [ ! -f "$f" ]; then
-    idx2h5 "$FMNIST/$1-images-idx3-ubyte.gz" "$FMNIST/$1-labels-idx1-ubyte.gz" \
-      --mean 0.2860 --std 0.3530 -n "$2" -o "$f" >&2 || return 1
-  fi
-  echo "$f"
-}
-
 @test "genie.mk help, and its settings are checked before anything runs" {
   run make -s -f "$GENIE_MK" help
   assert_success

@@ -6,16 +6,6 @@ load helper
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
-# the first n Fashion-MNIST training images as a genie dataset, made once
-fmnist_train_n() {
-  local n=$1 f="$CACHE/fmnist-train-$1.h5"
-  if [ ! -f "$f" ]; then
-    idx2h5 "$FMNIST/train-images-idx3-ubyte.gz" "$FMNIST/train-labels-idx1-ubyte.gz" \
-      --mean 0.2860 --std 0.3530 -n "$n" -o "$f" >&2 || return 1
-  fi
-  echo "$f"
-}
-
 @test "train --help prints usage and exits 0; --version" {
   run train --help
   assert_success
@@ -27,7 +17,7 @@ fmnist_train_n() {
 }
 
 @test "train: one epoch on 256 images gives a model that genie-eval reads" {
-  d=$(fmnist_train_n 256)
+  d=$(fmnist_n train 256)
   run train --arch resnet20 --data "$d" --test "$d" --epochs 1 --batch 64 -t 2 -o m.h5
   assert_success
   assert_output --regexp "train: resnet20, 272186 parameters; 256 samples of 1x28x28, 4 steps per epoch"
@@ -44,7 +34,7 @@ fmnist_train_n() {
 }
 
 @test "train: --resume after --stop-after equals an uninterrupted run, bit for bit" {
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   opts="--arch resnet20 --data $d --epochs 2 --batch 32 --seed 7 -t 2 -q"
   run train $opts -o a.h5
   assert_success
@@ -66,7 +56,7 @@ fmnist_train_n() {
 }
 
 @test "train: Ctrl-C leaves the last complete checkpoint and no model" {
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   train --arch resnet20 --data "$d" --epochs 50 --batch 32 -t 2 -q -o m.h5 2>err.txt &
   pid=$!
   for i in $(seq 1 300); do [ -f m.h5.ckpt.h5 ] && break; sleep 0.1; done
@@ -86,7 +76,7 @@ fmnist_train_n() {
 }
 
 @test "train: unknown architecture and bad numbers are usage errors" {
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   run train --arch resnet21 --data "$d" -o m.h5
   assert_failure 2
   assert_output --partial "train: --arch: unknown architecture 'resnet21' (known: resnet20, mbv2-tiny)"
@@ -128,7 +118,7 @@ fmnist_train_n() {
   run train --arch resnet20 --data "$(ref_model)" -o m.h5
   assert_failure 1
   assert_output --partial "is a genie model file, expected a dataset"
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   run train --arch resnet20 --data "$d" --test nosuch.h5 -o m.h5
   assert_failure 1
   assert_output "train: nosuch.h5: No such file or directory"
@@ -136,7 +126,7 @@ fmnist_train_n() {
 }
 
 @test "train: a test set of another shape, labels out of range, images too small" {
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   make_dataset d32.h5 4 1 32 32
   run train --arch resnet20 --data "$d" --test d32.h5 -o m.h5
   assert_failure 1
@@ -152,7 +142,7 @@ fmnist_train_n() {
 }
 
 @test "train --resume: a missing checkpoint, or a model given as one, is refused" {
-  d=$(fmnist_train_n 96)
+  d=$(fmnist_n train 96)
   run train --data "$d" --resume -o m.h5
   assert_failure 1
   assert_output "train: m.h5.ckpt.h5: No such file or directory"
