@@ -1,9 +1,10 @@
 /* gn_cli.h - what every genie program shares on its command line: usage
  * errors and failures as exit statuses, checked number parsing, --version
  * text, and progress reporting on stderr (the program name, messages,
- * switches and clocks are gn_base.h's). The programs' layer: nothing in
- * lib/ below it includes this. Nothing here exits: programs decide the
- * exit status (0 ok, 1 runtime/input failure, 2 usage). */
+ * switches and clocks are gn_base.h's). The programs' layer: lib/ below
+ * it does not include this (tests/layers.sh lists the one exception left).
+ * Nothing here exits: programs decide the exit status (0 ok, 1
+ * runtime/input failure, 2 usage). */
 #ifndef GN_CLI_H
 #define GN_CLI_H
 
