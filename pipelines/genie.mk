@@ -15,6 +15,11 @@
 # stage's output is complete or absent (the programs write to a temporary name
 # and rename), so an interrupted run is simply started again; distillation
 # batches and reconstructed units already made are kept.
+# Time: the defaults (1024 images, 4000 distillation iterations per batch,
+# 20000 reconstruction iterations per unit) take hours even for a 28x28
+# ResNet-20 on 2 cores: about 10 h from genie-parallel(7)'s costs on a
+# loaded machine, about 1.6 h from make bench's on a quiet one. Try
+# SAMPLES=256 DISTILL_ITERS=300 RECON_ITERS=1000 first (15-20 minutes there).
 # What this does not do: choose bit-widths per layer for you (BITS= passes
 # calib --bits overrides) or install anything (make deps does).
 #
