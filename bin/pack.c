@@ -20,7 +20,8 @@ static void usage(void)
            "  -o, --output FILE  the packed model\n"
            "  -q, --quiet        no summary\n"
            "  -h, --help, --version\n\n"
-           "eval runs packed models; their logits equal the quantised model's bit for bit.\n"
+           "genie-eval runs packed models; their logits equal the quantised model's bit\n"
+           "for bit.\n"
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 

@@ -2,7 +2,7 @@
 # pipelines/demo.sh - `make demo`: the main job on the bundled model.
 # Zero-shot W4A4 quantisation of the bundled ResNet-20 (data/fmnist-resnet20.h5):
 # BatchNorm statistics -> Genie-D distillation (2 batches of 128, in parallel)
-# -> calib -> Genie-M reconstruction of every unit -> pack -> eval on the
+# -> calib -> Genie-M reconstruction of every unit -> pack -> genie-eval on the
 # 10,000 Fashion-MNIST test images from Debian's dataset-fashion-mnist, FP32
 # and quantised top-1 side by side. A short configuration (fewer iterations
 # than the paper's) so that it finishes within about 15 minutes on 2 cores;

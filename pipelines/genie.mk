@@ -4,8 +4,8 @@
 #   make -f pipelines/genie.mk MODEL=model.h5 WBITS=4 ABITS=4 [VARIABLE=value ...]
 #
 # Zero-shot (default):  bnstats -> distill (SAMPLES/BATCH batches, GNU parallel)
-#                       -> h5cat -> calib -> recon-block per unit -> pack -> eval
-# Few-shot (REAL=...):  the first SAMPLES images of REAL -> calib -> ... -> eval
+#                       -> h5cat -> calib -> recon-block per unit -> pack -> genie-eval
+# Few-shot (REAL=...):  the first SAMPLES images of REAL -> calib -> ... -> genie-eval
 #
 # Every stage is a file in OUT and is only redone when something it depends on
 # changed: an input file (touching MODEL redoes everything) or the settings of
@@ -15,6 +15,11 @@
 # stage's output is complete or absent (the programs write to a temporary name
 # and rename), so an interrupted run is simply started again; distillation
 # batches and reconstructed units already made are kept.
+# Time: the defaults (1024 images, 4000 distillation iterations per batch,
+# 20000 reconstruction iterations per unit) take hours even for a 28x28
+# ResNet-20 on 2 cores: about 10 h from genie-parallel(7)'s costs on a
+# loaded machine, about 1.6 h from make bench's on a quiet one. Try
+# SAMPLES=256 DISTILL_ITERS=300 RECON_ITERS=1000 first (15-20 minutes there).
 # What this does not do: choose bit-widths per layer for you (BITS= passes
 # calib --bits overrides) or install anything (make deps does).
 #
@@ -46,9 +51,9 @@
 #   RETRIES        tries per batch or unit (3 with hosts, else 1)
 #   WORKDIR        the jobs' directory on other hosts, relative to the login
 #                  directory (.genie/STAGE.THISHOST.PID, removed afterwards)
-#   TEST           the labelled test set for eval (OUT/test.h5, made with
+#   TEST           the labelled test set for genie-eval (OUT/test.h5, made with
 #                  idx2h5 from Fashion-MNIST's t10k in FMNIST)
-#   EVAL_BATCH     eval --batch (256)
+#   EVAL_BATCH     genie-eval --batch (256)
 #   FMNIST         /usr/share/datasets/fashion-mnist
 #   OUT            out/MODELNAME-wWBITSaABITS-{real,METHOD}
 #   BIN            the directory of genie's programs (in a clone its bin/;

@@ -2,18 +2,9 @@
 # calib --list-layers, and --bits by the names it shows: a layer's
 # parameter-style name (as h5ls shows /params) or its node name.
 load helper
+load quick
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
-
-# quick CMD...: runs CMD like bats' run and fails unless it took under a second
-quick() {
-  local t0 t1
-  t0=$(date +%s%N)
-  run "$@"
-  t1=$(date +%s%N)
-  echo "$* -> $status in $(( (t1 - t0) / 1000000 )) ms: $output"
-  [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
-}
 
 @test "calib --list-layers: every conv/linear layer, both names, the bits calib gives it" {
   m=$(ref_model)   # imported from ONNX: node names differ from parameter names

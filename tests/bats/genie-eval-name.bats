@@ -3,18 +3,9 @@
 # Help, messages, man pages, README and pipelines all use the name a shell
 # runs.
 load helper
+load quick
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
-
-# quick CMD...: runs CMD like bats' run and fails unless it took under a second
-quick() {
-  local t0 t1
-  t0=$(date +%s%N)
-  run "$@"
-  t1=$(date +%s%N)
-  echo "$* -> $status in $(( (t1 - t0) / 1000000 )) ms: $output"
-  [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
-}
 
 @test "genie-eval: the program; bin/eval a link to it" {
   [ -f "$ROOT/bin/genie-eval" ] && [ ! -L "$ROOT/bin/genie-eval" ]

@@ -3,21 +3,12 @@
 # ONNX file where a genie HDF5 file belongs, a stage that fails. Each says
 # what is wrong at once and leaves nothing behind.
 load helper
+load quick
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
 GENIE_MK="$ROOT/pipelines/genie.mk"
 ONNX="$FIX/resnet20_fmnist.onnx"
-
-# quick CMD...: runs CMD like bats' run and fails unless it took under a second
-quick() {
-  local t0 t1
-  t0=$(date +%s%N)
-  run "$@"
-  t1=$(date +%s%N)
-  echo "$* -> $status in $(( (t1 - t0) / 1000000 )) ms: $output"
-  [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
-}
 
 @test "genie.mk: a missing MODEL, REAL or TEST stops it before OUT or any *.args exists" {
   quick make -s -f "$GENIE_MK" MODEL=nonexist.h5

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# pack: hard rounding, integer codes; eval of packed models.
+# pack: hard rounding, integer codes; genie-eval of packed models.
 # Kept fast: the W4A4 model calibrated once (shared with calib.bats and
 # recon-block.bats), one unit reconstructed for the whole file (20
 # iterations), 64 test images.

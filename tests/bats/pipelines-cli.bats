@@ -3,21 +3,12 @@
 # settings at once (exit 2, within a second) before it makes anything;
 # recon-parallel.sh's 2-bit warning comes once, and not under -q.
 load helper
+load quick
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
 P="$ROOT/pipelines"
 SCRIPTS="demo.sh distill.sh ladder.sh parallel.bash plot-loss.sh recon-parallel.sh reference-table.sh slurm-array.sbatch teacher.sh"
-
-# quick CMD...: runs CMD like bats' run and fails unless it took under a second
-quick() {
-  local t0 t1
-  t0=$(date +%s%N)
-  run "$@"
-  t1=$(date +%s%N)
-  echo "$* -> $status in $(( (t1 - t0) / 1000000 )) ms: $output"
-  [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
-}
 
 # nothing but the files named in $@ in the current directory
 only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n' "$@" | sort | grep -v '^$' | tr '\n' ' ')"; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# train: a tiny run gives a model eval reads; --resume equals an uninterrupted
+# train: a tiny run gives a model genie-eval reads; --resume equals an uninterrupted
 # run bit for bit; Ctrl-C keeps the last checkpoint; bad input is refused
 # with one line naming the file or value, and leaves no output.
 load helper
