@@ -8,6 +8,7 @@
 
 #include "gn_blas.h"
 #include "gn_blas_init.h"
+#include "gn_calibrate.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -155,7 +156,7 @@ int main(int argc, char **argv)
     if (!out) return gn_usage_error("no output file given (-o)");
     if (!cfg.wbits || !cfg.abits) return gn_usage_error("-w and -a are required");
     const char *mpath = argv[optind], *dpath = argv[optind + 1];
-    gn_graph *g = NULL, *f = NULL;
+    gn_graph *g = NULL;
     gn_dataset d;
     memset(&q, 0, sizeof q);
     if (gn_model_load(mpath, &g)) return gn_fail();
@@ -163,48 +164,24 @@ int main(int argc, char **argv)
         gn_graph_free(g);
         return gn_fail();
     }
-    int rc = 0;
+    int rc = 0, folded = 0;
+    char msha[65] = "", dsha[65] = "";
     const gn_tensorinfo *in = &g->t[g->input];
     if (d.c != in->c || d.h != in->h || d.w != in->w)
         rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h,
                         d.w, mpath, in->c, in->h, in->w);
-    if (!rc && gn_sha256_file(mpath, q.model_sha)) rc = 1;
+    if (!rc && gn_sha256_file(mpath, msha)) rc = 1;
+    /* data distilled from another model is allowed, but said */
+    if (!rc && gn_data_source_sha(dpath, dsha) && strcmp(dsha, msha))
+        gn_warn("%s was distilled from another model (SHA-256 %.12s..., %s is %.12s...)", dpath,
+                dsha, mpath, msha);
+    if (!rc && gn_calibrate(g, d.x, d.n, &cfg, &q, &folded)) {
+        gn_err_prefix("%s", mpath);
+        rc = 1;
+    }
     if (!rc) {
-        /* data distilled from another model is allowed, but said */
-        hid_t fh;
-        if (!gn_h5_open(dpath, &fh)) {
-            char *ds = NULL;
-            if (!gn_h5_attr_str_r(fh, "model_sha256", &ds, 1) && ds) {
-                snprintf(q.data_sha, sizeof q.data_sha, "%s", ds);
-                if (strcmp(ds, q.model_sha))
-                    gn_warn("%s was distilled from another model (SHA-256 %.12s..., %s is %.12s...)",
-                            dpath, ds, mpath, q.model_sha);
-            }
-            free(ds);
-            H5Fclose(fh);
-        }
-    }
-    if (!rc && (gn_fold_bn(g, &f) || gn_quantize(f, &cfg, &q.g))) {
-        gn_err_prefix("%s", mpath);
-        rc = 1;
-    }
-    if (rc) {
-        gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
-        return gn_fail();
-    }
-    /* activation steps: the first batch of (up to) 32 samples each quantiser sees */
-    int nb = d.n < 32 ? (int)d.n : 32;
-    gn_run *r = gn_run_new(q.g, nb, 0);
-    r->qmode = 1;
-    r->act_init = 1;
-    gn_run_forward(r, d.x, nb);
-    gn_run_free(r);
-    q.wbits = cfg.wbits, q.abits = cfg.abits, q.first_last = cfg.first_last;
-    if (gn_find_units(q.g, &q.units, &q.nunits)) {
-        gn_err_prefix("%s", mpath);
-        rc = 1;
-    } else {
-        q.done = gn_xcalloc((size_t)q.nunits, sizeof(int));
+        snprintf(q.model_sha, sizeof q.model_sha, "%s", msha);
+        snprintf(q.data_sha, sizeof q.data_sha, "%s", dsha);
         rc = gn_qmodel_save(out, &q);
     }
     if (!rc && !quiet) {
@@ -212,11 +189,10 @@ int main(int argc, char **argv)
         for (int k = 0; k < q.g->nn; k++) nw += q.g->nodes[k].wbits > 0, na += q.g->nodes[k].op == GN_OP_AQUANT;
         fprintf(stderr, "%s: W%dA%d: %d weight quantisers, %d activation quantisers, %d units, "
                 "folded %d BatchNorms\n",
-                gn_prog(), cfg.wbits, cfg.abits, nw, na, q.nunits,
-                gn_graph_count_op(g, GN_OP_BN) - gn_graph_count_op(f, GN_OP_BN));
+                gn_prog(), cfg.wbits, cfg.abits, nw, na, q.nunits, folded);
     }
     if (!rc && list) list_units(&q);
-    gn_graph_free(g), gn_graph_free(f), gn_dataset_free(&d);
+    gn_graph_free(g), gn_dataset_free(&d);
     gn_qmodel_free(&q);
     gn_run_profile_print(stderr); /* GN_PROFILE */
     return rc ? gn_fail() : 0;

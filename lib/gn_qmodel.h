@@ -77,6 +77,8 @@ typedef struct {
     gn_unit *units;
     int nunits;
     int *done;     /* [nunits] 1 when the unit has been reconstructed */
+    int *fitted;   /* [nunits] 1 when the unit's activation steps were fitted at
+                      its turn (gn_recon_fit_steps), 0 when they are calib's */
     int wbits, abits, first_last;
     char data_sha[65]; /* SHA-256 of the calibration data's source model, "" unknown */
     char model_sha[65];/* SHA-256 of the FP32 model file calib read */

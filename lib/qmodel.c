@@ -516,6 +516,7 @@ static int read_q(hid_t f, const char *path, gn_qmodel *q)
     q->nunits = (int)dims[0];
     q->units = gn_xcalloc(dims[0] + 1, sizeof *q->units);
     q->done = gn_xcalloc(dims[0] + 1, sizeof(int));
+    q->fitted = gn_xcalloc(dims[0] + 1, sizeof(int));
     for (int i = 0; i < q->nunits && !rc; i++) {
         q->units[i].first = r[3 * i], q->units[i].last = r[3 * i + 1], q->done[i] = r[3 * i + 2];
         if (q->units[i].first < 0 || q->units[i].last > q->g->nn || q->units[i].first >= q->units[i].last ||
@@ -550,5 +551,6 @@ void gn_qmodel_free(gn_qmodel *q)
     gn_graph_free(q->g);
     free(q->units);
     free(q->done);
+    free(q->fitted);
     memset(q, 0, sizeof *q);
 }
