@@ -26,8 +26,11 @@ static void usage(void)
            "      --independent  take the unit's input from Q as given (the calibrated\n"
            "                     model) and write only this unit's parameters (a unit\n"
            "                     file for pack), so units can run on any host at once\n"
+           "      --upfront-steps  keep calib's activation steps instead of fitting the\n"
+           "                     unit's steps at its turn (an ablation)\n"
            "  -i, --iters N      iterations per unit (default 20000)\n"
-           "  -b, --batch N      samples per iteration (default 32)\n"
+           "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
+           "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
            "      --no-qdrop     no QDrop (ablation)\n"
            "  -t, --threads N    OpenBLAS threads\n"
@@ -35,8 +38,25 @@ static void usage(void)
            "  -q, --quiet        no progress\n"
            "  -h, --help, --version\n\n"
            "Sequential mode is exact Genie-M when units 0..K-1 of Q are reconstructed.\n"
+           "A unit's activation steps are fitted at its turn (on the first 32 samples\n"
+           "through Q as it is, the unit's weights soft), once; see recon-block(1).\n"
            "Each unit logs its reconstruction and rounding losses, beta and seconds on\n"
            "stderr. Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+}
+
+struct progress_arg {
+    gn_progress pr;
+};
+
+static int progress_due(void *arg, long it) { return gn_progress_due(&((struct progress_arg *)arg)->pr, it); }
+
+static void progress_report(void *arg, int unit, long it, long total, double rec, double round,
+                            double beta)
+{
+    struct progress_arg *p = arg;
+    char status[160];
+    snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", rec, round, beta);
+    gn_progress_update(&p->pr, it, status);
 }
 
 int main(int argc, char **argv)
@@ -47,10 +67,11 @@ int main(int argc, char **argv)
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"batch", 1, 0, 'b'}, {"seed", 1, 0, 's'}, {"no-qdrop", 0, 0, 'D'}, {"threads", 1, 0, 't'},
         {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
-        {0, 0, 0, 0}};
+        {"upfront-steps", 0, 0, 'U'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    int unit = -1, all = 0, indep = 0, threads = 0, c;
+    int unit = -1, all = 0, indep = 0, threads = 0, quiet = 0, c;
+    o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
     unsigned long long seed = 0;
     long iters;
@@ -77,7 +98,8 @@ int main(int argc, char **argv)
             if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
             break;
         case 'o': out = optarg; break;
-        case 'q': o.quiet = 1; break;
+        case 'q': quiet = 1; break;
+        case 'U': o.lazy_steps = 0; break;
         case 'h': usage(); return 0;
         case 'V': gn_print_version(); return 0;
         default: return gn_usage_error("unknown option");
@@ -130,19 +152,29 @@ int main(int argc, char **argv)
                         "genie-parallel(7)); reconstruct sequentially", qpath, q.g->nodes[j].wbits);
                 break;
             }
+    if (!o.batch) o.batch = gn_recon_batch(d.n);
+    struct progress_arg pa;
+    gn_recon_progress pg = {.due = progress_due, .report = progress_report, .arg = &pa};
+    o.progress = quiet ? NULL : &pg;
     int first = all ? 0 : unit, last = all ? q.nunits : unit + 1;
     for (int k = first; k < last && !rc; k++) {
         gn_recon_log lg;
+        char what[64];
+        snprintf(what, sizeof what, "unit %d", k);
+        gn_progress_start(&pa.pr, what, o.iters, quiet);
+        int refit = o.lazy_steps && !q.fitted[k];
         if (gn_recon_unit(&q, k, d.x, d.n, &o, &lg)) {
             rc = 1;
             break;
         }
         char desc[512];
         gn_unit_describe(q.g, &q.units[k], desc, sizeof desc);
-        fprintf(stderr, "%s: unit %d (%s): rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
+        gn_progress_end(&pa.pr);
+        fprintf(stderr, "%s: unit %d (%s): %s, rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
                 "beta %.1f, undecided %ld/%ld, %.1f s\n",
-                gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
-                lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds);
+                gn_prog(), k, desc, refit ? "steps fitted now" : "steps kept", lg.rec_before,
+                lg.rec_after, lg.rec_first, lg.rec_last, lg.round_last, lg.beta_last,
+                (long)lg.undecided, lg.nsoft, lg.seconds);
     }
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
     gn_qmodel_free(&q);

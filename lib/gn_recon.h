@@ -11,9 +11,20 @@
 #include "gn_h5.h"
 #include "gn_qmodel.h"
 
+/* Progress of a unit's training loop. due(arg, it) says whether iteration
+ * it (counted from 1) wants a report: the rounding loss's value is computed
+ * only then and at the last iteration (NULL: never). report(arg, unit, it,
+ * total, rec, round, beta) gets the iteration's reconstruction loss,
+ * rounding loss (times lambda, 0 during the warm-up) and beta. */
+typedef struct {
+    int (*due)(void *arg, long it);
+    void (*report)(void *arg, int unit, long it, long total, double rec, double round, double beta);
+    void *arg;
+} gn_recon_progress;
+
 typedef struct {
     long iters;        /* 20000 */
-    int batch;         /* 32 */
+    int batch;         /* 32 (recon-block's default is N/32, gn_recon_batch) */
     uint64_t seed;
     float lr_wstep;    /* 1e-4 */
     float lr_astep;    /* 4e-5 */
@@ -23,8 +34,11 @@ typedef struct {
     float lambda;      /* 1.0 */
     int input_drop;    /* 1: each input element is x (FP) or x~ with probability 1/2 */
     int qdrop;         /* QDrop inside the quantisers (1) */
-    int quiet;
     int collect_batch; /* samples per forward when collecting x, x~, y (64) */
+    int lazy_steps;    /* 1: fit the unit's activation steps at its turn
+                          (gn_recon_fit_steps) unless already fitted; 0: keep
+                          the steps q has (calib's up-front ones) */
+    const gn_recon_progress *progress; /* NULL: silent */
 } gn_recon_opts;
 
 void gn_recon_defaults(gn_recon_opts *o);
@@ -46,9 +60,26 @@ typedef struct {
 double gn_recon_sqerr(float *dy, const float *yh, const float *y, size_t n, double c);
 double gn_recon_sqerr_ref(float *dy, const float *yh, const float *y, size_t n, double c);
 
+/* The authors' reconstruction batch for n calibration samples: n/32, at
+ * least 1 (8 for 256 images, 32 for 1024). */
+int gn_recon_batch(size_t n);
+
+/* Fits unit k's activation steps at its turn (GENIE.md section 2,
+ * "Activation quantiser"), unless q->fitted[k] says they already were:
+ * every activation quantiser node inside the unit (those in its node
+ * range; a shared quantiser that belongs to an earlier unit keeps its step)
+ * gets its step and signedness from the clipping search on the first
+ * min(n, 32) samples of x that reach it through q as it is - units before k
+ * as q holds them (reconstructed ones hard-rounded), no QDrop, unit k's own
+ * weights soft (h(v), about FP32 clamped to the grid). Sets q->fitted[k]
+ * (q->fitted may be NULL: then the steps are always fitted). */
+void gn_recon_fit_steps(gn_qmodel *q, int k, const float *x, size_t n);
+
 /* Reconstructs unit k of q in place on the calibration images x (n, C,H,W).
  * The x~ input comes from q itself (units before k as they are in q).
- * Returns 0 or an error. Progress on stderr unless o->quiet. */
+ * With o->lazy_steps, fits the unit's activation steps first
+ * (gn_recon_fit_steps). Sets q->done[k]. Returns 0 or an error. Prints
+ * nothing; progress goes to o->progress. */
 int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
                   gn_recon_log *log);
 

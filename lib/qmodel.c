@@ -473,10 +473,11 @@ static int write_q(hid_t f, const void *arg)
          gn_h5_attr_str_w(f, "model_sha256", q->model_sha) ||
          gn_h5_attr_str_w(f, "data_model_sha256", q->data_sha);
     if (!rc) {
-        int *r = gn_xmalloc(((size_t)q->nunits * 3 + 1) * sizeof(int));
+        int *r = gn_xmalloc(((size_t)q->nunits * 4 + 1) * sizeof(int));
         for (int i = 0; i < q->nunits; i++)
-            r[3 * i] = q->units[i].first, r[3 * i + 1] = q->units[i].last, r[3 * i + 2] = q->done[i];
-        size_t dims[2] = {(size_t)q->nunits, 3};
+            r[4 * i] = q->units[i].first, r[4 * i + 1] = q->units[i].last, r[4 * i + 2] = q->done[i],
+            r[4 * i + 3] = q->fitted ? q->fitted[i] : 0;
+        size_t dims[2] = {(size_t)q->nunits, 4};
         rc = gn_h5_write_i32(f, "units", 2, dims, r);
         free(r);
     }
@@ -512,13 +513,17 @@ static int read_q(hid_t f, const char *path, gn_qmodel *q)
     int *r = NULL;
     if (gn_h5_read_i32(f, path, "units", 2, dims, &r)) return GN_EIO;
     int rc = 0;
-    if (dims[1] != 3) rc = gn_err_set("%s: /units has %zu columns, expected 3", path, dims[1]);
+    /* 3 columns: written before the fitted flag existed (steps are calib's) */
+    size_t nc = dims[1];
+    if (nc != 3 && nc != 4) rc = gn_err_set("%s: /units has %zu columns, expected 4 (or 3)", path, nc);
     q->nunits = (int)dims[0];
     q->units = gn_xcalloc(dims[0] + 1, sizeof *q->units);
     q->done = gn_xcalloc(dims[0] + 1, sizeof(int));
     q->fitted = gn_xcalloc(dims[0] + 1, sizeof(int));
     for (int i = 0; i < q->nunits && !rc; i++) {
-        q->units[i].first = r[3 * i], q->units[i].last = r[3 * i + 1], q->done[i] = r[3 * i + 2];
+        const int *row = r + nc * (size_t)i;
+        q->units[i].first = row[0], q->units[i].last = row[1], q->done[i] = row[2];
+        q->fitted[i] = nc == 4 ? row[3] : 0;
         if (q->units[i].first < 0 || q->units[i].last > q->g->nn || q->units[i].first >= q->units[i].last ||
             (i && q->units[i].first != q->units[i - 1].last))
             rc = gn_err_set("%s: /units row %d: bad node range %d..%d", path, i, q->units[i].first,

@@ -3,8 +3,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gn_calibrate.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_optim.h"
@@ -28,7 +30,10 @@ void gn_recon_defaults(gn_recon_opts *o)
     o->input_drop = 1;
     o->qdrop = 1;
     o->collect_batch = 64;
+    o->lazy_steps = 1;
 }
+
+int gn_recon_batch(size_t n) { return n / 32 > 0 ? (int)(n / 32 > 65536 ? 65536 : n / 32) : 1; }
 
 /* runs nodes [0, last) of r on b samples of x */
 static void run_prefix(gn_run *r, const float *x, int b, int last)
@@ -90,64 +95,58 @@ double gn_recon_sqerr(float *dy, const float *yh, const float *y, size_t n, doub
     return gn_recon_sqerr_ref(dy, yh, y, n, c);
 }
 
-int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
-                  gn_recon_log *log)
-{
-    gn_graph *g = q->g;
-    if (k < 0 || k >= q->nunits) return gn_err_set("unit %d out of range 0..%d", k, q->nunits - 1);
-    if (n < 1) return gn_err_set("no calibration samples");
-    const gn_unit *u = &q->units[k];
-    memset(log, 0, sizeof *log);
-    double t0 = gn_now();
-    size_t in_sz = gn_tensor_size(g, u->in), out_sz = gn_tensor_size(g, u->out);
-    size_t x_sz = gn_tensor_size(g, g->input);
-    int oc = g->t[u->out].c;
-    float *X = gn_xmalloc(n * in_sz * sizeof(float)), *XT = gn_xmalloc(n * in_sz * sizeof(float));
-    float *Y = gn_xmalloc(n * out_sz * sizeof(float));
+/* The unit's samples: x (FP32 input), x~ (the quantised model's input), y
+ * (FP32 output), and room for the unit's outputs yh. */
+typedef struct {
+    size_t n, in_sz, out_sz;
+    int oc;             /* output channels */
+    float *X, *XT, *Y, *YH;
+} unit_data;
 
-    /* collect x (FP32 input), x~ (quantised model's input), y (FP32 output) */
-    int cb = o->collect_batch < 1 ? 64 : o->collect_batch;
-    gn_run *rc = gn_run_new(g, cb, 0);
-    for (size_t s = 0; s < n; s += (size_t)cb) {
-        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
+static void unit_data_free(unit_data *d) { free(d->X), free(d->XT), free(d->Y), free(d->YH); }
+
+/* collects x, x~ and y over the n images x through rc (cb samples a forward) */
+static void collect(gn_run *rc, const gn_unit *u, const float *x, int cb, unit_data *d)
+{
+    gn_graph *g = rc->g;
+    size_t x_sz = gn_tensor_size(g, g->input);
+    for (size_t s = 0; s < d->n; s += (size_t)cb) {
+        int b = (int)(d->n - s < (size_t)cb ? d->n - s : (size_t)cb);
         rc->qmode = 0;
         run_prefix(rc, x + s * x_sz, b, u->last);
-        memcpy(X + s * in_sz, rc->val[u->in], (size_t)b * in_sz * sizeof(float));
-        memcpy(Y + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
+        memcpy(d->X + s * d->in_sz, rc->val[u->in], (size_t)b * d->in_sz * sizeof(float));
+        memcpy(d->Y + s * d->out_sz, rc->val[u->out], (size_t)b * d->out_sz * sizeof(float));
         rc->qmode = 1;
         run_prefix(rc, x + s * x_sz, b, u->first);
-        memcpy(XT + s * in_sz, rc->val[u->in], (size_t)b * in_sz * sizeof(float));
+        memcpy(d->XT + s * d->in_sz, rc->val[u->in], (size_t)b * d->in_sz * sizeof(float));
     }
-    /* hard-rounded error before */
-    float *YH = gn_xmalloc((n > (size_t)o->batch ? n : (size_t)o->batch) * out_sz * sizeof(float));
-    for (size_t s = 0; s < n; s += (size_t)cb) {
-        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
-        rc->b = b;
-        memcpy(rc->val[u->in], XT + s * in_sz, (size_t)b * in_sz * sizeof(float));
-        gn_run_forward_nodes(rc, u->first, u->last);
-        memcpy(YH + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
-    }
-    log->rec_before = rec_error(YH, Y, n, out_sz, oc);
+}
 
-    /* training run: soft rounding and QDrop inside the unit */
-    int B = o->batch;
-    gn_run *r = gn_run_new(g, B, 1);
-    gn_rng rng;
-    gn_rng_seed(&rng, o->seed, 0x5245434fULL + (uint64_t)k);
-    r->qmode = 1;
-    r->soft_first = u->first, r->soft_last = u->last;
-    r->qdrop_rng = o->qdrop ? &rng : NULL;
+/* the unit's hard-rounded output error on x~ (rc in qmode 1, nothing soft) */
+static double hard_error(gn_run *rc, const gn_unit *u, int cb, unit_data *d)
+{
+    for (size_t s = 0; s < d->n; s += (size_t)cb) {
+        int b = (int)(d->n - s < (size_t)cb ? d->n - s : (size_t)cb);
+        rc->b = b;
+        memcpy(rc->val[u->in], d->XT + s * d->in_sz, (size_t)b * d->in_sz * sizeof(float));
+        gn_run_forward_nodes(rc, u->first, u->last);
+        memcpy(d->YH + s * d->out_sz, rc->val[u->out], (size_t)b * d->out_sz * sizeof(float));
+    }
+    return rec_error(d->YH, d->Y, d->n, d->out_sz, d->oc);
+}
+
+/* registers the unit's weight steps, rounding variables and activation
+ * steps with their Adam groups and marks them trainable in r */
+static void add_params(gn_run *r, const gn_unit *u, gn_adam *aw, gn_adam *aa, gn_adam *av)
+{
+    gn_graph *g = r->g;
     memset(r->trainable, 0, (size_t)g->np + 1);
-    gn_adam aw, aa, av;
-    gn_adam_init(&aw, o->lr_wstep);
-    gn_adam_init(&aa, o->lr_astep);
-    gn_adam_init(&av, o->lr_round);
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];
         int slots[3], ns = 0;
         gn_adam *grp[3];
-        if (nd->wbits) slots[ns] = GN_P_WSTEP, grp[ns++] = &aw, slots[ns] = GN_P_WV, grp[ns++] = &av;
-        if (nd->op == GN_OP_AQUANT) slots[ns] = GN_P_ASTEP, grp[ns++] = &aa;
+        if (nd->wbits) slots[ns] = GN_P_WSTEP, grp[ns++] = aw, slots[ns] = GN_P_WV, grp[ns++] = av;
+        if (nd->op == GN_OP_AQUANT) slots[ns] = GN_P_ASTEP, grp[ns++] = aa;
         for (int s = 0; s < ns; s++) {
             gn_param *p = &g->params[nd->p[slots[s]]];
             r->trainable[nd->p[slots[s]]] = 1;
@@ -155,113 +154,195 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
             gn_adam_add(grp[s], p->data, p->grad, p->n);
         }
     }
-    /* the tensors of the unit whose gradients must be zeroed each step */
-    size_t *idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    double warm = o->warmup * (double)o->iters;
-    double hw = 1.0 / ((double)B * (double)(out_sz / (size_t)oc));
-    gn_progress pr;
-    char what[64], status[160];
-    snprintf(what, sizeof what, "unit %d", k);
-    gn_progress_start(&pr, what, o->iters, o->quiet);
-    double rec_acc = 0, round_l = 0, beta = o->beta_start;
-    long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
+}
+
+/* the scratch of the training loop */
+typedef struct {
+    size_t *idx;    /* [max(n, B)] sample order (partial Fisher-Yates) */
+    size_t *picks;  /* [B] the samples of this iteration */
+    uint64_t *bits; /* input-QDrop draws, one bit an element */
+    size_t nbits;
+} batch_state;
+
+/* fills r's unit input with a batch of B distinct samples (with replacement
+ * only if n < B), each element x (FP) or x~ with probability 1/2 under
+ * input QDrop */
+static void draw_batch(gn_run *r, const gn_unit *u, const unit_data *d, int B, int input_drop,
+                       gn_rng *rng, batch_state *bs)
+{
     float *xin = r->val[u->in];
-    const size_t nbits = (in_sz + 63) / 64;
-    uint64_t *bits = gn_xmalloc(nbits * sizeof(uint64_t));
-    size_t *picks = gn_xmalloc((size_t)B * sizeof(size_t));
-    double l0 = gn_now(), lc0 = gn_cpu_now();
-    for (long it = 0; it < o->iters; it++) {
-        /* a batch of B distinct samples (with replacement only if n < B) */
-        for (int i = 0; i < B; i++) {
-            size_t pick;
-            if ((size_t)B <= n) {
-                size_t j = (size_t)i + gn_rng_below(&rng, (uint32_t)(n - (size_t)i));
-                size_t t = idx[i];
-                idx[i] = idx[j], idx[j] = t;
-                pick = idx[i];
-            } else {
-                pick = gn_rng_below(&rng, (uint32_t)n);
-            }
-            picks[i] = pick;
-            /* input QDrop: element m is x (FP) where bit m of the draws is set */
-            for (size_t w = 0; w < nbits; w++) bits[w] = gn_rng_u64(&rng);
-            const float *a = XT + pick * in_sz, *f = X + pick * in_sz;
-            float *dst = xin + (size_t)i * in_sz;
-            if (o->input_drop)
-                gn_select_bits(dst, a, f, bits, in_sz);
-            else
-                memcpy(dst, a, in_sz * sizeof(float));
+    size_t n = d->n, in_sz = d->in_sz;
+    for (int i = 0; i < B; i++) {
+        size_t pick;
+        if ((size_t)B <= n) {
+            size_t j = (size_t)i + gn_rng_below(rng, (uint32_t)(n - (size_t)i));
+            size_t t = bs->idx[i];
+            bs->idx[i] = bs->idx[j], bs->idx[j] = t;
+            pick = bs->idx[i];
+        } else {
+            pick = gn_rng_below(rng, (uint32_t)n);
         }
-        r->b = B;
-        gn_run_forward_nodes(r, u->first, u->last);
-        /* the loss below writes all of dy; backward's first writers overwrite the rest */
-        gn_run_forget_grad(r);
-        const float *yh = r->val[u->out];
-        float *dy = gn_run_grad_set(r, u->out);
-        double L = 0;
-        for (int i = 0; i < B; i++)
-            L += gn_recon_sqerr(dy + (size_t)i * out_sz, yh + (size_t)i * out_sz,
-                                Y + picks[i] * out_sz, out_sz, 2.0 * hw);
-        L *= hw;
-        gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
-        gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
-        /* the rounding loss's value is only logged: it is computed (a pow in
-         * double per weight) at the last iteration and when progress prints */
-        const int show = it == o->iters - 1 || gn_progress_due(&pr, it + 1);
-        round_l = 0;
-        /* the schedule counts iterations from 1, as the reference does */
-        long t1 = it + 1;
-        if ((double)t1 >= o->warmup * (double)o->iters) {
-            double rel = ((double)t1 - warm) / ((double)o->iters - warm);
-            beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
-            for (int j = u->first; j < u->last; j++) {
-                gn_node *nd = &g->nodes[j];
-                if (!nd->wbits) continue;
-                gn_param *v = &g->params[nd->p[GN_P_WV]];
-                /* r->wsg[j]: sigmoid(v) of this iteration's forward (v is unchanged since) */
-                round_l += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)beta, o->lambda, show);
-            }
-        }
-        aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
-        aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
-        gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
-        if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
-        if (it >= o->iters - win) rec_acc += L, acc_n++;
-        if (show) {
-            snprintf(status, sizeof status, "rec %.4g round %.4g beta %.1f", L, round_l * o->lambda,
-                     (double)(it + 1) >= o->warmup * (double)o->iters ? beta : o->beta_start);
-            gn_progress_update(&pr, it + 1, status);
-        }
+        bs->picks[i] = pick;
+        /* element m is x (FP) where bit m of the draws is set */
+        for (size_t w = 0; w < bs->nbits; w++) bs->bits[w] = gn_rng_u64(rng);
+        const float *a = d->XT + pick * in_sz, *f = d->X + pick * in_sz;
+        float *dst = xin + (size_t)i * in_sz;
+        if (input_drop)
+            gn_select_bits(dst, a, f, bs->bits, in_sz);
+        else
+            memcpy(dst, a, in_sz * sizeof(float));
     }
-    log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
-    log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
-    log->round_last = round_l;
-    log->beta_last = beta;
-    /* after: hard rounding, plain quantisers */
+}
+
+/* the reconstruction loss of r's last forward against y; sets its gradient
+ * at the unit's output. hw: 1 / (B * H*W of the output) */
+static double rec_loss(gn_run *r, const gn_unit *u, const unit_data *d, const size_t *picks,
+                       int B, double hw)
+{
+    /* the loss below writes all of dy; backward's first writers overwrite the rest */
+    gn_run_forget_grad(r);
+    const float *yh = r->val[u->out];
+    float *dy = gn_run_grad_set(r, u->out);
+    double L = 0;
+    for (int i = 0; i < B; i++)
+        L += gn_recon_sqerr(dy + (size_t)i * d->out_sz, yh + (size_t)i * d->out_sz,
+                            d->Y + picks[i] * d->out_sz, d->out_sz, 2.0 * hw);
+    return L * hw;
+}
+
+/* adds the rounding loss's gradient (beta for iteration t1, counted from 1)
+ * into the rounding variables' gradients; returns the loss when want, else 0.
+ * *beta receives the beta used (beta_start during the warm-up) */
+static double round_step(gn_run *r, const gn_unit *u, const gn_recon_opts *o, long t1,
+                         int want, double *beta)
+{
+    gn_graph *g = r->g;
+    double warm = o->warmup * (double)o->iters, L = 0;
+    if ((double)t1 < warm) return 0;
+    double rel = ((double)t1 - warm) / ((double)o->iters - warm);
+    *beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];
         if (!nd->wbits) continue;
         gn_param *v = &g->params[nd->p[GN_P_WV]];
+        /* r->wsg[j]: sigmoid(v) of this iteration's forward (v is unchanged since) */
+        L += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)*beta, o->lambda, want);
+    }
+    return L;
+}
+
+/* counts the soft bits still undecided (0.01 < h < 0.99) */
+static void count_undecided(const gn_graph *g, const gn_unit *u, gn_recon_log *log)
+{
+    for (int j = u->first; j < u->last; j++) {
+        const gn_node *nd = &g->nodes[j];
+        if (!nd->wbits) continue;
+        const gn_param *v = &g->params[nd->p[GN_P_WV]];
         for (size_t i = 0; i < v->n; i++) {
             float h = gn_rsig(v->data[i]);
             log->undecided += h > 0.01f && h < 0.99f;
         }
         log->nsoft += (long)v->n;
     }
-    for (size_t s = 0; s < n; s += (size_t)cb) {
-        int b = (int)(n - s < (size_t)cb ? n - s : (size_t)cb);
-        rc->b = b;
-        memcpy(rc->val[u->in], XT + s * in_sz, (size_t)b * in_sz * sizeof(float));
-        gn_run_forward_nodes(rc, u->first, u->last);
-        memcpy(YH + s * out_sz, rc->val[u->out], (size_t)b * out_sz * sizeof(float));
+}
+
+/* the training loop: soft rounding and QDrop inside the unit */
+static void train(gn_qmodel *q, int k, const unit_data *d, const gn_recon_opts *o,
+                  gn_recon_log *log)
+{
+    gn_graph *g = q->g;
+    const gn_unit *u = &q->units[k];
+    int B = o->batch;
+    size_t n = d->n;
+    gn_run *r = gn_run_new(g, B, 1);
+    gn_rng rng;
+    gn_rng_seed(&rng, o->seed, 0x5245434fULL + (uint64_t)k);
+    r->qmode = 1;
+    r->soft_first = u->first, r->soft_last = u->last;
+    r->qdrop_rng = o->qdrop ? &rng : NULL;
+    gn_adam aw, aa, av;
+    gn_adam_init(&aw, o->lr_wstep);
+    gn_adam_init(&aa, o->lr_astep);
+    gn_adam_init(&av, o->lr_round);
+    add_params(r, u, &aw, &aa, &av);
+    batch_state bs;
+    bs.idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) bs.idx[i] = i;
+    bs.nbits = (d->in_sz + 63) / 64;
+    bs.bits = gn_xmalloc(bs.nbits * sizeof(uint64_t));
+    bs.picks = gn_xmalloc((size_t)B * sizeof(size_t));
+    double hw = 1.0 / ((double)B * (double)(d->out_sz / (size_t)d->oc));
+    const gn_recon_progress *pg = o->progress;
+    double rec_acc = 0, round_l = 0, beta = o->beta_start;
+    long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
+    double l0 = gn_now(), lc0 = gn_cpu_now();
+    for (long it = 0; it < o->iters; it++) {
+        draw_batch(r, u, d, B, o->input_drop, &rng, &bs);
+        r->b = B;
+        gn_run_forward_nodes(r, u->first, u->last);
+        double L = rec_loss(r, u, d, bs.picks, B, hw);
+        gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
+        gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
+        /* the rounding loss's value is only logged: it is computed (a pow in
+         * double per weight) at the last iteration and when progress asks */
+        const int show = it == o->iters - 1 || (pg && pg->due && pg->due(pg->arg, it + 1));
+        /* the schedule counts iterations from 1, as the reference does */
+        round_l = round_step(r, u, o, it + 1, show, &beta);
+        aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
+        aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
+        gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
+        if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
+        if (it >= o->iters - win) rec_acc += L, acc_n++;
+        if (show && pg && pg->report) pg->report(pg->arg, k, it + 1, o->iters, L, round_l * o->lambda, beta);
     }
-    log->rec_after = rec_error(YH, Y, n, out_sz, oc);
-    log->seconds = gn_now() - t0;
-    q->done[k] = 1;
+    log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
+    log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
+    log->round_last = round_l;
+    log->beta_last = beta;
     gn_adam_free(&aw), gn_adam_free(&aa), gn_adam_free(&av);
     gn_run_free(r);
+    free(bs.idx), free(bs.bits), free(bs.picks);
+}
+
+void gn_recon_fit_steps(gn_qmodel *q, int k, const float *x, size_t n)
+{
+    const gn_unit *u = &q->units[k];
+    gn_graph *g = q->g;
+    if (q->fitted && q->fitted[k]) return;
+    int any = 0;
+    for (int j = u->first; j < u->last; j++)
+        if (g->nodes[j].op == GN_OP_AQUANT) g->params[g->nodes[j].p[GN_P_ASTEP]].data[0] = 0, any = 1;
+    if (any) gn_fit_act_steps(g, x, n, u->first, u->last, u->last);
+    if (q->fitted) q->fitted[k] = 1;
+}
+
+int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_opts *o,
+                  gn_recon_log *log)
+{
+    gn_graph *g = q->g;
+    if (k < 0 || k >= q->nunits) return gn_err_set("unit %d out of range 0..%d", k, q->nunits - 1);
+    if (n < 1) return gn_err_set("no calibration samples");
+    if (o->batch < 1) return gn_err_set("reconstruction batch %d is not positive", o->batch);
+    const gn_unit *u = &q->units[k];
+    memset(log, 0, sizeof *log);
+    double t0 = gn_now();
+    if (o->lazy_steps) gn_recon_fit_steps(q, k, x, n);
+    unit_data d = {.n = n, .in_sz = gn_tensor_size(g, u->in), .out_sz = gn_tensor_size(g, u->out),
+                   .oc = g->t[u->out].c};
+    d.X = gn_xmalloc(n * d.in_sz * sizeof(float)), d.XT = gn_xmalloc(n * d.in_sz * sizeof(float));
+    d.Y = gn_xmalloc(n * d.out_sz * sizeof(float));
+    d.YH = gn_xmalloc(n * d.out_sz * sizeof(float));
+    int cb = o->collect_batch < 1 ? 64 : o->collect_batch;
+    gn_run *rc = gn_run_new(g, cb, 0);
+    collect(rc, u, x, cb, &d);
+    log->rec_before = hard_error(rc, u, cb, &d);
+    train(q, k, &d, o, log);
+    /* after: hard rounding, plain quantisers */
+    count_undecided(g, u, log);
+    log->rec_after = hard_error(rc, u, cb, &d);
+    log->seconds = gn_now() - t0;
+    q->done[k] = 1;
     gn_run_free(rc);
-    free(X), free(XT), free(Y), free(YH), free(idx), free(bits), free(picks);
+    unit_data_free(&d);
     return 0;
 }

@@ -34,7 +34,8 @@
 #   BATCH          images per distillation batch (128; SAMPLES if smaller)
 #   DISTILL_ITERS  iterations per distillation batch (4000)
 #   RECON_ITERS    reconstruction iterations per unit (20000)
-#   RECON_BATCH    reconstruction batch (32)
+#   RECON_BATCH    reconstruction batch (SAMPLES/32, at least 1: the authors'
+#                  N/32, so 32 for 1024 images and 8 for 256)
 #   MODE           sequential (exact Genie-M: OUT/q.K.h5 unit after unit) or
 #                  independent (all units at once, JOBS at a time, with
 #                  pipelines/recon-parallel.sh: OUT/unit.K.h5, then pack)
@@ -86,7 +87,7 @@ METHOD        ?= genie
 BATCH         ?= 128
 DISTILL_ITERS ?= 4000
 RECON_ITERS   ?= 20000
-RECON_BATCH   ?= 32
+RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge 32 ] && echo $$(( s / 32 )) || echo 1)
 MODE          ?= sequential
 SEED          ?= 0
 JOBS          ?= 2

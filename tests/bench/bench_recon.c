@@ -59,7 +59,7 @@ int main(int argc, char **argv)
             for (int k = 0; k < q.nunits; k++) {
                 gn_recon_opts o;
                 gn_recon_defaults(&o);
-                o.batch = B, o.quiet = 1;
+                o.batch = B;
                 gn_recon_log l;
                 /* the iterations alone (gn_recon_log times the loop), so the
                  * collection of the unit's inputs and targets does not count */

@@ -513,7 +513,7 @@ static void test_fold_units_recon(void)
     for (int i = 0; i < 256 * 72; i++) xs[i] = urand(-1, 1);
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    o.iters = 4000, o.quiet = 1, o.batch = 32; /* the annealing needs a few thousand to harden */
+    o.iters = 4000, o.batch = 32; /* the annealing needs a few thousand to harden */
     gn_recon_log lg;
     CHECK(gn_recon_unit(&q, 1, xs, 256, &o, &lg) == 0);
     CHECK(!memcmp(fl0, fl->data, fl->n * sizeof(float))); /* floor integers fixed */
