@@ -17,6 +17,7 @@
 #include "gn_pack.h"
 #include "gn_qmodel.h"
 #include "gn_quant.h"
+#include "gn_calibrate.h"
 #include "gn_recon.h"
 #include "gn_rng.h"
 #include "gn_run.h"
@@ -527,6 +528,105 @@ static void test_fold_units_recon(void)
     gn_graph_free(g), gn_graph_free(f);
 }
 
+/* the input of node j of q's graph for the first nb samples of x, with
+ * quantisers on, nodes [sf, sl) soft (steps as they are) */
+static float *node_input(gn_graph *qg, int j, const float *x, int nb, int sf, int sl, size_t *cnt)
+{
+    gn_run *r = gn_run_new(qg, nb, 0);
+    r->qmode = 1, r->soft_first = sf, r->soft_last = sl;
+    r->b = nb;
+    memcpy(r->val[qg->input], x, (size_t)nb * gn_tensor_size(qg, qg->input) * sizeof(float));
+    gn_run_forward_nodes(r, 0, j);
+    int t = qg->nodes[j].in[0];
+    *cnt = (size_t)nb * gn_tensor_size(qg, t);
+    float *v = malloc(*cnt * sizeof(float));
+    memcpy(v, r->val[t], *cnt * sizeof(float));
+    gn_run_free(r);
+    return v;
+}
+
+/* the clipping search by hand: signed when any value is negative */
+static float hand_step(const float *v, size_t cnt, int bits, int *is_signed)
+{
+    int neg = 0;
+    for (size_t i = 0; i < cnt; i++) neg |= v[i] < 0;
+    *is_signed = neg;
+    return gn_clip_search_act(v, cnt, bits, neg);
+}
+
+/* GENIE.md section 2: a unit's activation steps are fitted at its turn, on
+ * the first 32 samples that reach them through the reconstructed units
+ * before it, the unit's own weights soft; not calib's up-front steps. */
+static void test_lazy_steps(void)
+{
+    gn_graph *g = tiny();
+    enum { N = 64 };
+    float *x = malloc(N * 72 * sizeof(float));
+    for (int i = 0; i < N * 72; i++) x[i] = urand(-1, 1);
+    gn_qconfig cfg = {.wbits = 2, .abits = 4, .first_last = 8};
+    gn_qmodel q;
+    int folded = 0;
+    CHECK(gn_calibrate(g, x, N, &cfg, &q, &folded) == 0);
+    CHECK(folded == 3 && q.nunits == 3 && !q.fitted[0] && !q.fitted[1]);
+    gn_graph *qg = q.g;
+    const gn_unit *u = &q.units[1];
+    int aq[2], na = 0; /* unit 1's quantisers: its input (shared by c2 and the shortcut), c3's input */
+    for (int j = u->first; j < u->last; j++)
+        if (qg->nodes[j].op == GN_OP_AQUANT && na < 2) aq[na++] = j;
+    CHECK(na == 2 && aq[0] == u->first);
+    float up[2];
+    for (int i = 0; i < 2; i++) up[i] = qg->params[qg->nodes[aq[i]].p[GN_P_ASTEP]].data[0];
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    o.iters = 300, o.batch = 8;
+    gn_recon_log lg;
+    CHECK(gn_recon_unit(&q, 0, x, N, &o, &lg) == 0);
+    CHECK(q.done[0] && q.fitted[0]);
+    /* by hand, through the reconstructed unit 0 (hard-rounded) */
+    size_t cnt;
+    int sg[2];
+    float *v = node_input(qg, aq[0], x, 32, 0, 0, &cnt);
+    float hand[2];
+    hand[0] = hand_step(v, cnt, qg->nodes[aq[0]].abits, &sg[0]);
+    free(v);
+    /* c3's input: unit 1 soft, its input quantised with the step just fitted */
+    float *s0 = &qg->params[qg->nodes[aq[0]].p[GN_P_ASTEP]].data[0], keep = *s0;
+    int ksg = qg->nodes[aq[0]].asigned;
+    *s0 = hand[0], qg->nodes[aq[0]].asigned = sg[0];
+    v = node_input(qg, aq[1], x, 32, u->first, u->last, &cnt);
+    hand[1] = hand_step(v, cnt, qg->nodes[aq[1]].abits, &sg[1]);
+    free(v);
+    *s0 = keep, qg->nodes[aq[0]].asigned = ksg;
+    /* the steps stay as fitted when their learning rate is 0 */
+    o.lr_astep = 0;
+    CHECK(gn_recon_unit(&q, 1, x, N, &o, &lg) == 0);
+    CHECK(q.fitted[1] && !q.fitted[2]);
+    for (int i = 0; i < 2; i++) {
+        float s = qg->params[qg->nodes[aq[i]].p[GN_P_ASTEP]].data[0];
+        CHECK(s == hand[i]);                     /* fitted at unit 1's turn */
+        CHECK(qg->nodes[aq[i]].asigned == sg[i]);
+        CHECK(fabsf(s - up[i]) > 1e-6f * up[i]); /* not calib's up-front step */
+        fprintf(stderr, "tiny block quantiser %d: up-front step %.6f, at its turn %.6f\n", i, up[i], s);
+    }
+    /* fitted once: reconstructing unit 1 again keeps (here: the same) steps */
+    float before = *s0;
+    *s0 = 2 * before;
+    CHECK(gn_recon_unit(&q, 1, x, N, &o, &lg) == 0);
+    CHECK(*s0 == 2 * before);
+    /* --upfront-steps: unit 2 keeps calib's step */
+    int p = -1;
+    for (int j = q.units[2].first; j < q.units[2].last; j++)
+        if (qg->nodes[j].op == GN_OP_AQUANT) p = j;
+    CHECK(p >= 0);
+    float sp = qg->params[qg->nodes[p].p[GN_P_ASTEP]].data[0];
+    o.lazy_steps = 0;
+    CHECK(gn_recon_unit(&q, 2, x, N, &o, &lg) == 0);
+    CHECK(qg->params[qg->nodes[p].p[GN_P_ASTEP]].data[0] == sp && !q.fitted[2]);
+    gn_qmodel_free(&q);
+    gn_graph_free(g);
+    free(x);
+}
+
 static void test_reference_units(void)
 {
     gn_graph *g = NULL, *f = NULL, *qg = NULL;
@@ -643,6 +743,7 @@ int main(void)
     test_recon_sqerr();
     test_pack_codes();
     test_fold_units_recon();
+    test_lazy_steps();
     test_reference_units();
     test_layer_names();
     return check_summary("test_quant");
