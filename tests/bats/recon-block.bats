@@ -12,7 +12,7 @@ params_of() { h5ls "$1/params" | awk '{print $1}'; }
   run recon-block --help
   assert_success
   assert_output --partial "Usage: recon-block Q.h5 DATA.h5 (--unit K | --all)"
-  for o in --unit --all --independent --iters --batch --seed --no-qdrop --threads --output --quiet --version; do
+  for o in --unit --all --independent --upfront-steps --iters --batch --seed --no-qdrop --threads --output --quiet --version; do
     assert_output --partial -- "$o"
   done
 }
@@ -91,6 +91,31 @@ params_of() { h5ls "$1/params" | awk '{print $1}'; }
   assert_success
   run h5diff -q a.h5 c.h5
   assert_failure 1
+}
+
+# /units row K, column C of a quantised model
+units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/p' | grep -o '[0-9]\+' | head -1; }
+
+@test "recon-block fits a unit's activation steps at its turn, once; --upfront-steps keeps calib's" {
+  q=$(q44); d=$(fmnist_n train 64)
+  # unit 1 (layer1.0): its conv2's input quantiser lies inside it
+  s=/params/%2Flayer1%2Flayer1.0%2Frelu1%2FRelu_output_0.aq.step
+  run recon-block "$q" "$d" --unit 1 --iters 2 --batch 8 -t 1 -q -o lazy.h5
+  assert_success
+  assert_output --partial "unit 1 (/relu/Relu_output_0.aq"
+  assert_output --partial "steps fitted now"
+  [ "$(units_cell "$q" 1 3)" = 0 ]
+  [ "$(units_cell lazy.h5 1 3)" = 1 ]
+  [ "$(units_cell lazy.h5 2 3)" = 0 ]
+  run recon-block "$q" "$d" --unit 1 --iters 2 --batch 8 -t 1 -q --upfront-steps -o up.h5
+  assert_output --partial "steps kept"
+  [ "$(units_cell up.h5 1 3)" = 0 ]
+  run h5diff -q lazy.h5 up.h5 "$s" "$s"
+  assert_failure 1
+  # a second turn keeps the steps fitted at the first (lr 4e-5 over 2 iterations moves them little)
+  run recon-block lazy.h5 "$d" --unit 1 --iters 2 --batch 8 -t 1 -q -o again.h5
+  assert_output --partial "steps kept"
+  [ "$(units_cell again.h5 1 3)" = 1 ]
 }
 
 @test "recon-block: unit 0 sequential and independent learn the same parameters" {
