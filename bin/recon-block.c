@@ -170,11 +170,11 @@ int main(int argc, char **argv)
         char desc[512];
         gn_unit_describe(q.g, &q.units[k], desc, sizeof desc);
         gn_progress_end(&pa.pr);
-        fprintf(stderr, "%s: unit %d (%s): %s, rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
-                "beta %.1f, undecided %ld/%ld, %.1f s\n",
-                gn_prog(), k, desc, refit ? "steps fitted now" : "steps kept", lg.rec_before,
-                lg.rec_after, lg.rec_first, lg.rec_last, lg.round_last, lg.beta_last,
-                (long)lg.undecided, lg.nsoft, lg.seconds);
+        fprintf(stderr, "%s: unit %d (%s): rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
+                "beta %.1f, undecided %ld/%ld, %.1f s, steps %s\n",
+                gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
+                lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds,
+                refit ? "fitted now" : "kept");
     }
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
     gn_qmodel_free(&q);
