@@ -1,8 +1,10 @@
 /* gn_recon.h - Genie-M's block reconstruction of one unit (GENIE.md
- * section 2, "Reconstruction"): QDrop on the unit input, soft rounding and
- * QDrop inside the unit's quantisers, the annealed rounding loss, Adam on
- * weight steps / activation steps (cosine-annealed) and rounding variables.
- * What this does not do: choose units or write files. */
+ * section 2, "Reconstruction"): the unit's activation steps fitted at its
+ * turn, QDrop on the unit input, soft rounding and QDrop inside the unit's
+ * quantisers, the annealed rounding loss, Adam on weight steps / activation
+ * steps (cosine-annealed) and rounding variables.
+ * What this does not do: choose units, write files or print (progress goes
+ * to a callback). */
 #ifndef GN_RECON_H
 #define GN_RECON_H
 
