@@ -25,8 +25,14 @@ hid_t gn_h5_group(hid_t loc, const char *name);
 hid_t gn_h5_dcpl(void);
 
 /* Opens `path` read-only. Fails with "PATH: no such file", "PATH: not an
- * HDF5 file" etc. */
+ * HDF5 file" etc. When `path` is the name given to gn_h5_set_image, opens
+ * that memory image instead. */
 int gn_h5_open(const char *path, hid_t *f);
+/* Makes gn_h5_open(name) open the HDF5 file image buf[0..len) (read-only,
+ * not copied: buf must stay valid while the file is open) instead of a file
+ * of that name; every genie reader then reads from memory (the fuzz targets
+ * in tests/fuzz do). name NULL forgets the image. */
+void gn_h5_set_image(const char *name, const void *buf, size_t len);
 /* Reads the root attribute genie_kind into buf ("" when absent). */
 int gn_h5_kind(hid_t f, char *buf, size_t len);
 /* Creates (truncating) a new HDF5 file at `path` (a temporary name). */

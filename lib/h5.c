@@ -38,9 +38,34 @@ static int not_hdf5(const char *path)
     return gn_err_set("%s: not an HDF5 file (or truncated)", path);
 }
 
+/* the memory image gn_h5_open serves instead of a file (gn_h5_set_image) */
+static struct {
+    const char *name;
+    const void *buf;
+    size_t len;
+} image;
+
+void gn_h5_set_image(const char *name, const void *buf, size_t len)
+{
+    image.name = name, image.buf = buf, image.len = len;
+}
+
 int gn_h5_open(const char *path, hid_t *f)
 {
     gn_h5_quiet();
+    if (image.name && !strcmp(path, image.name)) {
+        /* the core driver over a copy of the image: what H5LTopen_file_image
+         * does, without the 72 bytes that leaks per read-only open in HDF5
+         * 1.10 (LeakSanitizer, under the fuzzer) */
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), id = -1;
+        if (fapl >= 0 && image.len >= 8 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
+            H5Pset_file_image(fapl, (void *)image.buf, image.len) >= 0)
+            id = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (id < 0) return gn_err_set("%s: not an HDF5 file (or truncated)", path);
+        *f = id;
+        return 0;
+    }
     struct stat st;
     if (stat(path, &st)) return gn_err_set("%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);

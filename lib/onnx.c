@@ -1176,18 +1176,28 @@ static int import(ctx *x)
 
 int gn_onnx_import(const char *path, gn_graph **out, char *warnings, size_t warnlen)
 {
-    ctx x;
     uint8_t *buf = NULL;
     size_t len = 0;
+    const char *shown = strcmp(path, "-") ? path : "(stdin)";
+    if (warnings && warnlen) warnings[0] = '\0';
+    int rc = read_all(path, shown, &buf, &len);
+    if (rc) return rc;
+    rc = gn_onnx_import_mem(shown, buf, len, out, warnings, warnlen);
+    free(buf);
+    return rc;
+}
+
+int gn_onnx_import_mem(const char *name, const void *buf, size_t len, gn_graph **out,
+                       char *warnings, size_t warnlen)
+{
+    ctx x;
     memset(&x, 0, sizeof x);
-    x.path = strcmp(path, "-") ? path : "(stdin)";
+    x.path = name;
     x.warn = warnings;
     x.warnlen = warnlen;
     if (warnings && warnlen) warnings[0] = '\0';
-    int rc = read_all(path, x.path, &buf, &len);
-    if (rc) return rc;
-    x.m = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf); /* protobuf-c copies what it keeps */
+    int rc;
+    x.m = onnx__model_proto__unpack(NULL, len, buf); /* protobuf-c copies what it keeps */
     if (!x.m)
         return gn_err_code(GN_EINVAL, "%s: not an ONNX model (protobuf parse failed)", x.path);
     if (!x.m->graph) {
