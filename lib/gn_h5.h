@@ -58,10 +58,16 @@ int gn_h5_attr_floats_r(hid_t loc, const char *name, float *v, int n, int option
  * large is not done: plain contiguous). */
 int gn_h5_write_f32(hid_t loc, const char *name, int ndim, const size_t *dims, const float *v);
 int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, const int *v);
+/* 0 when `bytes` (a size an object of the open file obj claims) could be in
+ * that file: no more than 1024 times its size (room for compression). An
+ * error "FILE: NAME: N bytes cannot be in a file of M bytes (truncated or
+ * damaged)" otherwise: checked before allocating what a header claims. */
+int gn_h5_check_size(hid_t obj, const char *file, const char *name, size_t bytes);
 /* Reads a dataset of floating class into a malloc'd float array; checks the
  * rank is `ndim` (0 = any rank up to 4) and fills dims[0..3] (dims must hold
  * 4 entries; those past the rank are set to 1). `file` names the
- * file in messages. */
+ * file in messages. The dimensions are checked before anything is allocated:
+ * no overflow, each fits an int, and gn_h5_check_size. */
 int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
                    float **out);
 int gn_h5_read_i32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,

@@ -1124,6 +1124,20 @@ static int input_shape(const ctx *x, const Onnx__ValueInfoProto *in, int chw[3])
     return 0;
 }
 
+/* Names protobuf-c leaves NULL when absent: every graph input and output
+ * is compared by name, so each must have one. */
+static int check_value_names(const ctx *x)
+{
+    const Onnx__GraphProto *gp = x->gp;
+    for (size_t i = 0; i < gp->n_input; i++)
+        if (!gp->input[i]->name || !gp->input[i]->name[0])
+            return gerr(x, "graph input %zu has no name", i);
+    for (size_t i = 0; i < gp->n_output; i++)
+        if (!gp->output[i]->name || !gp->output[i]->name[0])
+            return gerr(x, "graph output %zu has no name", i);
+    return 0;
+}
+
 static int import(ctx *x)
 {
     const Onnx__GraphProto *gp = x->gp;
@@ -1137,6 +1151,7 @@ static int import(ctx *x)
     }
     if (gp->n_node == 0) return gerr(x, "graph has no nodes");
     if (gp->n_output == 0) return gerr(x, "graph has no output");
+    TRY(check_value_names(x));
     TRY(find_input(x, &in));
     TRY(input_shape(x, in, chw));
     x->g->input = gn_graph_tensor(x->g, in->name);

@@ -2,7 +2,8 @@
  * time with -DKIND_model, _dataset, _bnstats, _qmodel, _unit or _packed.
  * Each input is an HDF5 file image read from memory (gn_h5_set_image: the
  * readers' own code path, HDF5's error printing off). Beyond "no crash, no
- * leak", it checks the error contract: a failing reader leaves a one-line
+ * leak", it checks that every HDF5 id the reader opened is closed and the
+ * error contract: a failing reader leaves a one-line
  * message that starts with the file's name. The unit target applies the input
  * to the quantised model tests/fuzz/unit.qmodel.h5 (or $GENIE_FUZZ_QMODEL).
  * The same source builds with gcc into the replay driver (replay.c). */
@@ -65,5 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #endif
     if (rc) check_msg();
     gn_h5_set_image(NULL, NULL, 0);
+    /* every id a reader opened is closed again, on every path */
+    ssize_t open = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (open != 0) {
+        fprintf(stderr, "fuzz_h5: %zd HDF5 ids left open\n", open);
+        abort();
+    }
     return 0;
 }
