@@ -118,6 +118,13 @@ gn_node *gn_graph_add_node(gn_graph *g, gn_opkind op, const char *name);
  * an error whose message names the node and the value. */
 int gn_graph_finalize(gn_graph *g, int C, int H, int W);
 
+/* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
+size_t gn_nonfinite(const float *v, size_t n);
+/* 0 when every parameter value of g is finite; otherwise an error naming the
+ * parameter, the index and the value. Model readers (HDF5 and ONNX) call it:
+ * genie refuses NaN and infinite weights. */
+int gn_graph_check_finite(const gn_graph *g);
+
 /* Allocates (zeroed) grad buffers for every parameter; idempotent. */
 void gn_graph_alloc_grads(gn_graph *g);
 void gn_graph_zero_grads(gn_graph *g);

@@ -418,3 +418,22 @@ gn_graph *gn_graph_clone(const gn_graph *g)
     c->output = g->output;
     return c;
 }
+
+size_t gn_nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
+}
+
+int gn_graph_check_finite(const gn_graph *g)
+{
+    for (int i = 0; i < g->np; i++) {
+        const gn_param *p = &g->params[i];
+        size_t k = gn_nonfinite(p->data, p->n);
+        if (k < p->n)
+            return gn_err_code(GN_EINVAL, "parameter %s: value %zu is %g (non-finite weights are refused)",
+                               p->name, k, p->data[k]);
+    }
+    return 0;
+}

@@ -379,6 +379,13 @@ int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t fi
         hid_t ms = H5Screate_simple(rank, d, NULL);
         if (H5Dread(ds, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, out) < 0)
             rc = gn_err_set("%s: cannot read %s", file, name);
+        else {
+            size_t per = 1, k;
+            for (int i = 1; i < rank; i++) per *= d[i];
+            if ((k = gn_nonfinite(out, count * per)) < count * per)
+                rc = gn_err_code(GN_EINVAL, "%s: %s: value %g in row %zu (non-finite inputs are refused)",
+                                 file, name, out[k], first + k / per);
+        }
         H5Sclose(ms);
     }
     H5Sclose(sp);
@@ -641,6 +648,7 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
         goto done;
     }
     if ((rc = gn_graph_finalize(g, shape[0], shape[1], shape[2]))) gn_err_prefix("%s", path);
+    else if ((rc = gn_graph_check_finite(g))) gn_err_prefix("%s", path);
 done:
     free(in_name);
     free(out_name);
@@ -719,6 +727,12 @@ int gn_dataset_load(const char *path, gn_dataset *d)
     if (!rc) rc = gn_h5_read_f32(f, path, "x", 4, dims, &d->x);
     if (!rc) {
         d->n = dims[0], d->c = (int)dims[1], d->h = (int)dims[2], d->w = (int)dims[3];
+        size_t per = dims[1] * dims[2] * dims[3], k = gn_nonfinite(d->x, d->n * per);
+        if (k < d->n * per)
+            rc = gn_err_code(GN_EINVAL, "%s: x: value %g in image %zu (non-finite inputs are refused)",
+                             path, d->x[k], k / per);
+    }
+    if (!rc) {
         if (H5Lexists(f, "y", H5P_DEFAULT) > 0) {
             rc = gn_h5_read_i32(f, path, "y", 1, ydims, &d->y);
             if (!rc && ydims[0] != d->n)

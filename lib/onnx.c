@@ -1177,6 +1177,10 @@ static int import(ctx *x)
         gn_err_prefix("%s", x->path);
         return GN_EINVAL;
     }
+    if (gn_graph_check_finite(x->g)) {
+        gn_err_prefix("%s", x->path);
+        return GN_EINVAL;
+    }
     if (!gn_graph_count_op(x->g, GN_OP_BN))
         warn(x, "model has no BatchNormalization: zero-shot distillation needs BatchNorm "
                 "statistics (was it exported with BatchNorm fused into Conv? export with "

@@ -343,6 +343,9 @@ int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)
             else if (dims[0] * dims[1] * dims[2] * dims[3] != p->n)
                 rc = gn_err_set("%s: %s has %zu values, the model's has %zu", path, full,
                                 dims[0] * dims[1] * dims[2] * dims[3], p->n);
+            else if (gn_nonfinite(d, p->n) < p->n)
+                rc = gn_err_code(GN_EINVAL, "%s: %s: value %g (non-finite weights are refused)", path,
+                                 full, d[gn_nonfinite(d, p->n)]);
             else memcpy(p->data, d, p->n * sizeof(float));
             free(d);
         }
