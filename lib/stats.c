@@ -211,6 +211,8 @@ int gn_bnstats_load(const char *path, gn_bnstats *s)
             if (!rc && (d1[0] != (size_t)s->c[l] || d2[0] != (size_t)s->c[l]))
                 rc = gn_err_set("%s: /%s: %d channels but mean has %zu and std %zu values", path,
                                 nm, s->c[l], d1[0], d2[0]);
+            if (!rc && (gn_nonfinite(mv[l], d1[0]) < d1[0] || gn_nonfinite(sv[l], d2[0]) < d2[0]))
+                rc = gn_err_code(GN_EINVAL, "%s: /%s: a non-finite mean or std (refused)", path, nm);
         }
         if (!rc && have_real && H5Lexists(gl, "real_mean", H5P_DEFAULT) > 0 &&
             H5Lexists(gl, "real_std", H5P_DEFAULT) > 0) {
