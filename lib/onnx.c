@@ -190,8 +190,8 @@ static long long tensor_count(const otensor *t)
     long long n = 1;
     for (size_t d = 0; d < t->n_dims; d++) {
         if (t->dims[d] < 0 || t->dims[d] > INT_MAX) return -1;
+        if (t->dims[d] && n > (1LL << 40) / t->dims[d]) return -1; /* no overflow */
         n *= t->dims[d];
-        if (n > (1LL << 40)) return -1;
     }
     return n;
 }
@@ -222,13 +222,15 @@ static int cst_f32(const ctx *x, const cst *c, float **out, size_t *n)
     if (t->data_type != DT_(FLOAT))
         return nerr(x, "initializer %s: data type %s, expected float32", c->name,
                     dtype_name(t->data_type));
-    float *v = gn_xmalloc((size_t)cnt * sizeof *v);
+    /* the data present must match the shape before the shape is allocated */
+    if (t->has_raw_data && t->raw_data.len != (size_t)cnt * 4)
+        return nerr(x, "initializer %s: raw_data has %zu bytes, expected %lld", c->name,
+                    t->raw_data.len, cnt * 4);
+    if (!t->has_raw_data && t->n_float_data != (size_t)cnt)
+        return nerr(x, "initializer %s: %zu values for shape with %lld elements", c->name,
+                    t->n_float_data, cnt);
+    float *v = gn_xmalloc((size_t)(cnt ? cnt : 1) * sizeof *v);
     if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)cnt * 4) {
-            free(v);
-            return nerr(x, "initializer %s: raw_data has %zu bytes, expected %lld", c->name,
-                        t->raw_data.len, cnt * 4);
-        }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         if (cnt) memcpy(v, t->raw_data.data, (size_t)cnt * 4);
 #else
@@ -238,11 +240,6 @@ static int cst_f32(const ctx *x, const cst *c, float **out, size_t *n)
         }
 #endif
     } else {
-        if (t->n_float_data != (size_t)cnt) {
-            free(v);
-            return nerr(x, "initializer %s: %zu values for shape with %lld elements", c->name,
-                        t->n_float_data, cnt);
-        }
         if (cnt) memcpy(v, t->float_data, (size_t)cnt * sizeof *v);
     }
     *out = v;
@@ -272,13 +269,14 @@ static int cst_f64(const ctx *x, const cst *c, double **out, size_t *n)
         return nerr(x, "constant %s: data type %s not supported", c->name,
                     dtype_name(t->data_type));
     }
+    if (t->has_raw_data && t->raw_data.len != (size_t)cnt * (size_t)nb)
+        return nerr(x, "constant %s: raw_data has %zu bytes, expected %lld", c->name,
+                    t->raw_data.len, cnt * nb);
+    if (!t->has_raw_data && nfield != (size_t)cnt)
+        return nerr(x, "constant %s: %zu values for shape with %lld elements", c->name, nfield,
+                    cnt);
     double *v = gn_xmalloc((size_t)(cnt ? cnt : 1) * sizeof *v);
     if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)cnt * (size_t)nb) {
-            free(v);
-            return nerr(x, "constant %s: raw_data has %zu bytes, expected %lld", c->name,
-                        t->raw_data.len, cnt * nb);
-        }
         for (long long i = 0; i < cnt; i++) {
             uint64_t u = load_le(t->raw_data.data + (size_t)i * nb, nb);
             if (isfloat && nb == 4) {
@@ -296,11 +294,6 @@ static int cst_f64(const ctx *x, const cst *c, double **out, size_t *n)
             }
         }
     } else {
-        if (nfield != (size_t)cnt) {
-            free(v);
-            return nerr(x, "constant %s: %zu values for shape with %lld elements", c->name, nfield,
-                        cnt);
-        }
         for (long long i = 0; i < cnt; i++) switch (t->data_type) {
             case DT_(FLOAT): v[i] = t->float_data[i]; break;
             case DT_(DOUBLE): v[i] = t->double_data[i]; break;

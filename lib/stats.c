@@ -163,18 +163,19 @@ int gn_bnstats_load(const char *path, gn_bnstats *s)
     if (!rc && !*kind) rc = gn_err_set("%s: not a genie bnstats file (no genie_kind attribute)", path);
     else if (!rc && strcmp(kind, "bnstats"))
         rc = gn_err_set("%s: is a genie %s file, expected a bnstats file", path, kind);
-    if (!rc && gn_h5_attr_ints_r(f, "genie_format", &version, 1, 0)) rc = GN_EIO;
+    if (!rc && gn_h5_attr_ints_r(f, "genie_format", &version, 1, 0))
+        gn_err_prefix("%s", path), rc = GN_EIO;
     if (!rc && version != GN_BNSTATS_FORMAT)
         rc = gn_err_set("%s: bnstats format version %d, this genie reads %d", path, version,
                         GN_BNSTATS_FORMAT);
     if (!rc && (gn_h5_attr_ints_r(f, "layers", &nl, 1, 0) ||
                 gn_h5_attr_str_r(f, "model_sha256", &sha, 0)))
-        rc = GN_EIO;
+        gn_err_prefix("%s", path), rc = GN_EIO;
     if (!rc && (nl < 1 || nl > 1000000)) rc = gn_err_set("%s: layers = %d", path, nl);
     if (!rc) {
         snprintf(s->model_sha, sizeof s->model_sha, "%s", sha);
         int dn = 0;
-        if (gn_h5_attr_ints_r(f, "data_n", &dn, 1, 1)) rc = GN_EIO;
+        if (gn_h5_attr_ints_r(f, "data_n", &dn, 1, 1)) gn_err_prefix("%s", path), rc = GN_EIO;
         s->real_n = dn > 0 ? (size_t)dn : 0;
     }
     free(sha);
