@@ -29,13 +29,13 @@ tiny_packed() {
   calib tiny.h5 d.h5 -w 4 -a 4 -q -t 1 -o q.h5 && pack q.h5 -q -o p.h5
 }
 
-@test "a dataset whose dimensions' product overflows: h5cat and eval refuse it" {
+@test "a dataset whose dimensions' product overflows: h5cat and genie-eval refuse it" {
   bad overflow ov.h5
   run h5cat ov.h5 -o out.h5
   assert_refused h5cat ov.h5 "x: dimensions 1099511627776 x ... are too large"
   fixture tiny tiny.h5
   run "$EVAL" tiny.h5 ov.h5 -q --logits out.h5
-  assert_refused eval ov.h5 "x: dimensions 1099511627776 x 1099511627776 x 1099511627776 x 1 are too large"
+  assert_refused genie-eval ov.h5 "x: dimensions 1099511627776 x 1099511627776 x 1099511627776 x 1 are too large"
 }
 
 @test "a dataset that claims more values than its file holds is refused before allocating" {
@@ -45,7 +45,7 @@ tiny_packed() {
   assert_output --partial "(truncated or damaged)"
 }
 
-@test "names of 10 KB: a model with them goes through calib, pack and eval" {
+@test "names of 10 KB: a model with them goes through calib, pack and genie-eval" {
   bad longname long.h5
   make_dataset d.h5 8 1 8 8
   run calib long.h5 d.h5 -w 4 -a 4 -q -t 1 -o q.h5
@@ -70,11 +70,11 @@ tiny_packed() {
   assert_refused idx2h5 lab.idx "truncated: the header claims 4294967295 labels"
 }
 
-@test "a packed model with zero channels: eval refuses it, no division by zero" {
+@test "a packed model with zero channels: genie-eval refuses it, no division by zero" {
   tiny_packed
   bad zerochan z.h5 p.h5
   run "$EVAL" z.h5 d.h5 -q --logits out.h5
-  assert_refused eval z.h5 "shape dimension 0 is 0"
+  assert_refused genie-eval z.h5 "shape dimension 0 is 0"
 }
 
 @test "a model file whose /graph is a dataset, not a group" {
@@ -86,7 +86,7 @@ tiny_packed() {
 
 # NaN and Inf: every program refuses non-finite weights and inputs (no
 # warning mode: one NaN weight or pixel makes every output it reaches NaN).
-@test "NaN or Inf weights: bnstats, calib and eval refuse the model" {
+@test "NaN or Inf weights: bnstats, calib and genie-eval refuse the model" {
   fixture tiny tiny.h5
   make_dataset d.h5 8 1 8 8
   bad nan n.h5 tiny.h5
@@ -96,15 +96,15 @@ tiny_packed() {
   run calib i.h5 d.h5 -w 4 -a 4 -q -o out.h5
   assert_refused calib i.h5 "value 0 is inf (non-finite weights are refused)"
   run "$EVAL" n.h5 d.h5 -q --logits out.h5
-  assert_refused eval n.h5 "non-finite weights are refused"
+  assert_refused genie-eval n.h5 "non-finite weights are refused"
 }
 
-@test "NaN inputs: eval and calib refuse the dataset" {
+@test "NaN inputs: genie-eval and calib refuse the dataset" {
   fixture tiny tiny.h5
   make_dataset d.h5 8 1 8 8
   bad nanx nx.h5 d.h5
   run "$EVAL" tiny.h5 nx.h5 -q --logits out.h5
-  assert_refused eval nx.h5 "x: value nan in image 0 (non-finite inputs are refused)"
+  assert_refused genie-eval nx.h5 "x: value nan in image 0 (non-finite inputs are refused)"
   run calib tiny.h5 nx.h5 -w 4 -a 4 -q -o out.h5
   assert_refused calib nx.h5 "non-finite inputs are refused"
 }
