@@ -2,14 +2,20 @@
 PROGRAMS = $(sort $(basename $(notdir $(wildcard bin/*.c))))
 
 PKGS      = hdf5 openblas libprotobuf-c libpng
-DEBS      = build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-dev parallel bats \
+DEBS      = build-essential clang libclang-rt-14-dev pkg-config libhdf5-dev hdf5-tools libopenblas-dev parallel bats \
             bats-support bats-assert libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
             libpng-dev dataset-fashion-mnist zlib1g-dev gnuplot-nox \
             openssh-server openssh-client iproute2 rsync
 PREFIX   ?= /usr/local
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# libFuzzer builds (make fuzz): clang, ASan + UBSan, lib/ instrumented for coverage
+VARIANT   = fuzz
+CC        = clang
+WTRUNC    =
+OPT       = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 VARIANT   = san
 OPT       = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -21,7 +27,8 @@ GEN       = build/gen
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -I$(GEN) $(PKG_CFLAGS)
+WTRUNC   ?= -Wformat-truncation
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter $(WTRUNC) -Ilib -I$(GEN) $(PKG_CFLAGS)
 LDFLAGS  += $(OPT)
 LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
 
@@ -31,8 +38,12 @@ LIBA      = $(BUILD)/libgenie.a
 BINS      = $(PROGRAMS:%=bin/%) bin/eval
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# fuzz targets (tests/fuzz): one per reader; the HDF5 kinds share fuzz_h5.c
+FUZZ_H5   = model dataset bnstats qmodel unit packed
+FUZZ_ALL  = onnx idx $(FUZZ_H5)
+REPLAYS   = $(FUZZ_ALL:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps check check-distributed unit unit-build bench-build bats demo bench install uninstall clean variant teacher FORCE
+.PHONY: fuzz fuzz-build all deps check check-distributed unit unit-build bench-build bats demo bench install uninstall clean variant teacher FORCE
 .SECONDARY:
 
 all: $(BINS)
@@ -98,9 +109,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBA)
 # summary line.
 check: deps
 	@$(MAKE) --no-print-directory all unit-build bench-build
-	@tests/run-all $(UNITS)
+	@tests/run-all $(UNITS) $(REPLAYS)
 
-unit-build: $(UNITS)
+unit-build: $(UNITS) $(REPLAYS)
 
 # `make check-distributed`: the two-host test alone (make check runs it too,
 # in tests/bats/distributed.bats); exit 77 means skipped (no namespaces here)
@@ -108,8 +119,8 @@ check-distributed: deps
 	@$(MAKE) --no-print-directory all
 	@tests/distributed/run
 
-unit: $(UNITS)
-	@tests/run-all --unit-only $(UNITS)
+unit: $(UNITS) $(REPLAYS)
+	@tests/run-all --unit-only $(UNITS) $(REPLAYS)
 
 bats: all
 	@tests/run-all --bats-only
@@ -117,6 +128,35 @@ bats: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@pipelines/demo.sh
+
+# the fuzz targets' replay drivers (gcc, any variant): tests/fuzz/replay.c
+# runs LLVMFuzzerTestOneInput on the seeds and the regression corpus
+$(BUILD)/fuzz/target_%.o: tests/fuzz/fuzz_h5.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DKIND_$* -c $< -o $@
+
+$(BUILD)/fuzz/target_onnx.o $(BUILD)/fuzz/target_idx.o: $(BUILD)/fuzz/target_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/replay.c $(BUILD)/fuzz/target_%.o $(LIBA)
+	$(CC) $(CFLAGS) -DTARGET=\"$*\" $< $(BUILD)/fuzz/target_$*.o $(LIBA) $(LDLIBS) -o $@
+
+# libFuzzer binaries (FUZZ=1 variant, clang)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/target_%.o $(LIBA)
+	$(CC) $(OPT) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_ALL:%=$(BUILD)/fuzz/fuzz_%)
+
+# `make fuzz`: each target in turn for FUZZ_TIME seconds (one process,
+# niced), its corpus in tests/fuzz/corpus/T (ignored by git) grown from
+# the seeds; crashes land in tests/fuzz/crash/T. Add a crasher to
+# tests/fuzz/regress/T once it is fixed. FUZZ_TARGETS picks targets.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@tests/fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 BENCH_SRC = $(wildcard tests/bench/*.c)
 BENCHES   = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)

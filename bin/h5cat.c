@@ -225,9 +225,19 @@ static int ds_shape(hid_t f, const char *path, const char *name, hid_t *type, in
     hid_t sp = H5Dget_space(d);
     *rank = H5Sget_simple_extent_ndims(sp);
     int rc = 0;
-    if (*rank < 1) rc = gn_err_set("%s: /%s is a scalar, not a list of samples", path, name);
-    else H5Sget_simple_extent_dims(sp, dims, NULL);
     *type = H5Dget_type(d);
+    if (*rank < 1) rc = gn_err_set("%s: /%s is a scalar, not a list of samples", path, name);
+    else if (*type < 0 || H5Sget_simple_extent_dims(sp, dims, NULL) != *rank)
+        rc = gn_err_set("%s: /%s: unreadable dataset header", path, name);
+    else {
+        /* what the header claims, checked before anything is allocated for it */
+        size_t bytes = H5Tget_size(*type);
+        int over = 0;
+        for (int i = 0; i < *rank; i++) over |= __builtin_mul_overflow(bytes, (size_t)dims[i], &bytes);
+        if (over) rc = gn_err_set("%s: %s: dimensions %llu x ... are too large", path, name,
+                                  (unsigned long long)dims[0]);
+        else rc = gn_h5_check_size(d, path, name, bytes);
+    }
     H5Sclose(sp);
     H5Dclose(d);
     return rc;

@@ -203,14 +203,14 @@ static void compose_note(void)
         break;
     case GN_BLAS_BY_FALLBACK:
         snprintf(st.note, sizeof st.note,
-                 "OpenBLAS %s: running %s kernels because the sgemm self-test failed with %s",
+                 "OpenBLAS %s: running %s kernels because the sgemm self-test failed with %.120s",
                  st.version, st.kernel, ft);
         break;
     default:
         snprintf(
             st.note, sizeof st.note,
             "genie's reference sgemm (correct, slow) because the OpenBLAS sgemm self-test failed "
-            "with %s%s%s",
+            "with %.120s%s%.80s",
             ft, *st.problem ? "; " : "", st.problem);
         break;
     }

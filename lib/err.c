@@ -3,6 +3,7 @@
 #include "gn_err.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 static char msg[1024];
@@ -40,23 +41,45 @@ void gn_err_prefix(const char *fmt, ...)
 
 const char *gn_err_msg(void) { return msg; }
 
+/* no memory left for a size the code has checked: GN_ASSERT's path (gn_err.h) */
+static void no_memory(size_t count, size_t size)
+{
+    fprintf(stderr, "genie: out of memory (%zu x %zu bytes)\n", count, size);
+    GN_ASSERT(!"memory for a checked size");
+}
+
 void *gn_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "genie: out of memory (%zu bytes)\n", n);
-        abort();
-    }
+    if (!p) no_memory(n, 1);
     return p;
 }
 
 void *gn_xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "genie: out of memory (%zu x %zu bytes)\n", count, size);
-        abort();
+    if (!p) no_memory(count, size);
+    return p;
+}
+
+void *gn_xrealloc(void *p, size_t count, size_t size)
+{
+    size_t n;
+    GN_ASSERT(!__builtin_mul_overflow(count, size, &n));
+    void *q = realloc(p, n ? n : 1);
+    if (!q) no_memory(count, size);
+    return q;
+}
+
+void *gn_try_alloc(size_t count, size_t size, const char *what)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n) || n > PTRDIFF_MAX) {
+        gn_err_code(GN_ENOMEM, "%s: %zu x %zu bytes: too many", what, count, size);
+        return NULL;
     }
+    void *p = malloc(n ? n : 1);
+    if (!p) gn_err_code(GN_ENOMEM, "%s: cannot allocate %zu bytes", what, n);
     return p;
 }
 

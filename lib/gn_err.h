@@ -3,8 +3,16 @@
  * lib/ never exits and never prints: a failing function records one line
  * (naming the file, the object inside it and the offending value) with
  * gn_err_set() and returns a non-zero code; the program prints it as
- * "NAME: message" and picks the exit status. GN_ASSERT is for programmer
- * errors only and stays on in every build. */
+ * "NAME: message" and picks the exit status.
+ *
+ * The one way out of lib/ is GN_ASSERT: a broken invariant of the code itself
+ * (a programmer error, never a property of an input file), reported as
+ * "genie: internal error: FILE:LINE: CONDITION" and abort() so that a core
+ * dump shows where. It stays on in every build. The gn_x* allocators use it
+ * when the machine has no memory left for a size lib has already checked:
+ * every size that comes from a file is checked against what the file holds
+ * before it is allocated (gn_try_alloc for the large ones), so no input can
+ * reach it. */
 #ifndef GN_ERR_H
 #define GN_ERR_H
 
@@ -32,10 +40,16 @@ const char *gn_err_msg(void);
         }                                                                      \
     } while (0)
 
-/* malloc/calloc that abort on failure (memory exhaustion is not an input
- * error we can report usefully). Sizes are element counts times size. */
+/* malloc/calloc/realloc whose failure is GN_ASSERT's (see above): for sizes
+ * the code controls or has checked. count * size must not overflow (that is
+ * asserted too). */
 void *gn_xmalloc(size_t n);
 void *gn_xcalloc(size_t count, size_t size);
+void *gn_xrealloc(void *p, size_t count, size_t size);
+/* malloc(count * size) for a size taken from an input: NULL with the error
+ * "WHAT: cannot allocate N bytes" (or "... N x M values: too many") set when
+ * the product overflows or memory is short. */
+void *gn_try_alloc(size_t count, size_t size, const char *what);
 char *gn_xstrdup(const char *s);
 
 #endif

@@ -93,7 +93,8 @@ int gn_graph_tensor(gn_graph *g, const char *name);
 /* Index of the tensor or -1. */
 int gn_graph_find_tensor(const gn_graph *g, const char *name);
 /* Adds a parameter, copying `data` (zeros if NULL). Returns its index, or -1
- * with a message if the name is taken. */
+ * with a message if the name is taken or a dimension is below 1 (or the
+ * values would be more than GN_MAX_PARAM). */
 int gn_graph_add_param(gn_graph *g, const char *name, int ndim, const int *dims,
                        const float *data);
 int gn_graph_find_param(const gn_graph *g, const char *name);
@@ -102,10 +103,27 @@ int gn_graph_find_param(const gn_graph *g, const char *name);
  * gn_graph_add_node. */
 gn_node *gn_graph_add_node(gn_graph *g, gn_opkind op, const char *name);
 
+/* Limits on what a graph may describe (files are checked against them): the
+ * values of one sample of any tensor, and kernel sizes, strides and pads. */
+#define GN_MAX_SAMPLE (1 << 30)
+#define GN_MAX_WINDOW 65535
+/* the values of one parameter */
+#define GN_MAX_PARAM ((size_t)1 << 32)
+
 /* Sets the input tensor's shape (C,H,W) and infers every other shape, checking
- * topological order, parameter shapes and operator constraints. Returns 0, or
+ * topological order, parameter shapes and operator constraints. Each node's
+ * attributes are range-checked (kernel, stride, pads within GN_MAX_WINDOW,
+ * groups >= 1, eps finite and >= 0, clip lo <= hi, ...) and every tensor
+ * holds at most GN_MAX_SAMPLE values per sample. Returns 0, or
  * an error whose message names the node and the value. */
 int gn_graph_finalize(gn_graph *g, int C, int H, int W);
+
+/* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
+size_t gn_nonfinite(const float *v, size_t n);
+/* 0 when every parameter value of g is finite; otherwise an error naming the
+ * parameter, the index and the value. Model readers (HDF5 and ONNX) call it:
+ * genie refuses NaN and infinite weights. */
+int gn_graph_check_finite(const gn_graph *g);
 
 /* Allocates (zeroed) grad buffers for every parameter; idempotent. */
 void gn_graph_alloc_grads(gn_graph *g);

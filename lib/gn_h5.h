@@ -25,8 +25,14 @@ hid_t gn_h5_group(hid_t loc, const char *name);
 hid_t gn_h5_dcpl(void);
 
 /* Opens `path` read-only. Fails with "PATH: no such file", "PATH: not an
- * HDF5 file" etc. */
+ * HDF5 file" etc. When `path` is the name given to gn_h5_set_image, opens
+ * that memory image instead. */
 int gn_h5_open(const char *path, hid_t *f);
+/* Makes gn_h5_open(name) open the HDF5 file image buf[0..len) (read-only,
+ * not copied: buf must stay valid while the file is open) instead of a file
+ * of that name; every genie reader then reads from memory (the fuzz targets
+ * in tests/fuzz do). name NULL forgets the image. */
+void gn_h5_set_image(const char *name, const void *buf, size_t len);
 /* Reads the root attribute genie_kind into buf ("" when absent). */
 int gn_h5_kind(hid_t f, char *buf, size_t len);
 /* Creates (truncating) a new HDF5 file at `path` (a temporary name). */
@@ -52,10 +58,16 @@ int gn_h5_attr_floats_r(hid_t loc, const char *name, float *v, int n, int option
  * large is not done: plain contiguous). */
 int gn_h5_write_f32(hid_t loc, const char *name, int ndim, const size_t *dims, const float *v);
 int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, const int *v);
+/* 0 when `bytes` (a size an object of the open file obj claims) could be in
+ * that file: no more than 1024 times its size (room for compression). An
+ * error "FILE: NAME: N bytes cannot be in a file of M bytes (truncated or
+ * damaged)" otherwise: checked before allocating what a header claims. */
+int gn_h5_check_size(hid_t obj, const char *file, const char *name, size_t bytes);
 /* Reads a dataset of floating class into a malloc'd float array; checks the
  * rank is `ndim` (0 = any rank up to 4) and fills dims[0..3] (dims must hold
  * 4 entries; those past the rank are set to 1). `file` names the
- * file in messages. */
+ * file in messages. The dimensions are checked before anything is allocated:
+ * no overflow, each fits an int, and gn_h5_check_size. */
 int gn_h5_read_f32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,
                    float **out);
 int gn_h5_read_i32(hid_t loc, const char *file, const char *name, int ndim, size_t *dims,

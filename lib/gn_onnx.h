@@ -46,5 +46,9 @@
  * to warnlen-1 bytes). `warnings` may be NULL (then warnlen is ignored).
  * On failure its content is unspecified. */
 int gn_onnx_import(const char *path, gn_graph **out, char *warnings, size_t warnlen);
+/* The same for an ONNX model already in memory (buf[0..len), not kept);
+ * `name` stands for the file in messages. */
+int gn_onnx_import_mem(const char *name, const void *buf, size_t len, gn_graph **out,
+                       char *warnings, size_t warnlen);
 
 #endif

@@ -2,7 +2,9 @@
  * gn_graph.h). Shape inference lives here; execution does not. */
 #include "gn_graph.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gn_err.h"
@@ -51,13 +53,10 @@ void gn_graph_free(gn_graph *g)
 static void *grow(void *p, int *cap, int need, size_t elt)
 {
     if (need <= *cap) return p;
+    GN_ASSERT(need > 0 && need < INT_MAX / 2); /* counts are bounded by the files read */
     int nc = *cap ? *cap * 2 : 16;
     while (nc < need) nc *= 2;
-    void *q = realloc(p, (size_t)nc * elt);
-    if (!q) {
-        fprintf(stderr, "genie: out of memory\n");
-        abort();
-    }
+    void *q = gn_xrealloc(p, (size_t)nc, elt);
     memset((char *)q + (size_t)*cap * elt, 0, (size_t)(nc - *cap) * elt);
     *cap = nc;
     return q;
@@ -94,6 +93,12 @@ int gn_graph_add_param(gn_graph *g, const char *name, int ndim, const int *dims,
         gn_err_set("parameter %s defined twice", name);
         return -1;
     }
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        if (dims[d] < 1 || __builtin_mul_overflow(n, (size_t)dims[d], &n) || n > GN_MAX_PARAM) {
+            gn_err_set("parameter %s: dimension %d is %d (or too many values)", name, d, dims[d]);
+            return -1;
+        }
     g->params = grow(g->params, &g->cap_p, g->np + 1, sizeof *g->params);
     gn_param *p = &g->params[g->np];
     p->name = gn_xstrdup(name);
@@ -168,6 +173,65 @@ static int check_wquant(const gn_graph *g, const gn_node *n, const gn_param *w)
            check_param(g, n, GN_P_WZP, "zero point", co, 1) ||
            check_param(g, n, GN_P_WV, "rounding", w->n, 1) ||
            check_param(g, n, GN_P_WFLOOR, "floor", w->n, 1);
+}
+
+/* c*h*w, or SIZE_MAX when it overflows */
+static size_t vol(int c, int h, int w)
+{
+    size_t v;
+    if (c < 0 || h < 0 || w < 0 || __builtin_mul_overflow((size_t)c, (size_t)h, &v) ||
+        __builtin_mul_overflow(v, (size_t)w, &v))
+        return SIZE_MAX;
+    return v;
+}
+
+/* the attributes of node n are in range for its operator (they come from
+ * files: model files and ONNX); 0 or an error naming the node and value */
+static int check_attrs(const gn_node *n)
+{
+    const int big = GN_MAX_WINDOW;
+    switch (n->op) {
+    case GN_OP_CONV: case GN_OP_MAXPOOL: case GN_OP_AVGPOOL:
+        if (n->kh < 1 || n->kw < 1 || n->kh > big || n->kw > big)
+            return gn_err_set("node %s: kernel %dx%d outside 1..%d", n->name, n->kh, n->kw, big);
+        if (n->sh < 1 || n->sw < 1 || n->sh > big || n->sw > big)
+            return gn_err_set("node %s: stride %dx%d outside 1..%d", n->name, n->sh, n->sw, big);
+        if (n->pt < 0 || n->pl < 0 || n->pb < 0 || n->pr < 0 || n->pt > big || n->pl > big ||
+            n->pb > big || n->pr > big)
+            return gn_err_set("node %s: pads %d,%d,%d,%d outside 0..%d", n->name, n->pt, n->pl,
+                              n->pb, n->pr, big);
+        if (n->op == GN_OP_CONV && (n->groups < 1 || n->groups > 1 << 20))
+            return gn_err_set("node %s: groups %d outside 1..%d", n->name, n->groups, 1 << 20);
+        if (n->count_include_pad != 0 && n->count_include_pad != 1)
+            return gn_err_set("node %s: count_include_pad %d is not 0 or 1", n->name,
+                              n->count_include_pad);
+        break;
+    case GN_OP_BN:
+        if (!isfinite(n->eps) || n->eps < 0)
+            return gn_err_set("node %s: eps %g is not a finite number >= 0", n->name, n->eps);
+        if (!isfinite(n->momentum))
+            return gn_err_set("node %s: momentum %g is not finite", n->name, n->momentum);
+        break;
+    case GN_OP_CLIP:
+        if (isnan(n->lo) || isnan(n->hi) || n->lo > n->hi)
+            return gn_err_set("node %s: clip bounds %g..%g", n->name, n->lo, n->hi);
+        break;
+    case GN_OP_LEAKY:
+        if (!isfinite(n->slope)) return gn_err_set("node %s: slope %g", n->name, n->slope);
+        break;
+    case GN_OP_RESHAPE:
+        if (n->rc < 1 || n->rh < 1 || n->rw < 1 || n->rc > GN_MAX_SAMPLE ||
+            n->rh > GN_MAX_SAMPLE || n->rw > GN_MAX_SAMPLE)
+            return gn_err_set("node %s: reshape to %dx%dx%d", n->name, n->rc, n->rh, n->rw);
+        break;
+    case GN_OP_AQUANT:
+        if (n->asigned != 0 && n->asigned != 1)
+            return gn_err_set("node %s: signedness %d is not 0 or 1", n->name, n->asigned);
+        break;
+    default:
+        break;
+    }
+    return 0;
 }
 
 /* node n's inputs exist and are computed before it (known[t]: tensor t
@@ -274,10 +338,11 @@ static int node_shape(gn_graph *g, gn_node *n, int *c, int *h, int *w)
         return 0;
     case GN_OP_LINEAR: return linear_shape_check(g, n, c, h, w);
     case GN_OP_UPSAMPLE:
-        *h *= 2, *w *= 2;
+        if (vol(*c, *h, *w) > GN_MAX_SAMPLE / 4) *h = *w = 0; /* refused by the caller */
+        else *h *= 2, *w *= 2;
         return 0;
     case GN_OP_RESHAPE:
-        if ((size_t)n->rc * n->rh * n->rw != (size_t)*c * *h * *w || n->rc < 1)
+        if (vol(n->rc, n->rh, n->rw) != vol(*c, *h, *w))
             return gn_err_set("node %s: cannot reshape %dx%dx%d to %dx%dx%d", n->name, *c, *h, *w,
                               n->rc, n->rh, n->rw);
         *c = n->rc, *h = n->rh, *w = n->rw;
@@ -291,7 +356,8 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
 {
     if (g->input < 0 || g->input >= g->nt) return gn_err_set("graph has no input tensor");
     if (g->output < 0 || g->output >= g->nt) return gn_err_set("graph has no output tensor");
-    if (C < 1 || H < 1 || W < 1) return gn_err_set("bad input shape %dx%dx%d", C, H, W);
+    if (C < 1 || H < 1 || W < 1 || vol(C, H, W) > GN_MAX_SAMPLE)
+        return gn_err_set("bad input shape %dx%dx%d", C, H, W);
     char *known = gn_xcalloc((size_t)g->nt, 1);
     int rc = 0;
     for (int i = 0; i < g->nt; i++) g->t[i].c = g->t[i].h = g->t[i].w = 0;
@@ -301,11 +367,14 @@ int gn_graph_finalize(gn_graph *g, int C, int H, int W)
     known[g->input] = 1;
     for (int k = 0; k < g->nn && !rc; k++) {
         gn_node *n = &g->nodes[k];
-        rc = check_wiring(g, n, known);
+        rc = check_wiring(g, n, known) || check_attrs(n);
         if (rc) break;
         const gn_tensorinfo *x = &g->t[n->in[0]];
         int c = x->c, h = x->h, w = x->w;
         rc = node_shape(g, n, &c, &h, &w);
+        if (!rc && (c < 1 || h < 1 || w < 1 || vol(c, h, w) > GN_MAX_SAMPLE))
+            rc = gn_err_set("node %s: output of %d x %d x %d values per sample (at most %d)",
+                            n->name, c, h, w, GN_MAX_SAMPLE);
         if (rc) break;
         g->t[n->out].c = c;
         g->t[n->out].h = h;
@@ -348,4 +417,23 @@ gn_graph *gn_graph_clone(const gn_graph *g)
     c->input = g->input;
     c->output = g->output;
     return c;
+}
+
+size_t gn_nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
+}
+
+int gn_graph_check_finite(const gn_graph *g)
+{
+    for (int i = 0; i < g->np; i++) {
+        const gn_param *p = &g->params[i];
+        size_t k = gn_nonfinite(p->data, p->n);
+        if (k < p->n)
+            return gn_err_code(GN_EINVAL, "parameter %s: value %zu is %g (non-finite weights are refused)",
+                               p->name, k, p->data[k]);
+    }
+    return 0;
 }

@@ -4,6 +4,7 @@
 #include "gn_h5.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,9 +39,34 @@ static int not_hdf5(const char *path)
     return gn_err_set("%s: not an HDF5 file (or truncated)", path);
 }
 
+/* the memory image gn_h5_open serves instead of a file (gn_h5_set_image) */
+static struct {
+    const char *name;
+    const void *buf;
+    size_t len;
+} image;
+
+void gn_h5_set_image(const char *name, const void *buf, size_t len)
+{
+    image.name = name, image.buf = buf, image.len = len;
+}
+
 int gn_h5_open(const char *path, hid_t *f)
 {
     gn_h5_quiet();
+    if (image.name && !strcmp(path, image.name)) {
+        /* the core driver over a copy of the image: what H5LTopen_file_image
+         * does, without the 72 bytes that leaks per read-only open in HDF5
+         * 1.10 (LeakSanitizer, under the fuzzer) */
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), id = -1;
+        if (fapl >= 0 && image.len >= 8 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
+            H5Pset_file_image(fapl, (void *)image.buf, image.len) >= 0)
+            id = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (id < 0) return gn_err_set("%s: not an HDF5 file (or truncated)", path);
+        *f = id;
+        return 0;
+    }
     struct stat st;
     if (stat(path, &st)) return gn_err_set("%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);
@@ -232,35 +258,66 @@ int gn_h5_write_i32(hid_t loc, const char *name, int ndim, const size_t *dims, c
     return write_ds(loc, name, ndim, dims, H5T_STD_I32LE, H5T_NATIVE_INT, v);
 }
 
-/* opens dataset `name`, checks class and rank, fills dims */
+int gn_h5_check_size(hid_t obj, const char *file, const char *name, size_t bytes)
+{
+    hid_t fid = H5Iget_file_id(obj);
+    hsize_t fsize = 0;
+    int ok = fid >= 0 && H5Fget_filesize(fid, &fsize) >= 0;
+    if (fid >= 0) H5Fclose(fid);
+    if (!ok) return gn_err_set("%s: %s: cannot tell the file's size", file, name);
+    if (bytes / 1024 > fsize)
+        return gn_err_set("%s: %s: %zu bytes cannot be in a file of %llu bytes (truncated or "
+                          "damaged)",
+                          file, name, bytes, (unsigned long long)fsize);
+    return 0;
+}
+
+/* opens dataset `name`, checks class and rank, fills dims; *count is the
+ * element count, checked: the product of the dimensions does not overflow,
+ * each fits an int, and count * size bytes is no more than the file could
+ * hold (1024 times its size, room for compression), so a damaged header
+ * cannot make the reader allocate what the file does not have */
 static int open_ds(hid_t loc, const char *file, const char *name, H5T_class_t cls, int ndim,
-                   size_t *dims, hid_t *ds_out, size_t *count)
+                   size_t size, size_t *dims, hid_t *ds_out, size_t *count)
 {
     if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
         return gn_err_set("%s: no dataset %s", file, name);
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) return gn_err_set("%s: %s is not a dataset", file, name);
     hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
-    int rank = H5Sget_simple_extent_ndims(sp);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t d[H5S_MAX_RANK];
     int rc = 0;
-    H5T_class_t c = H5Tget_class(t);
-    if (c != cls)
+    H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (t < 0 || sp < 0)
+        rc = gn_err_set("%s: %s: unreadable dataset header", file, name);
+    else if (c != cls)
         rc = gn_err_set("%s: %s has type class %d, expected %s", file, name, (int)c,
                         cls == H5T_FLOAT ? "float" : "integer");
     else if (rank < 1 || rank > 4 || (ndim && rank != ndim))
         rc = gn_err_set("%s: %s has rank %d, expected %d", file, name, rank, ndim);
+    else if (H5Sget_simple_extent_dims(sp, d, NULL) != rank)
+        rc = gn_err_set("%s: %s: unreadable dimensions", file, name);
     else {
-        H5Sget_simple_extent_dims(sp, d, NULL);
-        *count = 1;
+        size_t n = 1, bytes = 0;
+        int over = 0;
         for (int i = 0; i < rank; i++) {
+            over |= d[i] > INT_MAX || __builtin_mul_overflow(n, (size_t)d[i], &n);
             dims[i] = d[i];
-            *count *= d[i];
         }
+        over |= __builtin_mul_overflow(n, size, &bytes);
         for (int i = rank; i < 4; i++) dims[i] = 1;
+        if (over) {
+            char s[128] = "";
+            for (int i = 0, o = 0; i < rank && o < (int)sizeof s; i++)
+                o += snprintf(s + o, sizeof s - (size_t)o, "%s%llu", i ? " x " : "",
+                              (unsigned long long)d[i]);
+            rc = gn_err_set("%s: %s: dimensions %s are too large", file, name, s);
+        } else rc = gn_h5_check_size(ds, file, name, bytes);
+        *count = n;
     }
-    H5Tclose(t);
-    H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
     if (rc) H5Dclose(ds);
     else *ds_out = ds;
     return rc;
@@ -272,8 +329,13 @@ static int read_ds(hid_t loc, const char *file, const char *name, int ndim, size
 {
     hid_t ds;
     size_t n;
-    if (open_ds(loc, file, name, cls, ndim, dims, &ds, &n)) return GN_EIO;
-    void *v = gn_xmalloc(n * size);
+    if (open_ds(loc, file, name, cls, ndim, size, dims, &ds, &n)) return GN_EIO;
+    void *v = gn_try_alloc(n, size, name);
+    if (!v) {
+        gn_err_prefix("%s", file);
+        H5Dclose(ds);
+        return GN_ENOMEM;
+    }
     int rc = 0;
     if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
         rc = gn_err_set("%s: cannot read %s (truncated file?)", file, name);
@@ -303,11 +365,12 @@ int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t fi
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) return gn_err_set("%s: no dataset %s", file, name);
     hid_t sp = H5Dget_space(ds);
-    int rank = H5Sget_simple_extent_ndims(sp);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t d[H5S_MAX_RANK], start[H5S_MAX_RANK] = {0};
-    H5Sget_simple_extent_dims(sp, d, NULL);
     int rc = 0;
-    if (first + count > d[0]) rc = gn_err_set("%s: %s has %llu rows, asked for %zu..%zu", file, name,
+    if (rank < 1 || H5Sget_simple_extent_dims(sp, d, NULL) != rank)
+        rc = gn_err_set("%s: %s: unreadable dimensions", file, name);
+    else if (first + count > d[0]) rc = gn_err_set("%s: %s has %llu rows, asked for %zu..%zu", file, name,
                                               (unsigned long long)d[0], first, first + count);
     else {
         start[0] = first;
@@ -316,6 +379,13 @@ int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t fi
         hid_t ms = H5Screate_simple(rank, d, NULL);
         if (H5Dread(ds, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, out) < 0)
             rc = gn_err_set("%s: cannot read %s", file, name);
+        else {
+            size_t per = 1, k;
+            for (int i = 1; i < rank; i++) per *= d[i];
+            if ((k = gn_nonfinite(out, count * per)) < count * per)
+                rc = gn_err_code(GN_EINVAL, "%s: %s: value %g in row %zu (non-finite inputs are refused)",
+                                 file, name, out[k], first + k / per);
+        }
         H5Sclose(ms);
     }
     H5Sclose(sp);
@@ -329,11 +399,22 @@ int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t fi
 static void escape_name(char *dst, size_t len, const char *src)
 {
     size_t k = 0;
-    for (; *src && k + 4 < len; src++) {
+    for (; *src && k + 4 <= len; src++) {
         if (*src == '/' || *src == '%') k += (size_t)snprintf(dst + k, len - k, "%%%02X", (unsigned char)*src);
         else dst[k++] = *src;
     }
     dst[k] = 0;
+}
+
+/* the n strings joined by '\n' (malloc'd): names have no length limit */
+static char *join_lines(const char *const *s, int n)
+{
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(s[i]) + 1;
+    char *b = gn_xmalloc(len), *o = b;
+    *o = 0;
+    for (int i = 0; i < n; i++) o = stpcpy(stpcpy(o, i ? "\n" : ""), s[i]);
+    return b;
 }
 
 int gn_model_write_graph(hid_t f, const gn_graph *g) { return gn_model_write_graph_ex(f, g, NULL); }
@@ -350,7 +431,7 @@ int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
          gn_h5_attr_str_w(f, "output_name", g->t[g->output].name);
     for (int k = 0; k < g->nn && !rc; k++) {
         const gn_node *n = &g->nodes[k];
-        char nm[32], buf[8192];
+        char nm[32], *buf;
         snprintf(nm, sizeof nm, "%04d", k);
         hid_t ng = gn_h5_group(gg, nm);
         if (ng < 0) {
@@ -358,18 +439,16 @@ int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
             break;
         }
         rc = gn_h5_attr_str_w(ng, "op", gn_op_name(n->op)) || gn_h5_attr_str_w(ng, "name", n->name);
-        size_t o = 0;
-        buf[0] = 0;
-        for (int j = 0; j < n->nin; j++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", j ? "\n" : "", g->t[n->in[j]].name);
+        const char *f[GN_NSLOT];
+        for (int j = 0; j < n->nin; j++) f[j] = g->t[n->in[j]].name;
+        buf = join_lines(f, n->nin);
         rc = rc || gn_h5_attr_str_w(ng, "inputs", buf) ||
              gn_h5_attr_str_w(ng, "output", g->t[n->out].name);
-        o = 0;
-        buf[0] = 0;
-        for (int s = 0; s < GN_NSLOT; s++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", s ? "\n" : "",
-                                  n->p[s] >= 0 ? g->params[n->p[s]].name : "");
+        free(buf);
+        for (int s = 0; s < GN_NSLOT; s++) f[s] = n->p[s] >= 0 ? g->params[n->p[s]].name : "";
+        buf = join_lines(f, GN_NSLOT);
         rc = rc || gn_h5_attr_str_w(ng, "params", buf);
+        free(buf);
         int ints[13] = {n->kh, n->kw, n->sh, n->sw, n->pt, n->pl, n->pb, n->pr, n->groups,
                         n->count_include_pad, n->rc, n->rh, n->rw};
         float fl[5] = {n->eps, n->momentum, n->lo, n->hi, n->slope};
@@ -390,16 +469,17 @@ int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
     for (int i = 0; i < g->np && !rc; i++) {
         if (skip && skip[i]) continue;
         const gn_param *p = &g->params[i];
-        char nm[1024];
-        size_t dims[4];
+        size_t dims[4], len = 3 * strlen(p->name) + 1;
+        char *nm = gn_xmalloc(len);
         for (int d = 0; d < p->ndim; d++) dims[d] = (size_t)p->dims[d];
-        escape_name(nm, sizeof nm, p->name);
+        escape_name(nm, len, p->name);
         rc = gn_h5_write_f32(gp, nm, p->ndim, dims, p->data);
         if (!rc) {
             hid_t ds = H5Dopen2(gp, nm, H5P_DEFAULT);
             rc = gn_h5_attr_str_w(ds, "name", p->name);
             H5Dclose(ds);
         }
+        free(nm);
     }
     if (gg >= 0) H5Gclose(gg);
     if (gp >= 0) H5Gclose(gp);
@@ -439,18 +519,18 @@ static herr_t read_param(hid_t loc, const char *name, const H5L_info_t *info, vo
         it->rc = gn_err_set("%s: %s is not a dataset", it->path, full);
         return -1;
     }
+    hid_t sp = H5Dget_space(ds);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
     int rc = gn_h5_attr_str_r(ds, "name", &pname, 1);
     H5Dclose(ds);
+    if (rc) gn_err_prefix("%s: %s", it->path, full);
     if (rc || gn_h5_read_f32(loc, it->path, name, 0, dims, &v)) {
         free(pname);
         it->rc = GN_EIO;
         return -1;
     }
-    hid_t d2 = H5Dopen2(loc, name, H5P_DEFAULT), sp = H5Dget_space(d2);
-    int rank = H5Sget_simple_extent_ndims(sp);
-    H5Sclose(sp);
-    H5Dclose(d2);
-    int idims[4];
+    int idims[4]; /* open_ds checked each fits an int */
     for (int i = 0; i < 4; i++) idims[i] = (int)dims[i];
     if (gn_graph_add_param(it->g, pname ? pname : name, rank, idims, v) < 0) {
         gn_err_prefix("%s", it->path);
@@ -477,6 +557,7 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
         gn_h5_attr_str_r(f, "input_name", &in_name, 0) ||
         gn_h5_attr_str_r(f, "output_name", &out_name, 0)) {
         gn_err_prefix("%s", path);
+        free(in_name), free(out_name);
         gn_graph_free(g);
         return GN_EIO;
     }
@@ -486,20 +567,32 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
     }
     struct param_it it = {g, path, 0};
     hid_t gp = H5Gopen2(f, "params", H5P_DEFAULT);
-    H5Literate(gp, H5_INDEX_NAME, H5_ITER_INC, NULL, read_param, &it);
+    if (gp < 0) {
+        rc = gn_err_set("%s: /params is not a group", path);
+        goto done;
+    }
+    herr_t e = H5Literate(gp, H5_INDEX_NAME, H5_ITER_INC, NULL, read_param, &it);
     H5Gclose(gp);
     if ((rc = it.rc)) goto done;
+    if (e < 0) {
+        rc = gn_err_set("%s: /params: cannot list its datasets", path);
+        goto done;
+    }
     if (hook && (rc = hook(f, path, g, arg))) goto done;
     g->input = gn_graph_tensor(g, in_name);
     hid_t gg = H5Gopen2(f, "graph", H5P_DEFAULT);
     H5G_info_t gi;
-    H5Gget_info(gg, &gi);
+    if (gg < 0 || H5Gget_info(gg, &gi) < 0) {
+        rc = gn_err_set("%s: /graph is not a group", path);
+        if (gg >= 0) H5Gclose(gg);
+        goto done;
+    }
     for (hsize_t k = 0; k < gi.nlinks && !rc; k++) {
         char nm[32];
         snprintf(nm, sizeof nm, "%04d", (int)k);
         hid_t ng = H5Gopen2(gg, nm, H5P_DEFAULT);
         if (ng < 0) {
-            rc = gn_err_set("%s: graph/%s missing", path, nm);
+            rc = gn_err_set("%s: graph/%s missing (or not a group)", path, nm);
             break;
         }
         char *op = NULL, *name = NULL, *ins = NULL, *outn = NULL, *ps = NULL;
@@ -555,6 +648,7 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
         goto done;
     }
     if ((rc = gn_graph_finalize(g, shape[0], shape[1], shape[2]))) gn_err_prefix("%s", path);
+    else if ((rc = gn_graph_check_finite(g))) gn_err_prefix("%s", path);
 done:
     free(in_name);
     free(out_name);
@@ -633,6 +727,12 @@ int gn_dataset_load(const char *path, gn_dataset *d)
     if (!rc) rc = gn_h5_read_f32(f, path, "x", 4, dims, &d->x);
     if (!rc) {
         d->n = dims[0], d->c = (int)dims[1], d->h = (int)dims[2], d->w = (int)dims[3];
+        size_t per = dims[1] * dims[2] * dims[3], k = gn_nonfinite(d->x, d->n * per);
+        if (k < d->n * per)
+            rc = gn_err_code(GN_EINVAL, "%s: x: value %g in image %zu (non-finite inputs are refused)",
+                             path, d->x[k], k / per);
+    }
+    if (!rc) {
         if (H5Lexists(f, "y", H5P_DEFAULT) > 0) {
             rc = gn_h5_read_i32(f, path, "y", 1, ydims, &d->y);
             if (!rc && ydims[0] != d->n)

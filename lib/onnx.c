@@ -190,8 +190,8 @@ static long long tensor_count(const otensor *t)
     long long n = 1;
     for (size_t d = 0; d < t->n_dims; d++) {
         if (t->dims[d] < 0 || t->dims[d] > INT_MAX) return -1;
+        if (t->dims[d] && n > (1LL << 40) / t->dims[d]) return -1; /* no overflow */
         n *= t->dims[d];
-        if (n > (1LL << 40)) return -1;
     }
     return n;
 }
@@ -222,13 +222,15 @@ static int cst_f32(const ctx *x, const cst *c, float **out, size_t *n)
     if (t->data_type != DT_(FLOAT))
         return nerr(x, "initializer %s: data type %s, expected float32", c->name,
                     dtype_name(t->data_type));
-    float *v = gn_xmalloc((size_t)cnt * sizeof *v);
+    /* the data present must match the shape before the shape is allocated */
+    if (t->has_raw_data && t->raw_data.len != (size_t)cnt * 4)
+        return nerr(x, "initializer %s: raw_data has %zu bytes, expected %lld", c->name,
+                    t->raw_data.len, cnt * 4);
+    if (!t->has_raw_data && t->n_float_data != (size_t)cnt)
+        return nerr(x, "initializer %s: %zu values for shape with %lld elements", c->name,
+                    t->n_float_data, cnt);
+    float *v = gn_xmalloc((size_t)(cnt ? cnt : 1) * sizeof *v);
     if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)cnt * 4) {
-            free(v);
-            return nerr(x, "initializer %s: raw_data has %zu bytes, expected %lld", c->name,
-                        t->raw_data.len, cnt * 4);
-        }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         if (cnt) memcpy(v, t->raw_data.data, (size_t)cnt * 4);
 #else
@@ -238,11 +240,6 @@ static int cst_f32(const ctx *x, const cst *c, float **out, size_t *n)
         }
 #endif
     } else {
-        if (t->n_float_data != (size_t)cnt) {
-            free(v);
-            return nerr(x, "initializer %s: %zu values for shape with %lld elements", c->name,
-                        t->n_float_data, cnt);
-        }
         if (cnt) memcpy(v, t->float_data, (size_t)cnt * sizeof *v);
     }
     *out = v;
@@ -272,13 +269,14 @@ static int cst_f64(const ctx *x, const cst *c, double **out, size_t *n)
         return nerr(x, "constant %s: data type %s not supported", c->name,
                     dtype_name(t->data_type));
     }
+    if (t->has_raw_data && t->raw_data.len != (size_t)cnt * (size_t)nb)
+        return nerr(x, "constant %s: raw_data has %zu bytes, expected %lld", c->name,
+                    t->raw_data.len, cnt * nb);
+    if (!t->has_raw_data && nfield != (size_t)cnt)
+        return nerr(x, "constant %s: %zu values for shape with %lld elements", c->name, nfield,
+                    cnt);
     double *v = gn_xmalloc((size_t)(cnt ? cnt : 1) * sizeof *v);
     if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)cnt * (size_t)nb) {
-            free(v);
-            return nerr(x, "constant %s: raw_data has %zu bytes, expected %lld", c->name,
-                        t->raw_data.len, cnt * nb);
-        }
         for (long long i = 0; i < cnt; i++) {
             uint64_t u = load_le(t->raw_data.data + (size_t)i * nb, nb);
             if (isfloat && nb == 4) {
@@ -296,11 +294,6 @@ static int cst_f64(const ctx *x, const cst *c, double **out, size_t *n)
             }
         }
     } else {
-        if (nfield != (size_t)cnt) {
-            free(v);
-            return nerr(x, "constant %s: %zu values for shape with %lld elements", c->name, nfield,
-                        cnt);
-        }
         for (long long i = 0; i < cnt; i++) switch (t->data_type) {
             case DT_(FLOAT): v[i] = t->float_data[i]; break;
             case DT_(DOUBLE): v[i] = t->double_data[i]; break;
@@ -1124,6 +1117,20 @@ static int input_shape(const ctx *x, const Onnx__ValueInfoProto *in, int chw[3])
     return 0;
 }
 
+/* Names protobuf-c leaves NULL when absent: every graph input and output
+ * is compared by name, so each must have one. */
+static int check_value_names(const ctx *x)
+{
+    const Onnx__GraphProto *gp = x->gp;
+    for (size_t i = 0; i < gp->n_input; i++)
+        if (!gp->input[i]->name || !gp->input[i]->name[0])
+            return gerr(x, "graph input %zu has no name", i);
+    for (size_t i = 0; i < gp->n_output; i++)
+        if (!gp->output[i]->name || !gp->output[i]->name[0])
+            return gerr(x, "graph output %zu has no name", i);
+    return 0;
+}
+
 static int import(ctx *x)
 {
     const Onnx__GraphProto *gp = x->gp;
@@ -1137,6 +1144,7 @@ static int import(ctx *x)
     }
     if (gp->n_node == 0) return gerr(x, "graph has no nodes");
     if (gp->n_output == 0) return gerr(x, "graph has no output");
+    TRY(check_value_names(x));
     TRY(find_input(x, &in));
     TRY(input_shape(x, in, chw));
     x->g->input = gn_graph_tensor(x->g, in->name);
@@ -1162,6 +1170,10 @@ static int import(ctx *x)
         gn_err_prefix("%s", x->path);
         return GN_EINVAL;
     }
+    if (gn_graph_check_finite(x->g)) {
+        gn_err_prefix("%s", x->path);
+        return GN_EINVAL;
+    }
     if (!gn_graph_count_op(x->g, GN_OP_BN))
         warn(x, "model has no BatchNormalization: zero-shot distillation needs BatchNorm "
                 "statistics (was it exported with BatchNorm fused into Conv? export with "
@@ -1176,18 +1188,28 @@ static int import(ctx *x)
 
 int gn_onnx_import(const char *path, gn_graph **out, char *warnings, size_t warnlen)
 {
-    ctx x;
     uint8_t *buf = NULL;
     size_t len = 0;
+    const char *shown = strcmp(path, "-") ? path : "(stdin)";
+    if (warnings && warnlen) warnings[0] = '\0';
+    int rc = read_all(path, shown, &buf, &len);
+    if (rc) return rc;
+    rc = gn_onnx_import_mem(shown, buf, len, out, warnings, warnlen);
+    free(buf);
+    return rc;
+}
+
+int gn_onnx_import_mem(const char *name, const void *buf, size_t len, gn_graph **out,
+                       char *warnings, size_t warnlen)
+{
+    ctx x;
     memset(&x, 0, sizeof x);
-    x.path = strcmp(path, "-") ? path : "(stdin)";
+    x.path = name;
     x.warn = warnings;
     x.warnlen = warnlen;
     if (warnings && warnlen) warnings[0] = '\0';
-    int rc = read_all(path, x.path, &buf, &len);
-    if (rc) return rc;
-    x.m = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf); /* protobuf-c copies what it keeps */
+    int rc;
+    x.m = onnx__model_proto__unpack(NULL, len, buf); /* protobuf-c copies what it keeps */
     if (!x.m)
         return gn_err_code(GN_EINVAL, "%s: not an ONNX model (protobuf parse failed)", x.path);
     if (!x.m->graph) {

@@ -156,7 +156,10 @@ static herr_t read_qw(hid_t loc, const char *name, const H5L_info_t *info, void 
             rc = gn_err_set("%s: /qweights/%s: bad shape attribute", it->path, name);
     }
     size_t dims[4], n = 1;
-    for (int d = 0; d < ndim; d++) n *= (size_t)(shape[d] > 0 ? shape[d] : 0);
+    for (int d = 0; d < ndim && !rc; d++)
+        if (shape[d] < 1 || __builtin_mul_overflow(n, (size_t)shape[d], &n) || n > GN_MAX_PARAM)
+            rc = gn_err_set("%s: /qweights/%s: shape dimension %d is %d (or too many values)",
+                            it->path, name, d, shape[d]);
     if (!rc && (bits < 2 || bits > 8)) rc = gn_err_set("%s: /qweights/%s: bits %d outside 2..8", it->path, name, bits);
     if (!rc && (gn_h5_read_f32(gw, it->path, "step", 1, dims, &st) ||
                 (dims[0] != (size_t)shape[0] && gn_err_set("%s: /qweights/%s/step has %zu values for %d channels", it->path, name, dims[0], shape[0])) ||
@@ -167,9 +170,10 @@ static herr_t read_qw(hid_t loc, const char *name, const H5L_info_t *info, void 
         hid_t ds = H5Dopen2(gw, "codes", H5P_DEFAULT);
         hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
         size_t nb = sp >= 0 ? (size_t)H5Sget_simple_extent_npoints(sp) : 0;
-        if (ds < 0 || nb != gn_packed_bytes(n, bits))
+        if (ds < 0 || sp < 0 || nb != gn_packed_bytes(n, bits))
             rc = gn_err_set("%s: /qweights/%s/codes has %zu bytes, expected %zu", it->path, name, nb,
                             gn_packed_bytes(n, bits));
+        else if (gn_h5_check_size(ds, it->path, "/qweights/codes", n * sizeof(float))) rc = 1;
         else {
             packed = gn_xmalloc(nb);
             if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) < 0)
@@ -339,6 +343,9 @@ int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)
             else if (dims[0] * dims[1] * dims[2] * dims[3] != p->n)
                 rc = gn_err_set("%s: %s has %zu values, the model's has %zu", path, full,
                                 dims[0] * dims[1] * dims[2] * dims[3], p->n);
+            else if (gn_nonfinite(d, p->n) < p->n)
+                rc = gn_err_code(GN_EINVAL, "%s: %s: value %g (non-finite weights are refused)", path,
+                                 full, d[gn_nonfinite(d, p->n)]);
             else memcpy(p->data, d, p->n * sizeof(float));
             free(d);
         }

@@ -23,7 +23,9 @@ static int copy_param(gn_graph *dst, const gn_graph *src, int i)
 static void fresh_name(const gn_graph *g, char *buf, size_t len, const char *base)
 {
     snprintf(buf, len, "%s", base);
-    for (int k = 2; gn_graph_find_param(g, buf) >= 0; k++) snprintf(buf, len, "%s.%d", base, k);
+    /* a base too long for buf keeps room for the suffix, so names stay distinct */
+    int keep = len > 16 ? (int)(len - 13) : 0;
+    for (int k = 2; gn_graph_find_param(g, buf) >= 0; k++) snprintf(buf, len, "%.*s.%d", keep, base, k);
 }
 
 static int consumers(const gn_graph *g, int t, int *first)

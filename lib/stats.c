@@ -163,18 +163,19 @@ int gn_bnstats_load(const char *path, gn_bnstats *s)
     if (!rc && !*kind) rc = gn_err_set("%s: not a genie bnstats file (no genie_kind attribute)", path);
     else if (!rc && strcmp(kind, "bnstats"))
         rc = gn_err_set("%s: is a genie %s file, expected a bnstats file", path, kind);
-    if (!rc && gn_h5_attr_ints_r(f, "genie_format", &version, 1, 0)) rc = GN_EIO;
+    if (!rc && gn_h5_attr_ints_r(f, "genie_format", &version, 1, 0))
+        gn_err_prefix("%s", path), rc = GN_EIO;
     if (!rc && version != GN_BNSTATS_FORMAT)
         rc = gn_err_set("%s: bnstats format version %d, this genie reads %d", path, version,
                         GN_BNSTATS_FORMAT);
     if (!rc && (gn_h5_attr_ints_r(f, "layers", &nl, 1, 0) ||
                 gn_h5_attr_str_r(f, "model_sha256", &sha, 0)))
-        rc = GN_EIO;
+        gn_err_prefix("%s", path), rc = GN_EIO;
     if (!rc && (nl < 1 || nl > 1000000)) rc = gn_err_set("%s: layers = %d", path, nl);
     if (!rc) {
         snprintf(s->model_sha, sizeof s->model_sha, "%s", sha);
         int dn = 0;
-        if (gn_h5_attr_ints_r(f, "data_n", &dn, 1, 1)) rc = GN_EIO;
+        if (gn_h5_attr_ints_r(f, "data_n", &dn, 1, 1)) gn_err_prefix("%s", path), rc = GN_EIO;
         s->real_n = dn > 0 ? (size_t)dn : 0;
     }
     free(sha);
@@ -211,6 +212,8 @@ int gn_bnstats_load(const char *path, gn_bnstats *s)
             if (!rc && (d1[0] != (size_t)s->c[l] || d2[0] != (size_t)s->c[l]))
                 rc = gn_err_set("%s: /%s: %d channels but mean has %zu and std %zu values", path,
                                 nm, s->c[l], d1[0], d2[0]);
+            if (!rc && (gn_nonfinite(mv[l], d1[0]) < d1[0] || gn_nonfinite(sv[l], d2[0]) < d2[0]))
+                rc = gn_err_code(GN_EINVAL, "%s: /%s: a non-finite mean or std (refused)", path, nm);
         }
         if (!rc && have_real && H5Lexists(gl, "real_mean", H5P_DEFAULT) > 0 &&
             H5Lexists(gl, "real_std", H5P_DEFAULT) > 0) {

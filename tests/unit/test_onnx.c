@@ -247,12 +247,22 @@ static void write_temp(char *path, const void *data, size_t len)
     close(fd);
 }
 
-/* Packs the model, imports it from a temporary file (removed again). */
+/* Packs the model, imports it from a temporary file (removed again).
+ * With GENIE_ONNX_SEEDS=DIR set, also keeps a copy as DIR/NNN.onnx (the
+ * fuzz target's seed corpus, tests/fuzz/seed/onnx). */
 static int mb_import(mb *b, char *path, gn_graph **g, char *warn, size_t wl)
 {
     size_t n = onnx__model_proto__get_packed_size(&b->m);
     uint8_t *buf = malloc(n ? n : 1);
     onnx__model_proto__pack(&b->m, buf);
+    static int seq;
+    const char *seeds = getenv("GENIE_ONNX_SEEDS");
+    if (seeds) {
+        char sp[4096];
+        snprintf(sp, sizeof sp, "%s/%03d.onnx", seeds, seq++);
+        FILE *sf = fopen(sp, "wb");
+        if (sf) fwrite(buf, 1, n, sf), fclose(sf);
+    }
     write_temp(path, buf, n);
     free(buf);
     int rc = gn_onnx_import(path, g, warn, wl);

@@ -1,0 +1,252 @@
+/* test_reliability.c - readers against files that lie: dimensions whose
+ * product overflows, datasets bigger than their file, names of 10 KB, a
+ * packed weight with zero channels, NaN weights. Each reader must fail with
+ * one line naming the file and the object (or, for long names, just work).
+ *
+ * `test_reliability --write KIND OUT [SRC]` writes one such file for the bats
+ * suites (tests/bats/reliability.bats), KIND one of:
+ *   overflow   dataset file whose /x has dimensions 2^40 x 2^40 x 2^40 x 1
+ *   huge       dataset file whose /x claims 2^30 x 1 x 28 x 28 floats (no data)
+ *   longname   model whose tensors, node and parameters have 10 KB names
+ *   zerochan   SRC (a packed model) with its first weight's shape[0] = 0
+ *   nan, inf   SRC (a model) with one weight NaN / +Inf
+ *   nanx       SRC (a dataset) with one pixel NaN
+ *   graphds    SRC (a model) with /graph a dataset, not a group */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_pack.h"
+
+/* a dataset file whose /x is chunked with the given (never written) dims */
+static int write_claim(const char *path, const hsize_t *dims)
+{
+    hid_t f;
+    if (gn_h5_create(path, &f)) return 1;
+    hsize_t chunk[4] = {1, 1, 1, 1};
+    hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    hid_t ds = H5Dcreate2(f, "x", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int one = 1, rc = ds < 0 || gn_h5_attr_str_w(f, "genie_kind", "dataset") ||
+                      gn_h5_attr_ints_w(f, "genie_format", &one, 1);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(dcpl), H5Sclose(sp), H5Fclose(f);
+    return rc;
+}
+
+/* x -> conv (name) -> gap -> linear -> y, every name `len` characters long */
+static gn_graph *long_names(size_t len)
+{
+    char *nm[6];
+    for (int i = 0; i < 6; i++) {
+        nm[i] = malloc(len + 1);
+        memset(nm[i], 'a' + i, len);
+        nm[i][len] = 0;
+        nm[i][0] = '/'; /* escaped in /params */
+    }
+    gn_graph *g = gn_graph_new();
+    int wd[4] = {2, 1, 3, 3}, fd[2] = {10, 2};
+    int w = gn_graph_add_param(g, nm[0], 4, wd, NULL), fw = gn_graph_add_param(g, nm[1], 2, fd, NULL);
+    int x = gn_graph_tensor(g, nm[2]), c = gn_graph_tensor(g, nm[3]), p = gn_graph_tensor(g, nm[4]),
+        y = gn_graph_tensor(g, nm[5]);
+    gn_node *n = gn_graph_add_node(g, GN_OP_CONV, nm[3]);
+    n->nin = 1, n->in[0] = x, n->out = c, n->p[GN_P_W] = w;
+    n = gn_graph_add_node(g, GN_OP_GAP, nm[4]);
+    n->nin = 1, n->in[0] = c, n->out = p;
+    n = gn_graph_add_node(g, GN_OP_LINEAR, nm[5]);
+    n->nin = 1, n->in[0] = p, n->out = y, n->p[GN_P_W] = fw;
+    g->input = x, g->output = y;
+    for (int i = 0; i < 6; i++) free(nm[i]);
+    if (gn_graph_finalize(g, 1, 8, 8)) {
+        fprintf(stderr, "test_reliability: %s\n", gn_err_msg());
+        exit(1);
+    }
+    return g;
+}
+
+/* copies src to dst byte for byte */
+static int copy(const char *src, const char *dst)
+{
+    FILE *a = fopen(src, "rb"), *b = fopen(dst, "wb");
+    int rc = !a || !b;
+    char buf[65536];
+    size_t k;
+    while (!rc && (k = fread(buf, 1, sizeof buf, a)) > 0) rc = fwrite(buf, 1, k, b) != k;
+    if (a) fclose(a);
+    if (b && fclose(b)) rc = 1;
+    return rc;
+}
+
+struct first_it { char name[4096]; };
+static herr_t first_name(hid_t loc, const char *name, const H5L_info_t *info, void *arg)
+{
+    snprintf(((struct first_it *)arg)->name, 4096, "%s", name);
+    return 1;
+}
+
+/* sets value 0 of the first dataset in group `grp` (or dataset grp itself) to v */
+static int poison(const char *path, const char *grp, float v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return 1;
+    char full[4200];
+    H5O_info_t oi;
+    H5Oget_info_by_name(f, grp, &oi, H5P_DEFAULT);
+    if (oi.type == H5O_TYPE_GROUP) {
+        hid_t g = H5Gopen2(f, grp, H5P_DEFAULT);
+        struct first_it it = {""};
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, first_name, &it);
+        H5Gclose(g);
+        snprintf(full, sizeof full, "%s/%s", grp, it.name);
+    } else snprintf(full, sizeof full, "%s", grp);
+    hid_t ds = H5Dopen2(f, full, H5P_DEFAULT), sp = H5Dget_space(ds);
+    hsize_t at[H5S_MAX_RANK] = {0}, one = 1;
+    H5Sselect_elements(sp, H5S_SELECT_SET, 1, at);
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    int rc = H5Dwrite(ds, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, &v) < 0;
+    H5Sclose(ms), H5Sclose(sp), H5Dclose(ds), H5Fclose(f);
+    return rc;
+}
+
+/* SRC's first /qweights entry gets shape[0] = 0 */
+static int zero_channels(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return 1;
+    hid_t q = H5Gopen2(f, "qweights", H5P_DEFAULT);
+    struct first_it it = {""};
+    H5Literate(q, H5_INDEX_NAME, H5_ITER_INC, NULL, first_name, &it);
+    hid_t w = H5Gopen2(q, it.name, H5P_DEFAULT);
+    hid_t a = H5Aopen(w, "shape", H5P_DEFAULT), sp = H5Aget_space(a);
+    int shape[4] = {0}, n = (int)H5Sget_simple_extent_npoints(sp);
+    H5Aread(a, H5T_NATIVE_INT, shape);
+    shape[0] = 0;
+    int rc = H5Awrite(a, H5T_NATIVE_INT, shape) < 0 || n < 1;
+    H5Sclose(sp), H5Aclose(a), H5Gclose(w), H5Gclose(q), H5Fclose(f);
+    return rc;
+}
+
+static int write_kind(const char *kind, const char *out, const char *src)
+{
+    gn_h5_quiet();
+    if (!strcmp(kind, "overflow")) {
+        hsize_t d[4] = {1ull << 40, 1ull << 40, 1ull << 40, 1};
+        return write_claim(out, d);
+    }
+    if (!strcmp(kind, "huge")) {
+        hsize_t d[4] = {1ull << 30, 1, 28, 28};
+        return write_claim(out, d);
+    }
+    if (!strcmp(kind, "longname")) {
+        gn_graph *g = long_names(10240);
+        int rc = gn_model_save(out, g, NULL, NULL);
+        gn_graph_free(g);
+        return rc;
+    }
+    if (!src || copy(src, out)) return 1;
+    if (!strcmp(kind, "zerochan")) return zero_channels(out);
+    if (!strcmp(kind, "nan")) return poison(out, "params", NAN);
+    if (!strcmp(kind, "inf")) return poison(out, "params", INFINITY);
+    if (!strcmp(kind, "nanx")) return poison(out, "x", NAN);
+    if (!strcmp(kind, "graphds")) {
+        hid_t f = H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT);
+        hsize_t one = 1;
+        hid_t sp = H5Screate_simple(1, &one, NULL), ds = -1;
+        if (f >= 0 && H5Ldelete(f, "graph", H5P_DEFAULT) >= 0)
+            ds = H5Dcreate2(f, "graph", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ds >= 0) H5Dclose(ds);
+        H5Sclose(sp);
+        if (f >= 0) H5Fclose(f);
+        return ds < 0;
+    }
+    return 2;
+}
+
+/* the reader failed with one line that starts "PATH: " and holds `needle` */
+#define EXPECT_MSG(rc, path, needle) expect_msg(rc, path, needle, __LINE__)
+static void expect_msg(int rc, const char *path, const char *needle, int line)
+{
+    const char *m = gn_err_msg();
+    int ok = rc != 0 && !strncmp(m, path, strlen(path)) && m[strlen(path)] == ':' &&
+             !strchr(m, '\n') && strstr(m, needle);
+    CHECK(ok);
+    if (!ok) fprintf(stderr, "  (line %d) rc %d, message \"%s\", wanted \"%s\"\n", line, rc, m, needle);
+}
+
+static void test_claims(const char *dir)
+{
+    char p[4096];
+    gn_dataset d;
+    snprintf(p, sizeof p, "%s/overflow.h5", dir);
+    CHECK(write_kind("overflow", p, NULL) == 0);
+    EXPECT_MSG(gn_dataset_load(p, &d), p, "x: dimensions 1099511627776 x 1099511627776");
+    snprintf(p, sizeof p, "%s/huge.h5", dir);
+    CHECK(write_kind("huge", p, NULL) == 0);
+    EXPECT_MSG(gn_dataset_load(p, &d), p, "(truncated or damaged)");
+    unlink(p);
+}
+
+static void test_long_names(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/longname.h5", dir);
+    gn_graph *g = long_names(10240), *h = NULL;
+    CHECK(gn_model_save(p, g, NULL, NULL) == 0);
+    int rc = gn_model_load(p, &h);
+    CHECK(rc == 0);
+    if (rc) fprintf(stderr, "  %s\n", gn_err_msg());
+    if (!rc) {
+        CHECK(h->nn == 3 && h->np == 2);
+        CHECK(!strcmp(h->t[h->input].name, g->t[g->input].name));
+        CHECK(!strcmp(h->t[h->output].name, g->t[g->output].name));
+        CHECK(!strcmp(h->params[0].name, g->params[0].name) || !strcmp(h->params[1].name, g->params[0].name));
+        CHECK(strlen(h->nodes[0].name) == 10240);
+    }
+    gn_graph_free(g), gn_graph_free(h);
+    unlink(p);
+}
+
+/* a model whose attributes are out of range is refused on reading */
+static void test_attrs(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/attrs.h5", dir);
+    gn_graph *g = long_names(4);
+    g->nodes[0].pt = -3;
+    CHECK(gn_model_save(p, g, NULL, NULL) == 0);
+    gn_graph *h = NULL;
+    EXPECT_MSG(gn_model_load(p, &h), p, "pads -3,0,0,0 outside 0..65535");
+    g->nodes[0].pt = 0, g->nodes[0].sh = 0;
+    CHECK(gn_model_save(p, g, NULL, NULL) == 0);
+    EXPECT_MSG(gn_model_load(p, &h), p, "stride 0x1 outside 1..65535");
+    g->nodes[0].sh = 1, g->nodes[0].groups = 0;
+    CHECK(gn_model_save(p, g, NULL, NULL) == 0);
+    EXPECT_MSG(gn_model_load(p, &h), p, "groups 0 outside");
+    gn_graph_free(g);
+    unlink(p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && !strcmp(argv[1], "--write")) {
+        int rc = write_kind(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+        if (rc) fprintf(stderr, "test_reliability: cannot write %s %s: %s\n", argv[2], argv[3], gn_err_msg());
+        return rc ? 1 : 0;
+    }
+    gn_h5_quiet();
+    char dir[] = "tests/tmp/reliabilityXXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("test_reliability: mkdtemp");
+        return 1;
+    }
+    test_claims(dir);
+    test_long_names(dir);
+    test_attrs(dir);
+    rmdir(dir);
+    return check_summary("test_reliability");
+}
