@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gn_calibrate.h"
-#include "gn_cli.h"
+#include "gn_base.h"
 #include "gn_err.h"
 #include "gn_optim.h"
 #include "gn_quant.h"
