@@ -3,7 +3,7 @@
 # machine so loaded that wall time says nothing, under a second of CPU time
 # (a run that did its work before failing spends many seconds of CPU).
 quick() {
-  local t="$BATS_FILE_TMPDIR/quick.time" real cpu
+  local t="$BATS_FILE_TMPDIR/quick.time" real cpu u s
   run /usr/bin/time -f '%e %U %S' -o "$t" "$@"
   read -r real u s < <(tail -n 1 "$t")
   cpu=$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}')
