@@ -63,35 +63,31 @@ static void print_table(const gn_bnstats *s)
     printf("# total %d %.6g %.6g\n", s->nl, tm, ts);
 }
 
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    *(const char **)ctx = arg; /* -d, --data: the only option of bnstats' own */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"data", 1, 0, 'd'},
-                                       {"batch", 1, 0, 'b'},  {"threads", 1, 0, 't'},
-                                       {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
-                                       {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"data", 1, 0, 'd'}, {0, 0, 0, 0}};
     const char *out = NULL, *data = NULL;
-    int batch = 256, threads = 0, quiet = 0, c;
-    while ((c = getopt_long(argc, argv, "o:d:b:t:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'd': data = optarg; break;
-        case 'b':
-            if (gn_parse_int(optarg, 1, 1 << 20, &batch)) return gn_usage_error("--batch: not a positive integer: '%s'", optarg);
-            break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    int batch = 256, threads = 0, quiet = 0;
+    gn_cli_spec cs = {.out = &out, .threads = &threads, .batch = &batch, .quiet = &quiet,
+                      .shortopts = "d:", .longopts = lo, .opt = on_opt, .ctx = &data,
+                      .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
     if (argc - optind != 1) return gn_usage_error("expected one MODEL file, got %d argument(s)", argc - optind);
     if (!out) return gn_usage_error("no output file given (-o)");
     const char *mpath = argv[optind];
+    if (data && !strcmp(out, "-"))
+        return gn_usage_error("-o - with --data: standard output carries the comparison table");
+    const char *ins[] = {mpath, data}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
     if (threads) gn_set_threads(threads);
     gn_graph *g = NULL;
     gn_bnstats s;
@@ -104,10 +100,8 @@ int main(int argc, char **argv)
     if (!rc && data) {
         gn_dataset d;
         rc = gn_dataset_load(data, &d);
-        const gn_tensorinfo *in = &g->t[g->input];
-        if (!rc && (d.c != in->c || d.h != in->h || d.w != in->w)) {
-            rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", data, d.c,
-                            d.h, d.w, mpath, in->c, in->h, in->w);
+        if (!rc && gn_dataset_check_input(&d, data, g, mpath)) {
+            rc = GN_EINVAL;
         } else if (!rc && d.n < 2) {
             rc = gn_err_set("%s: %zu image(s): an unbiased std needs at least 2", data, d.n);
         }

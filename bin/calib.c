@@ -95,49 +95,58 @@ static int parse_bits(char *s, gn_bits_override *o)
     return 0;
 }
 
+struct calib_opts {
+    gn_qconfig *cfg;
+    gn_bits_override *ov;
+    int list, layers;
+};
+
+/* calib's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    struct calib_opts *o = ctx;
+    gn_qconfig *cfg = o->cfg;
+    static char bitsarg[256][512]; /* parse_bits cuts these up; ov points into them */
+    switch (c) {
+    case 'w':
+        if (gn_parse_int(arg, 2, 8, &cfg->wbits)) return gn_usage_error("--wbits: '%s' is not a bit-width in 2..8", arg);
+        break;
+    case 'a':
+        if (gn_parse_int(arg, 2, 8, &cfg->abits)) return gn_usage_error("--abits: '%s' is not a bit-width in 2..8", arg);
+        break;
+    case 'f':
+        if (gn_parse_int(arg, 2, 8, &cfg->first_last)) return gn_usage_error("--first-last: '%s' is not a bit-width in 2..8", arg);
+        break;
+    case 'B':
+        if (cfg->nov >= 256) return gn_usage_error("too many --bits");
+        snprintf(bitsarg[cfg->nov], sizeof bitsarg[cfg->nov], "%s", arg);
+        if (parse_bits(bitsarg[cfg->nov], &o->ov[cfg->nov])) return gn_usage_error("--bits: expected LAYER=W/A with W, A in 2..8, got '%s'", arg);
+        cfg->nov++;
+        break;
+    case 'L': o->list = 1; break;
+    case 'Y': o->layers = 1; break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"wbits", 1, 0, 'w'}, {"abits", 1, 0, 'a'}, {"first-last", 1, 0, 'f'},
-        {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'}, {"list-layers", 0, 0, 'Y'}, {"threads", 1, 0, 't'},
-        {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-        {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+        {"bits", 1, 0, 'B'}, {"list-units", 0, 0, 'L'},
+        {"list-layers", 0, 0, 'Y'}, {0, 0, 0, 0}};
     gn_qconfig cfg = {.wbits = 0, .abits = 0, .first_last = 8};
     gn_bits_override ov[256];
-    static char bitsarg[256][512]; /* parse_bits cuts these up; ov points into them */
-    int list = 0, layers = 0, quiet = 0, threads = 0, c;
+    struct calib_opts co = {&cfg, ov, 0, 0};
+    int quiet = 0, threads = 0;
     const char *out = NULL;
-    while ((c = getopt_long(argc, argv, "w:a:t:o:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'w':
-            if (gn_parse_int(optarg, 2, 8, &cfg.wbits)) return gn_usage_error("--wbits: '%s' is not a bit-width in 2..8", optarg);
-            break;
-        case 'a':
-            if (gn_parse_int(optarg, 2, 8, &cfg.abits)) return gn_usage_error("--abits: '%s' is not a bit-width in 2..8", optarg);
-            break;
-        case 'f':
-            if (gn_parse_int(optarg, 2, 8, &cfg.first_last)) return gn_usage_error("--first-last: '%s' is not a bit-width in 2..8", optarg);
-            break;
-        case 'B':
-            if (cfg.nov >= 256) return gn_usage_error("too many --bits");
-            snprintf(bitsarg[cfg.nov], sizeof bitsarg[cfg.nov], "%s", optarg);
-            if (parse_bits(bitsarg[cfg.nov], &ov[cfg.nov])) return gn_usage_error("--bits: expected LAYER=W/A with W, A in 2..8, got '%s'", optarg);
-            cfg.nov++;
-            break;
-        case 'L': list = 1; break;
-        case 'Y': layers = 1; break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    gn_cli_spec cs = {.out = &out, .threads = &threads, .quiet = &quiet, .shortopts = "w:a:",
+                      .longopts = lo, .opt = on_opt, .ctx = &co, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
+    int list = co.list, layers = co.layers;
     cfg.ov = ov;
     if (threads) gn_set_threads(threads);
     gn_qmodel q;
@@ -156,6 +165,10 @@ int main(int argc, char **argv)
     if (!out) return gn_usage_error("no output file given (-o)");
     if (!cfg.wbits || !cfg.abits) return gn_usage_error("-w and -a are required");
     const char *mpath = argv[optind], *dpath = argv[optind + 1];
+    if (list && !strcmp(out, "-"))
+        return gn_usage_error("-o - with --list-units: standard output carries the list");
+    const char *ins[] = {mpath, dpath}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
     gn_graph *g = NULL;
     gn_dataset d;
     memset(&q, 0, sizeof q);
@@ -166,10 +179,7 @@ int main(int argc, char **argv)
     }
     int rc = 0, folded = 0;
     char msha[65] = "", dsha[65] = "";
-    const gn_tensorinfo *in = &g->t[g->input];
-    if (d.c != in->c || d.h != in->h || d.w != in->w)
-        rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h,
-                        d.w, mpath, in->c, in->h, in->w);
+    if (gn_dataset_check_input(&d, dpath, g, mpath)) rc = 1;
     if (!rc && gn_sha256_file(mpath, msha)) rc = 1;
     /* data distilled from another model is allowed, but said */
     if (!rc && gn_data_source_sha(dpath, dsha) && strcmp(dsha, msha))

@@ -67,6 +67,8 @@ struct provenance {
     int rows_per_batch;
 };
 
+/* The settings and the inputs' hashes, never the paths typed: the same job gives
+ * the same bytes whether it read files or a pipe, in whatever directory. */
 static int write_provenance(hid_t f, void *arg)
 {
     const struct provenance *p = arg;
@@ -100,8 +102,6 @@ static int write_provenance(hid_t f, void *arg)
            gn_h5_attr_ints_w(f, "loss_rows_per_batch", &p->rows_per_batch, 1) ||
            gn_h5_attr_str_w(f, "model_sha256", p->model_sha) ||
            gn_h5_attr_str_w(f, "targets_sha256", p->targets_sha) ||
-           gn_h5_attr_str_w(f, "model_file", p->o->mpath) ||
-           gn_h5_attr_str_w(f, "stats_file", p->o->spath) ||
            gn_h5_attr_ints_w(f, "batches", p->batches, p->nbatches);
 }
 
@@ -128,71 +128,64 @@ static void on_iter(void *arg, long it, double total, double mt, double st, doub
     gn_progress_update(&p->pr, p->done + it, s);
 }
 
+enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX };
+
+/* distill's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    struct opts *o = ctx;
+    switch (c) {
+    case 'n':
+        if (gn_parse_long(arg, 1, 1L << 30, &o->n)) return gn_usage_error("-n: not a positive count: '%s'", arg);
+        break;
+    case 'i':
+        if (gn_parse_int(arg, 1, 1 << 30, &o->d.iters)) return gn_usage_error("--iters: not a positive integer: '%s'", arg);
+        break;
+    case 'k':
+        if (gn_parse_long(arg, 0, 1L << 30, &o->batch_index)) return gn_usage_error("--batch-index: not a non-negative integer: '%s'", arg);
+        break;
+    case 'm': {
+        int m = gn_distill_method_from_name(arg);
+        if (m < 0) return gn_usage_error("--method: '%s' is not genie, pixel or noise", arg);
+        o->d.method = (gn_distill_method)m;
+        break;
+    }
+    case O_NOSWING: o->d.swing = 0; break;
+    case 'g': o->grid = arg; break;
+    case O_LOGEVERY:
+        if (gn_parse_int(arg, 1, 1 << 30, &o->d.log_every)) return gn_usage_error("--log-every: not a positive integer: '%s'", arg);
+        break;
+    case O_LRZ:
+        if (gn_parse_float(arg, 1e-12, 1e6, &o->d.lr_z)) return gn_usage_error("--lr-z: not a positive number: '%s'", arg);
+        break;
+    case O_LRG:
+        if (gn_parse_float(arg, 1e-12, 1e6, &o->d.lr_g)) return gn_usage_error("--lr-g: not a positive number: '%s'", arg);
+        break;
+    case O_LRX:
+        if (gn_parse_float(arg, 1e-12, 1e6, &o->d.lr_x)) return gn_usage_error("--lr-pixel: not a positive number: '%s'", arg);
+        break;
+    }
+    return 0;
+}
+
 /* parses the command line into o; returns -1 to go on, else an exit status */
 static int parse(int argc, char **argv, struct opts *o)
 {
-    enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_VERSION };
     static const struct option lo[] = {
-        {"output", 1, 0, 'o'},      {"count", 1, 0, 'n'},        {"batch", 1, 0, 'b'},
-        {"iters", 1, 0, 'i'},       {"seed", 1, 0, 's'},         {"batch-index", 1, 0, 'k'},
-        {"method", 1, 0, 'm'},      {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
+        {"count", 1, 0, 'n'},         {"iters", 1, 0, 'i'},     {"batch-index", 1, 0, 'k'},
+        {"method", 1, 0, 'm'},        {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
         {"log-every", 1, 0, O_LOGEVERY}, {"lr-z", 1, 0, O_LRZ}, {"lr-g", 1, 0, O_LRG},
-        {"lr-pixel", 1, 0, O_LRX},  {"threads", 1, 0, 't'},      {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"lr-pixel", 1, 0, O_LRX},    {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     gn_distill_defaults(&o->d);
     o->n = 1024;
     o->batch_index = -1;
-    int c;
-    unsigned long long u;
-    while ((c = getopt_long(argc, argv, "o:n:b:i:s:k:m:g:t:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': o->out = optarg; break;
-        case 'n':
-            if (gn_parse_long(optarg, 1, 1L << 30, &o->n)) return gn_usage_error("-n: not a positive count: '%s'", optarg);
-            break;
-        case 'b':
-            if (gn_parse_int(optarg, 2, 1 << 20, &o->d.batch)) return gn_usage_error("--batch: not an integer >= 2: '%s'", optarg);
-            break;
-        case 'i':
-            if (gn_parse_int(optarg, 1, 1 << 30, &o->d.iters)) return gn_usage_error("--iters: not a positive integer: '%s'", optarg);
-            break;
-        case 's':
-            if (gn_parse_u64(optarg, &u)) return gn_usage_error("--seed: not a non-negative integer: '%s'", optarg);
-            o->d.seed = u;
-            break;
-        case 'k':
-            if (gn_parse_long(optarg, 0, 1L << 30, &o->batch_index)) return gn_usage_error("--batch-index: not a non-negative integer: '%s'", optarg);
-            break;
-        case 'm': {
-            int m = gn_distill_method_from_name(optarg);
-            if (m < 0) return gn_usage_error("--method: '%s' is not genie, pixel or noise", optarg);
-            o->d.method = (gn_distill_method)m;
-            break;
-        }
-        case O_NOSWING: o->d.swing = 0; break;
-        case 'g': o->grid = optarg; break;
-        case O_LOGEVERY:
-            if (gn_parse_int(optarg, 1, 1 << 30, &o->d.log_every)) return gn_usage_error("--log-every: not a positive integer: '%s'", optarg);
-            break;
-        case O_LRZ:
-            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_z)) return gn_usage_error("--lr-z: not a positive number: '%s'", optarg);
-            break;
-        case O_LRG:
-            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_g)) return gn_usage_error("--lr-g: not a positive number: '%s'", optarg);
-            break;
-        case O_LRX:
-            if (gn_parse_float(optarg, 1e-12, 1e6, &o->d.lr_x)) return gn_usage_error("--lr-pixel: not a positive number: '%s'", optarg);
-            break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &o->threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'q': o->quiet = 1; break;
-        case 'h': usage(); return 0;
-        case O_VERSION: gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    gn_cli_spec cs = {.out = &o->out, .threads = &o->threads, .batch = &o->d.batch,
+                      .batch_min = 2, .batch_max = 1 << 20, .seed = &o->d.seed,
+                      .quiet = &o->quiet, .shortopts = "n:i:k:m:g:", .longopts = lo,
+                      .opt = on_opt, .ctx = o, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
     if (argc - optind != 2) return gn_usage_error("expected MODEL and STATS files, got %d argument(s)", argc - optind);
     if (!o->out) return gn_usage_error("no output file given (-o)");
     if (o->n % o->d.batch)
@@ -202,7 +195,8 @@ static int parse(int argc, char **argv, struct opts *o)
                               o->batch_index, o->n / o->d.batch, o->n / o->d.batch - 1);
     o->mpath = argv[optind];
     o->spath = argv[optind + 1];
-    return -1;
+    const char *ins[] = {o->mpath, o->spath}, *outs[] = {o->out, o->grid};
+    return gn_cli_check_io(ins, 2, outs, 2);
 }
 
 int main(int argc, char **argv)

@@ -41,35 +41,39 @@ static int write_logits(hid_t f, const void *arg)
     return gn_h5_attr_str_w(f, "genie_kind", "logits") || gn_h5_write_f32(f, "logits", 2, dims, l->z);
 }
 
+struct eval_opts {
+    int json;
+    const char *logits;
+};
+
+/* eval's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    struct eval_opts *e = ctx;
+    if (c == 'j') e->json = 1;
+    else e->logits = arg; /* 'l' */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"batch", 1, 0, 'b'}, {"json", 0, 0, 'j'},
-                                       {"logits", 1, 0, 'l'}, {"threads", 1, 0, 't'},
-                                       {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-                                       {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
-    int batch = 256, json = 0, threads = 0, quiet = 0;
-    const char *logits_out = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:t:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            if (gn_parse_int(optarg, 1, 1 << 20, &batch)) return gn_usage_error("--batch: not a positive integer: '%s'", optarg);
-            break;
-        case 'j': json = 1; break;
-        case 'l': logits_out = optarg; break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    static const struct option lo[] = {{"json", 0, 0, 'j'}, {"logits", 1, 0, 'l'}, {0, 0, 0, 0}};
+    int batch = 256, threads = 0, quiet = 0;
+    struct eval_opts eo = {0, NULL};
+    gn_cli_spec cs = {.threads = &threads, .batch = &batch, .quiet = &quiet, .longopts = lo,
+                      .opt = on_opt, .ctx = &eo, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
+    int json = eo.json;
+    const char *logits_out = eo.logits;
     if (argc - optind != 2) return gn_usage_error("expected MODEL and DATA files, got %d argument(s)", argc - optind);
     const char *mpath = argv[optind], *dpath = argv[optind + 1];
+    if (logits_out && !strcmp(logits_out, "-"))
+        return gn_usage_error("--logits -: standard output carries the accuracy line");
+    const char *ins[] = {mpath, dpath}, *outs[] = {logits_out};
+    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
     if (threads) gn_set_threads(threads);
     gn_graph *g = NULL;
     gn_dataset d;
@@ -79,11 +83,8 @@ int main(int argc, char **argv)
         gn_graph_free(g);
         return gn_fail();
     }
-    const gn_tensorinfo *in = &g->t[g->input];
     int rc = 0;
-    if (d.c != in->c || d.h != in->h || d.w != in->w) {
-        gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h, d.w,
-                   mpath, in->c, in->h, in->w);
+    if (gn_dataset_check_input(&d, dpath, g, mpath)) {
         rc = 1;
     } else if (!d.y) {
         gn_err_set("%s: no labels (/y): genie-eval needs a labelled dataset", dpath);

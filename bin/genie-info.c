@@ -58,28 +58,25 @@ static double bench_sgemm(int N)
     return best;
 }
 
+/* genie-info's own options: --bench (no -b: that is --batch elsewhere), -v */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    int *flags = ctx;
+    flags[c == 'v'] = 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"bench", 0, 0, 'B'},   {"threads", 1, 0, 't'},
-                                       {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
-                                       {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
-    int bench = 0, verbose = 0, threads = 0, c;
-    while ((c = getopt_long(argc, argv, "t:vh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'B': bench = 1; break; /* no -b: that is --batch in the other programs */
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &threads))
-                return gn_usage_error("--threads: expected a number from 1 to 1024, got '%s'",
-                                      optarg);
-            break;
-        case 'v': verbose = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    static const struct option lo[] = {{"bench", 0, 0, 'B'}, {"verbose", 0, 0, 'v'}, {0, 0, 0, 0}};
+    int flags[2] = {0, 0}, threads = 0; /* bench, verbose */
+    gn_cli_spec cs = {.threads = &threads, .shortopts = "v", .longopts = lo, .opt = on_opt,
+                      .ctx = flags, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
+    int bench = flags[0], verbose = flags[1];
     if (optind < argc) return gn_usage_error("unexpected argument '%s'", argv[optind]);
     if (threads) gn_set_threads(threads);
 

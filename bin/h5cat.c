@@ -342,27 +342,28 @@ static int write_joined(hid_t fo, const void *arg)
     return rc;
 }
 
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    *(int *)ctx = 1; /* -f, --force: h5cat's only option of its own */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"force", 0, 0, 'f'},
-                                       {"help", 0, 0, 'h'},   {"version", 0, 0, 'V'},
-                                       {0, 0, 0, 0}};
+    static const struct option lo[] = {{"force", 0, 0, 'f'}, {0, 0, 0, 0}};
     const char *out = NULL;
-    int force = 0, c;
-    while ((c = getopt_long(argc, argv, "o:fh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    int force = 0;
+    gn_cli_spec cs = {.out = &out, .shortopts = "f", .longopts = lo, .opt = on_opt, .ctx = &force,
+                      .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
     int nf = argc - optind;
     if (nf < 1) return gn_usage_error("expected at least one input file");
     if (!out) return gn_usage_error("no output file given (-o)");
+    const char *outs[] = {out};
+    if ((st = gn_cli_check_io((const char *const *)argv + optind, nf, outs, 1)) >= 0) return st;
     char **paths = argv + optind;
     hid_t *f = gn_xcalloc((size_t)nf, sizeof(hid_t));
     for (int i = 0; i < nf; i++) f[i] = -1;

@@ -37,40 +37,51 @@ static int write_norm(hid_t f, void *arg)
            gn_h5_attr_str_w(f, "made_by", "idx2h5");
 }
 
+struct idx_opts {
+    float mean, std;
+    int have_mean, have_std;
+    long count;
+};
+
+/* idx2h5's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    struct idx_opts *o = ctx;
+    switch (c) {
+    case 'm':
+        if (gn_parse_float(arg, -1e6, 1e6, &o->mean)) return gn_usage_error("--mean: not a number: '%s'", arg);
+        o->have_mean = 1;
+        break;
+    case 'S':
+        if (gn_parse_float(arg, 1e-12, 1e6, &o->std)) return gn_usage_error("--std: not a positive number: '%s'", arg);
+        o->have_std = 1;
+        break;
+    case 'n':
+        if (gn_parse_long(arg, 1, 1L << 40, &o->count)) return gn_usage_error("-n: not a positive count: '%s'", arg);
+        break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
-    static const struct option lo[] = {{"mean", 1, 0, 'm'}, {"std", 1, 0, 's'},
-                                       {"count", 1, 0, 'n'}, {"output", 1, 0, 'o'},
-                                       {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
-    float mean = 0, std = 0;
-    int have_mean = 0, have_std = 0;
-    long count = 0;
+    static const struct option lo[] = {{"mean", 1, 0, 'm'}, {"std", 1, 0, 'S'},
+                                       {"count", 1, 0, 'n'}, {0, 0, 0, 0}};
+    struct idx_opts io = {0};
     const char *out = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "n:o:h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            if (gn_parse_float(optarg, -1e6, 1e6, &mean)) return gn_usage_error("--mean: not a number: '%s'", optarg);
-            have_mean = 1;
-            break;
-        case 's':
-            if (gn_parse_float(optarg, 1e-12, 1e6, &std)) return gn_usage_error("--std: not a positive number: '%s'", optarg);
-            have_std = 1;
-            break;
-        case 'n':
-            if (gn_parse_long(optarg, 1, 1L << 40, &count)) return gn_usage_error("-n: not a positive count: '%s'", optarg);
-            break;
-        case 'o': out = optarg; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    gn_cli_spec cs = {.out = &out, .shortopts = "n:", .longopts = lo, .opt = on_opt, .ctx = &io,
+                      .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
+    float mean = io.mean, std = io.std;
+    long count = io.count;
     if (argc - optind != 2) return gn_usage_error("expected IMAGES and LABELS files, got %d argument(s)", argc - optind);
     if (!out) return gn_usage_error("no output file given (-o)");
-    if (!have_mean || !have_std) return gn_usage_error("--mean and --std are required");
+    if (!io.have_mean || !io.have_std) return gn_usage_error("--mean and --std are required");
+    const char *ins[] = {argv[optind], argv[optind + 1]}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
     size_t n, nl;
     int h, w;
     unsigned char *pix = NULL, *lab = NULL;

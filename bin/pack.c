@@ -30,10 +30,15 @@ int main(int argc, char **argv)
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     const char *out = NULL;
-    int quiet = 0, st = gn_cli_output_quiet(argc, argv, usage, &out, &quiet);
+    int quiet = 0;
+    gn_cli_spec cs = {.out = &out, .quiet = &quiet, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
     if (st >= 0) return st;
     if (argc - optind < 1) return gn_usage_error("expected a quantised model");
     if (!out) return gn_usage_error("no output file given (-o)");
+    const char *outs[] = {out};
+    if ((st = gn_cli_check_io((const char *const *)argv + optind, argc - optind, outs, 1)) >= 0)
+        return st;
     gn_qmodel q;
     if (gn_qmodel_load(argv[optind], &q)) return gn_fail();
     char sha[65] = "";

@@ -59,58 +59,59 @@ static void progress_report(void *arg, int unit, long it, long total, double rec
     gn_progress_update(&p->pr, it, status);
 }
 
+struct recon_opts {
+    int unit, all, indep;
+    gn_recon_opts *o;
+};
+
+/* recon-block's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    struct recon_opts *r = ctx;
+    long iters;
+    switch (c) {
+    case 'u':
+        if (gn_parse_int(arg, 0, 1 << 20, &r->unit)) return gn_usage_error("--unit: not a unit index: '%s'", arg);
+        break;
+    case 'A': r->all = 1; break;
+    case 'I': r->indep = 1; break;
+    case 'i':
+        if (gn_parse_long(arg, 1, 100000000L, &iters)) return gn_usage_error("--iters: not a positive count: '%s'", arg);
+        r->o->iters = iters;
+        break;
+    case 'D': r->o->qdrop = 0, r->o->input_drop = 0; break;
+    case 'U': r->o->lazy_steps = 0; break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
-        {"batch", 1, 0, 'b'}, {"seed", 1, 0, 's'}, {"no-qdrop", 0, 0, 'D'}, {"threads", 1, 0, 't'},
-        {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
-        {"upfront-steps", 0, 0, 'U'}, {0, 0, 0, 0}};
+        {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    int unit = -1, all = 0, indep = 0, threads = 0, quiet = 0, c;
+    struct recon_opts ro = {-1, 0, 0, &o};
+    int threads = 0, quiet = 0;
     o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
-    unsigned long long seed = 0;
-    long iters;
-    while ((c = getopt_long(argc, argv, "u:i:b:s:t:o:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'u':
-            if (gn_parse_int(optarg, 0, 1 << 20, &unit)) return gn_usage_error("--unit: not a unit index: '%s'", optarg);
-            break;
-        case 'A': all = 1; break;
-        case 'I': indep = 1; break;
-        case 'i':
-            if (gn_parse_long(optarg, 1, 100000000L, &iters)) return gn_usage_error("--iters: not a positive count: '%s'", optarg);
-            o.iters = iters;
-            break;
-        case 'b':
-            if (gn_parse_int(optarg, 1, 1 << 16, &o.batch)) return gn_usage_error("--batch: not a positive count: '%s'", optarg);
-            break;
-        case 's':
-            if (gn_parse_u64(optarg, &seed)) return gn_usage_error("--seed: not a non-negative integer: '%s'", optarg);
-            o.seed = seed;
-            break;
-        case 'D': o.qdrop = 0, o.input_drop = 0; break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'U': o.lazy_steps = 0; break;
-        case 'h': usage(); return 0;
-        case 'V': gn_print_version(); return 0;
-        default: return gn_usage_error("unknown option");
-        }
-    }
+    gn_cli_spec cs = {.out = &out, .threads = &threads, .batch = &o.batch, .batch_max = 1 << 16,
+                      .seed = &o.seed, .quiet = &quiet, .shortopts = "u:i:", .longopts = lo,
+                      .opt = on_opt, .ctx = &ro, .usage = usage};
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) return st;
+    int unit = ro.unit, all = ro.all, indep = ro.indep;
     if (argc - optind != 2) return gn_usage_error("expected Q and DATA files, got %d argument(s)", argc - optind);
     if (!out) return gn_usage_error("no output file given (-o)");
     if (all == (unit >= 0)) return gn_usage_error("give exactly one of --unit K and --all");
     if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
-    if (threads) gn_set_threads(threads);
     const char *qpath = argv[optind], *dpath = argv[optind + 1];
+    const char *ins[] = {qpath, dpath}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
+    if (threads) gn_set_threads(threads);
     gn_qmodel q;
     gn_dataset d;
     if (gn_qmodel_load(qpath, &q)) return gn_fail();
@@ -119,11 +120,9 @@ int main(int argc, char **argv)
         return gn_fail();
     }
     int rc = 0;
-    const gn_tensorinfo *in = &q.g->t[q.g->input];
     char qsha[65] = "";
-    if (d.c != in->c || d.h != in->h || d.w != in->w)
-        rc = gn_err_set("%s: /x holds %dx%dx%d samples, model %s takes %dx%dx%d", dpath, d.c, d.h,
-                        d.w, qpath, in->c, in->h, in->w);
+    if (gn_dataset_check_input(&d, dpath, q.g, qpath))
+        rc = 1;
     else if (unit >= q.nunits)
         rc = gn_err_set("%s: unit %d out of range: the model has units 0..%d", qpath, unit, q.nunits - 1);
     else if (indep && gn_sha256_file(qpath, qsha))

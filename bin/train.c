@@ -61,94 +61,101 @@ typedef struct {
     int resume, stop_after, keep_ckpt, threads, quiet;
 } options;
 
+enum { O_LR = 256, O_MOM, O_WD, O_NONEST, O_PAD, O_PADV, O_NOFLIP, O_CLASSES, O_CKPT, O_RESUME,
+       O_STOP, O_KEEP };
+
+/* train's own options (the shared ones are gn_cli_parse's) */
+static int on_opt(void *ctx, int ch, const char *arg)
+{
+    options *o = ctx;
+    gn_train_cfg *c = &o->cfg;
+    switch (ch) {
+    case 'a':
+        if (!gn_arch_exists(arg))
+            return gn_usage_error("--arch: unknown architecture '%s' (known: %s)", arg, gn_arch_list());
+        snprintf(c->arch, sizeof c->arch, "%s", arg);
+        o->given[G_ARCH] = 1;
+        break;
+    case 'd': o->data = arg; break;
+    case 'T': o->test = arg; break;
+    case 'e':
+        if (gn_parse_int(arg, 1, 100000, &c->epochs)) return gn_usage_error("--epochs: not a positive integer: '%s'", arg);
+        o->given[G_EPOCHS] = 1;
+        break;
+    case O_LR:
+        if (gn_parse_float(arg, 1e-12, 1e3, &c->lr)) return gn_usage_error("--lr: not a positive number: '%s'", arg);
+        o->given[G_LR] = 1;
+        break;
+    case O_MOM:
+        if (gn_parse_float(arg, 0, 0.999999, &c->momentum)) return gn_usage_error("--momentum: not a number in [0,1): '%s'", arg);
+        o->given[G_MOM] = 1;
+        break;
+    case O_WD:
+        if (gn_parse_float(arg, 0, 1, &c->weight_decay)) return gn_usage_error("--weight-decay: not a number in [0,1]: '%s'", arg);
+        o->given[G_WD] = 1;
+        break;
+    case O_NONEST: c->nesterov = 0, o->given[G_NEST] = 1; break;
+    case O_PAD:
+        if (gn_parse_int(arg, 0, 1024, &c->pad)) return gn_usage_error("--pad: not an integer in 0..1024: '%s'", arg);
+        o->given[G_PAD] = 1;
+        break;
+    case O_PADV:
+        if (gn_parse_float(arg, -1e6, 1e6, &c->pad_value)) return gn_usage_error("--pad-value: not a number: '%s'", arg);
+        o->given[G_PADV] = 1;
+        break;
+    case O_NOFLIP: c->flip = 0, o->given[G_FLIP] = 1; break;
+    case O_CLASSES:
+        if (gn_parse_int(arg, 1, 1 << 20, &c->classes)) return gn_usage_error("--classes: not a positive integer: '%s'", arg);
+        o->given[G_CLASSES] = 1;
+        break;
+    case O_CKPT: o->ckpt = arg; break;
+    case O_RESUME: o->resume = 1; break;
+    case O_STOP:
+        if (gn_parse_int(arg, 1, 100000, &o->stop_after)) return gn_usage_error("--stop-after: not a positive integer: '%s'", arg);
+        break;
+    case O_KEEP: o->keep_ckpt = 1; break;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, options *o, int *done)
 {
-    enum { O_LR = 256, O_MOM, O_WD, O_NONEST, O_PAD, O_PADV, O_NOFLIP, O_CLASSES, O_CKPT,
-           O_RESUME, O_STOP, O_KEEP, O_VERSION };
     static const struct option lo[] = {
-        {"arch", 1, 0, 'a'},         {"data", 1, 0, 'd'},         {"test", 1, 0, 'T'},
-        {"epochs", 1, 0, 'e'},       {"batch", 1, 0, 'b'},        {"lr", 1, 0, O_LR},
-        {"momentum", 1, 0, O_MOM},   {"weight-decay", 1, 0, O_WD}, {"no-nesterov", 0, 0, O_NONEST},
-        {"pad", 1, 0, O_PAD},        {"pad-value", 1, 0, O_PADV}, {"no-flip", 0, 0, O_NOFLIP},
-        {"classes", 1, 0, O_CLASSES}, {"seed", 1, 0, 's'},        {"output", 1, 0, 'o'},
-        {"checkpoint", 1, 0, O_CKPT}, {"resume", 0, 0, O_RESUME}, {"stop-after", 1, 0, O_STOP},
-        {"keep-checkpoint", 0, 0, O_KEEP}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"arch", 1, 0, 'a'},          {"data", 1, 0, 'd'},           {"test", 1, 0, 'T'},
+        {"epochs", 1, 0, 'e'},        {"lr", 1, 0, O_LR},            {"momentum", 1, 0, O_MOM},
+        {"weight-decay", 1, 0, O_WD}, {"no-nesterov", 0, 0, O_NONEST}, {"pad", 1, 0, O_PAD},
+        {"pad-value", 1, 0, O_PADV},  {"no-flip", 0, 0, O_NOFLIP},   {"classes", 1, 0, O_CLASSES},
+        {"checkpoint", 1, 0, O_CKPT}, {"resume", 0, 0, O_RESUME},    {"stop-after", 1, 0, O_STOP},
+        {"keep-checkpoint", 0, 0, O_KEEP}, {0, 0, 0, 0}};
     gn_train_cfg *c = &o->cfg;
-    unsigned long long seed;
-    int ch;
+    unsigned given = 0;
+    gn_cli_spec cs = {.out = &o->out, .threads = &o->threads, .batch = &c->batch,
+                      .batch_max = 1 << 16, .seed = &c->seed, .quiet = &o->quiet,
+                      .given = &given, .shortopts = "a:d:T:e:", .longopts = lo, .opt = on_opt,
+                      .ctx = o, .usage = usage};
     *done = 0;
-    while ((ch = getopt_long(argc, argv, "a:d:T:e:b:s:o:t:qh", lo, NULL)) != -1) {
-        switch (ch) {
-        case 'a':
-            if (!gn_arch_exists(optarg))
-                return gn_usage_error("--arch: unknown architecture '%s' (known: %s)", optarg, gn_arch_list());
-            snprintf(c->arch, sizeof c->arch, "%s", optarg);
-            o->given[G_ARCH] = 1;
-            break;
-        case 'd': o->data = optarg; break;
-        case 'T': o->test = optarg; break;
-        case 'e':
-            if (gn_parse_int(optarg, 1, 100000, &c->epochs)) return gn_usage_error("--epochs: not a positive integer: '%s'", optarg);
-            o->given[G_EPOCHS] = 1;
-            break;
-        case 'b':
-            if (gn_parse_int(optarg, 1, 1 << 16, &c->batch)) return gn_usage_error("--batch: not an integer in 1..65536: '%s'", optarg);
-            o->given[G_BATCH] = 1;
-            break;
-        case O_LR:
-            if (gn_parse_float(optarg, 1e-12, 1e3, &c->lr)) return gn_usage_error("--lr: not a positive number: '%s'", optarg);
-            o->given[G_LR] = 1;
-            break;
-        case O_MOM:
-            if (gn_parse_float(optarg, 0, 0.999999, &c->momentum)) return gn_usage_error("--momentum: not a number in [0,1): '%s'", optarg);
-            o->given[G_MOM] = 1;
-            break;
-        case O_WD:
-            if (gn_parse_float(optarg, 0, 1, &c->weight_decay)) return gn_usage_error("--weight-decay: not a number in [0,1]: '%s'", optarg);
-            o->given[G_WD] = 1;
-            break;
-        case O_NONEST: c->nesterov = 0, o->given[G_NEST] = 1; break;
-        case O_PAD:
-            if (gn_parse_int(optarg, 0, 1024, &c->pad)) return gn_usage_error("--pad: not an integer in 0..1024: '%s'", optarg);
-            o->given[G_PAD] = 1;
-            break;
-        case O_PADV:
-            if (gn_parse_float(optarg, -1e6, 1e6, &c->pad_value)) return gn_usage_error("--pad-value: not a number: '%s'", optarg);
-            o->given[G_PADV] = 1;
-            break;
-        case O_NOFLIP: c->flip = 0, o->given[G_FLIP] = 1; break;
-        case O_CLASSES:
-            if (gn_parse_int(optarg, 1, 1 << 20, &c->classes)) return gn_usage_error("--classes: not a positive integer: '%s'", optarg);
-            o->given[G_CLASSES] = 1;
-            break;
-        case 's':
-            if (gn_parse_u64(optarg, &seed)) return gn_usage_error("--seed: not a non-negative integer: '%s'", optarg);
-            c->seed = seed;
-            o->given[G_SEED] = 1;
-            break;
-        case 'o': o->out = optarg; break;
-        case O_CKPT: o->ckpt = optarg; break;
-        case O_RESUME: o->resume = 1; break;
-        case O_STOP:
-            if (gn_parse_int(optarg, 1, 100000, &o->stop_after)) return gn_usage_error("--stop-after: not a positive integer: '%s'", optarg);
-            break;
-        case O_KEEP: o->keep_ckpt = 1; break;
-        case 't':
-            if (gn_parse_int(optarg, 1, 1024, &o->threads)) return gn_usage_error("--threads: not a positive integer: '%s'", optarg);
-            break;
-        case 'q': o->quiet = 1; break;
-        case 'h': usage(); *done = 1; return 0;
-        case O_VERSION: gn_print_version(); *done = 1; return 0;
-        default: return gn_usage_error("unknown option");
-        }
+    int st = gn_cli_parse(argc, argv, &cs);
+    if (st >= 0) {
+        *done = 1;
+        return st;
     }
+    o->given[G_BATCH] = (given & GN_CLI_GIVEN_BATCH) != 0;
+    o->given[G_SEED] = (given & GN_CLI_GIVEN_SEED) != 0;
     if (optind < argc && !o->data) o->data = argv[optind++];
     if (optind < argc) return gn_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->data) return gn_usage_error("no training data (--data FILE)");
     if (!o->out) return gn_usage_error("no output file (-o FILE)");
     if (!o->given[G_ARCH] && !o->resume) return gn_usage_error("no architecture (--arch %s)", gn_arch_list());
-    return 0;
+    static char ckbuf[4096]; /* the default checkpoint, OUTPUT.ckpt.h5 */
+    if (!o->ckpt && strcmp(o->out, "-")) {
+        snprintf(ckbuf, sizeof ckbuf, "%s.ckpt.h5", o->out);
+        o->ckpt = ckbuf;
+    }
+    if (o->ckpt && !strcmp(o->ckpt, "-"))
+        return gn_usage_error("--checkpoint: a checkpoint is a file, not '-'");
+    const char *ins[] = {o->data, o->test}, *outs[] = {o->out, o->ckpt};
+    st = gn_cli_check_io(ins, 2, outs, 2);
+    return st >= 0 ? st : 0;
 }
 
 /* pad value from the data file's norm_mean / norm_std root attributes */
@@ -211,13 +218,8 @@ static int run(options *o)
 {
     gn_dataset tr = {0}, te = {0};
     gn_trainer *t = NULL;
-    char ckbuf[4096];
     int rc = 0;
-    const char *ckpt = o->ckpt;
-    if (!ckpt && strcmp(o->out, "-")) {
-        snprintf(ckbuf, sizeof ckbuf, "%s.ckpt.h5", o->out);
-        ckpt = ckbuf;
-    }
+    const char *ckpt = o->ckpt; /* parse() made the default */
     if ((o->resume || o->stop_after) && !ckpt) {
         gn_err_set("--resume and --stop-after need a checkpoint: give --checkpoint FILE with -o -");
         return GN_EXIT_USAGE;

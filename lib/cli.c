@@ -1,6 +1,7 @@
 /* cli.c - shared command-line helpers (see gn_cli.h). */
 #include "gn_cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <hdf5.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "gn_err.h"
+#include "gn_out.h"
 
 void gn_cli_init(const char *name) { gn_prog_set(name); }
 
@@ -41,7 +43,8 @@ void gn_print_version(void)
 
 int gn_parse_long(const char *s, long lo, long hi, long *out)
 {
-    if (!s || !*s) return -1;
+    /* strtol would skip leading blanks: " 5" is not a number here */
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -60,7 +63,7 @@ int gn_parse_int(const char *s, int lo, int hi, int *out)
 
 int gn_parse_float(const char *s, double lo, double hi, float *out)
 {
-    if (!s || !*s) return -1;
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -71,7 +74,8 @@ int gn_parse_float(const char *s, double lo, double hi, float *out)
 
 int gn_parse_u64(const char *s, unsigned long long *out)
 {
-    if (!s || !*s || *s == '-') return -1;
+    /* digits only: strtoull would take " -5" or "-5" as 2^64 - 5 */
+    if (!s || !isdigit((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -134,19 +138,139 @@ void gn_progress_update(gn_progress *p, long it, const char *status)
 
 void gn_progress_end(gn_progress *p) { (void)p; }
 
-int gn_cli_output_quiet(int argc, char **argv, void (*usage)(void), const char **out, int *quiet)
+/* ---- the shared options ---------------------------------------------------- */
+
+enum { O_VERSION = 0x10000 };
+
+/* "--name" of the long option the user typed in argv[optind - 1], up to '=' */
+static const char *typed_long(int argc, char **argv, char *buf, size_t n)
 {
-    static const struct option lo[] = {{"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
-                                       {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': *out = optarg; break;
-        case 'q': *quiet = 1; break;
-        case 'h': usage(); return GN_EXIT_OK;
-        case 'V': gn_print_version(); return GN_EXIT_OK;
-        default: return gn_usage_error("unknown option");
+    if (optind < 1 || optind > argc) return NULL;
+    const char *a = argv[optind - 1];
+    if (strncmp(a, "--", 2) || !a[2]) return NULL;
+    size_t k = strcspn(a, "=");
+    snprintf(buf, n, "%.*s", (int)k, a);
+    return buf;
+}
+
+/* the one-line message for getopt's '?' or ':' */
+static int bad_option(int argc, char **argv, int c, const struct option *lo, int nlo)
+{
+    char buf[256];
+    const char *name = typed_long(argc, argv, buf, sizeof buf);
+    if (c == ':') {
+        if (name) return gn_usage_error("option '%s' needs an argument", name);
+        return gn_usage_error("option '-%c' needs an argument", optopt);
+    }
+    if (name) {
+        /* a flag given a value ("--quiet=1"), or a name matching several */
+        const char *nm = name + 2;
+        size_t len = strlen(nm);
+        int exact = -1, pre = 0;
+        char alts[200] = "";
+        for (int i = 0; i < nlo; i++)
+            if (!strncmp(lo[i].name, nm, len)) {
+                if (strlen(lo[i].name) == len) exact = i;
+                pre++;
+                snprintf(alts + strlen(alts), sizeof alts - strlen(alts), "%s--%s",
+                         pre > 1 ? ", " : "", lo[i].name);
+            }
+        if (optopt && (exact >= 0 || pre == 1) && strchr(argv[optind - 1], '='))
+            return gn_usage_error("option '%s' takes no argument", name);
+        if (!optopt && exact < 0 && pre > 1)
+            return gn_usage_error("option '%s' is ambiguous (%s)", name, alts);
+        if (!optopt) return gn_usage_error("unknown option '%s'", name);
+    }
+    if (optopt) return gn_usage_error("unknown option '-%c'", optopt);
+    return gn_usage_error("unknown option '%s'", optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+}
+
+int gn_cli_parse(int argc, char **argv, const gn_cli_spec *s)
+{
+    /* the program's long options, then the shared ones it takes */
+    int nown = 0;
+    while (s->longopts && s->longopts[nown].name) nown++;
+    struct option *lo = gn_xcalloc((size_t)nown + 8, sizeof *lo);
+    int nlo = 0;
+    for (int i = 0; i < nown; i++) lo[nlo++] = s->longopts[i];
+    char so[128] = ":";
+    const struct {
+        const void *on;
+        struct option o;
+        const char *letters;
+    } shared[] = {
+        {s->out, {"output", 1, 0, 'o'}, "o:"},     {s->threads, {"threads", 1, 0, 't'}, "t:"},
+        {s->batch, {"batch", 1, 0, 'b'}, "b:"},    {s->seed, {"seed", 1, 0, 's'}, "s:"},
+        {s->quiet, {"quiet", 0, 0, 'q'}, "q"},     {s, {"help", 0, 0, 'h'}, "h"},
+        {s, {"version", 0, 0, O_VERSION}, ""},
+    };
+    for (size_t i = 0; i < sizeof shared / sizeof *shared; i++)
+        if (shared[i].on) {
+            lo[nlo++] = shared[i].o;
+            strcat(so, shared[i].letters);
         }
+    if (s->shortopts) snprintf(so + strlen(so), sizeof so - strlen(so), "%s", s->shortopts);
+    int bmin = s->batch_min ? s->batch_min : 1, bmax = s->batch_max ? s->batch_max : 1 << 20;
+    int st = -1, c;
+    unsigned long long u;
+    opterr = 0;
+    if (s->given) *s->given = 0;
+    while (st < 0 && (c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+        unsigned bit = 0;
+        if (c == '?' || c == ':') st = bad_option(argc, argv, c, lo, nlo);
+        else if (c == 'o' && s->out) *s->out = optarg, bit = GN_CLI_GIVEN_OUTPUT;
+        else if (c == 't' && s->threads) {
+            if (gn_parse_int(optarg, 1, GN_MAX_THREADS, s->threads))
+                st = gn_usage_error("--threads: expected a number from 1 to %d, got '%s'",
+                                    GN_MAX_THREADS, optarg);
+            bit = GN_CLI_GIVEN_THREADS;
+        } else if (c == 'b' && s->batch) {
+            if (gn_parse_int(optarg, bmin, bmax, s->batch))
+                st = gn_usage_error("--batch: expected a number from %d to %d, got '%s'", bmin,
+                                    bmax, optarg);
+            bit = GN_CLI_GIVEN_BATCH;
+        } else if (c == 's' && s->seed) {
+            if (gn_parse_u64(optarg, &u))
+                st = gn_usage_error("--seed: expected a number from 0 to %llu, got '%s'",
+                                    (unsigned long long)UINT64_MAX, optarg);
+            else *s->seed = u;
+            bit = GN_CLI_GIVEN_SEED;
+        } else if (c == 'q' && s->quiet) *s->quiet = 1, bit = GN_CLI_GIVEN_QUIET;
+        else if (c == 'h') {
+            if (s->usage) s->usage();
+            st = GN_EXIT_OK;
+        } else if (c == O_VERSION) {
+            gn_print_version();
+            st = GN_EXIT_OK;
+        } else if (s->opt) {
+            int r = s->opt(s->ctx, c, optarg);
+            if (r) st = r;
+        } else st = gn_usage_error("unknown option '%s'", argv[optind - 1]);
+        if (s->given) *s->given |= bit;
+    }
+    free(lo);
+    return st;
+}
+
+/* ---- inputs and outputs ------------------------------------------------------ */
+
+int gn_cli_check_io(const char *const *inputs, int nin, const char *const *outputs, int nout)
+{
+    int in_dash = 0, out_dash = 0;
+    for (int i = 0; i < nin; i++) in_dash += inputs[i] && !strcmp(inputs[i], "-");
+    for (int i = 0; i < nout; i++) out_dash += outputs[i] && !strcmp(outputs[i], "-");
+    if (in_dash > 1)
+        return gn_usage_error("only one input may be '-' (standard input), %d are", in_dash);
+    if (out_dash > 1)
+        return gn_usage_error("only one output may be '-' (standard output), %d are", out_dash);
+    if (in_dash && isatty(0)) return gn_usage_error("-: standard input is a terminal: pipe a file in or name it");
+    if (out_dash && isatty(1)) return gn_usage_error("-: refusing to write HDF5 to a terminal");
+    for (int i = 0; i < nout; i++) {
+        if (!outputs[i]) continue;
+        if (gn_out_check(outputs[i], inputs, nin)) return gn_fail();
+        for (int j = 0; j < i; j++)
+            if (outputs[j] && strcmp(outputs[i], "-") && !strcmp(outputs[i], outputs[j]))
+                return gn_usage_error("%s: given for two outputs", outputs[i]);
     }
     return -1;
 }

@@ -111,5 +111,11 @@ int gn_dataset_load(const char *path, gn_dataset *d);
 int gn_dataset_save(const char *path, const gn_dataset *d, int (*extra)(hid_t, void *),
                     void *arg);
 void gn_dataset_free(gn_dataset *d);
+/* The check every stage makes before feeding a dataset to a model: 0 when
+ * /x's samples (C, H, W) are what g takes as input, else the error
+ * "DPATH: /x holds CxHxW samples, model MPATH takes CxHxW" ("the model"
+ * when mpath is NULL). */
+int gn_dataset_check_input(const gn_dataset *d, const char *dpath, const gn_graph *g,
+                           const char *mpath);
 
 #endif

@@ -14,6 +14,12 @@ const char *gn_out_begin(const char *path);
 int gn_out_commit(void);
 /* Removes the temporary file (safe to call when nothing is open). */
 void gn_out_abort(void);
+/* Checks, before any work starts, that `path` can be written as an output:
+ * its directory exists and is writable, it is not a directory or other
+ * non-regular file, and it is not one of the nin files in inputs (same
+ * device and inode; NULL and "-" entries are skipped). "-" passes. Returns
+ * 0, or an error naming `path` as the user gave it. */
+int gn_out_check(const char *path, const char *const *inputs, int nin);
 /* Installs the signal handlers (called by gn_out_begin). */
 void gn_out_install_signals(void);
 

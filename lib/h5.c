@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <hdf5_hl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,7 @@
 
 #include "gn_err.h"
 #include "gn_out.h"
+#include "gn_stream.h"
 
 void gn_h5_quiet(void)
 {
@@ -51,6 +53,24 @@ void gn_h5_set_image(const char *name, const void *buf, size_t len)
     image.name = name, image.buf = buf, image.len = len;
 }
 
+/* "-": standard input, read whole once and opened as a read-only file image
+ * (not copied: every open of "-" shares the one buffer) */
+static int open_stdin(hid_t *f)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    const void *buf;
+    size_t n;
+    if (gn_stdin_image(&buf, &n)) return GN_EIO;
+    if (n < sizeof sig || memcmp(buf, sig, sizeof sig))
+        return gn_err_set("-: standard input is not an HDF5 file (%zu bytes)", n);
+    hid_t id = H5LTopen_file_image((void *)buf, n,
+                                   H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+    if (id < 0)
+        return gn_err_set("-: standard input is truncated or damaged (%zu bytes of HDF5)", n);
+    *f = id;
+    return 0;
+}
+
 int gn_h5_open(const char *path, hid_t *f)
 {
     gn_h5_quiet();
@@ -67,6 +87,7 @@ int gn_h5_open(const char *path, hid_t *f)
         *f = id;
         return 0;
     }
+    if (gn_is_stdio(path)) return open_stdin(f);
     struct stat st;
     if (stat(path, &st)) return gn_err_set("%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);
@@ -104,13 +125,41 @@ int gn_h5_create(const char *path, hid_t *f)
     return 0;
 }
 
+/* "-": the file is built in memory (the core driver, no backing store) and
+ * written to standard output only when complete */
+static int save_stdout(int (*write)(hid_t f, const void *arg), const void *arg)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
+    hid_t f = H5Fcreate("standard output", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return gn_err_set("-: cannot create an HDF5 file image in memory");
+    int rc = write(f, arg);
+    void *img = NULL;
+    ssize_t n = 0;
+    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) rc = gn_err_set("cannot flush");
+    if (!rc && (n = H5Fget_file_image(f, NULL, 0)) <= 0) rc = gn_err_set("cannot size the image");
+    if (!rc) {
+        img = gn_xmalloc((size_t)n);
+        if (H5Fget_file_image(f, img, (size_t)n) != n) rc = gn_err_set("cannot copy the image");
+    }
+    if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
+    if (rc) gn_err_prefix("-");
+    else rc = gn_stdout_write(img, (size_t)n);
+    free(img);
+    return rc;
+}
+
 int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const void *arg)
 {
+    gn_h5_quiet();
+    if (gn_is_stdio(path)) return save_stdout(write, arg);
     const char *tmp = gn_out_begin(path);
-    hid_t f;
-    if (gn_h5_create(tmp, &f)) {
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        int e = errno;
         gn_out_abort();
-        return GN_EIO;
+        return gn_err_set("%s: cannot create: %s", path, strerror(e));
     }
     int rc = write(f, arg);
     if (H5Fclose(f) < 0 && !rc) rc = gn_err_set("cannot close");
@@ -764,4 +813,14 @@ void gn_dataset_free(gn_dataset *d)
     free(d->x);
     free(d->y);
     memset(d, 0, sizeof *d);
+}
+
+int gn_dataset_check_input(const gn_dataset *d, const char *dpath, const gn_graph *g,
+                           const char *mpath)
+{
+    const gn_tensorinfo *in = &g->t[g->input];
+    if (d->c == in->c && d->h == in->h && d->w == in->w) return 0;
+    return gn_err_code(GN_EINVAL, "%s: /x holds %dx%dx%d samples, %s%s takes %dx%dx%d", dpath,
+                       d->c, d->h, d->w, mpath ? "model " : "the model", mpath ? mpath : "",
+                       in->c, in->h, in->w);
 }

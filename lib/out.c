@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,37 @@ void gn_out_abort(void)
 {
     if (active) unlink(tmp_name);
     active = 0;
+}
+
+int gn_out_check(const char *path, const char *const *inputs, int nin)
+{
+    if (!strcmp(path, "-")) return 0;
+    if (!*path) return gn_err_set("'': an empty output name");
+    struct stat st;
+    if (!stat(path, &st)) {
+        if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);
+        if (!S_ISREG(st.st_mode))
+            return gn_err_set("%s: not a regular file (give '-' for standard output)", path);
+        for (int i = 0; i < nin; i++) {
+            struct stat si;
+            if (!inputs[i] || !strcmp(inputs[i], "-") || stat(inputs[i], &si)) continue;
+            if (si.st_dev == st.st_dev && si.st_ino == st.st_ino)
+                return gn_err_set("%s: is also an input (%s): refusing to overwrite it", path,
+                                  inputs[i]);
+        }
+    }
+    /* the temporary file is made beside the output, then renamed */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st)) {
+        if (errno == ENOENT) return gn_err_set("%s: directory %s does not exist", path, dir);
+        return gn_err_set("%s: %s: %s", path, dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) return gn_err_set("%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK))
+        return gn_err_set("%s: cannot write in directory %s: %s", path, dir, strerror(errno));
+    return 0;
 }

@@ -17,7 +17,7 @@
 static int write_png(const char *tmp, const unsigned char *img, int width, int height, int chans)
 {
     FILE *f = fopen(tmp, "wb");
-    if (!f) return gn_err_set("%s: %s", tmp, strerror(errno));
+    if (!f) return gn_err_set("cannot create: %s", strerror(errno)); /* caller prefixes the user's path */
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
@@ -39,7 +39,7 @@ static int write_png(const char *tmp, const unsigned char *img, int width, int h
         png_write_row(png, (png_const_bytep)(img + (size_t)y * width * chans));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(f)) return gn_err_set("%s: %s", tmp, strerror(errno));
+    if (fclose(f)) return gn_err_set("cannot write: %s", strerror(errno));
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gn_err.h"
+#include "gn_stream.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -111,6 +112,13 @@ void gn_sha256_hex(const void *data, size_t n, char hex[65])
 int gn_sha256_file(const char *path, char hex[65])
 {
     hex[0] = 0;
+    if (gn_is_stdio(path)) { /* the image every reader of "-" shares */
+        const void *buf;
+        size_t n;
+        if (gn_stdin_image(&buf, &n)) return GN_EIO;
+        gn_sha256_hex(buf, n, hex);
+        return 0;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) return gn_err_set("%s: %s", path, strerror(errno));
     gn_sha256_ctx c;

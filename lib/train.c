@@ -160,9 +160,7 @@ void gn_trainer_free(gn_trainer *t)
 
 int gn_trainer_check_data(const gn_trainer *t, const gn_dataset *d, const char *path)
 {
-    if (d->c != t->C || d->h != t->H || d->w != t->W)
-        return gn_err_code(GN_EINVAL, "%s: /x holds %dx%dx%d samples, the model takes %dx%dx%d",
-                           path, d->c, d->h, d->w, t->C, t->H, t->W);
+    if (gn_dataset_check_input(d, path, t->g, NULL)) return GN_EINVAL;
     if (!d->y) return gn_err_code(GN_EINVAL, "%s: no labels (/y)", path);
     if (d->n < 1) return gn_err_code(GN_EINVAL, "%s: no samples", path);
     for (size_t i = 0; i < d->n; i++)
