@@ -21,8 +21,8 @@ void gn_sha256_update(gn_sha256_ctx *c, const void *data, size_t n);
 void gn_sha256_final(gn_sha256_ctx *c, unsigned char out[32]);
 /* Hex digest (64 lowercase hex digits and a NUL) of n bytes. */
 void gn_sha256_hex(const void *data, size_t n, char hex[65]);
-/* Hex digest of a file's contents ("-": standard input's image, gn_stream.h). Returns 0, or an error naming the file
- * (hex then holds ""). */
+/* Hex digest of a file's contents ("-": the image of standard input,
+ * gn_stream.h). Returns 0, or an error naming the file (hex then holds ""). */
 int gn_sha256_file(const char *path, char hex[65]);
 
 #endif
