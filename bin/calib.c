@@ -38,9 +38,10 @@ static void usage(void)
            "                       the bits W/A calib gives it (A '-': the model's input,\n"
            "                       not quantised); W and A default to 4 here\n"
            "  -t, --threads N      OpenBLAS threads\n"
-           "  -o, --output FILE    the quantised model\n"
+           "  -o, --output FILE    the quantised model ('-' for stdout)\n"
            "  -q, --quiet          no summary on stderr\n"
            "  -h, --help, --version\n\n"
+           "One HDF5 input may be '-', standard input (read whole into memory).\n"
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 

@@ -45,6 +45,7 @@ static void usage(void)
            "The output holds /x [N,C,H,W] (or [B,C,H,W] with --batch-index), /loss [L,3]\n"
            "(total, mean term, std term per logged iteration), /loss_iter [L] and every\n"
            "setting, the seed and the model's SHA-256 as attributes.\n"
+           "One HDF5 input may be '-', standard input (read whole into memory).\n"
            "Exit status: 0 ok, 1 bad input or runtime failure, 2 usage error.\n");
 }
 

@@ -29,6 +29,7 @@ static void usage(void)
            "  -f, --force        join even when attributes differ (the first file's are\n"
            "                     kept); shapes must still agree\n"
            "  -h, --help         show this help\n      --version      print the version\n\n"
+           "One HDF5 input may be '-', standard input (read whole into memory).\n"
            "Exit status: 0 ok, 1 bad input or disagreeing files, 2 usage error.\n");
 }
 

@@ -17,11 +17,12 @@ static void usage(void)
            "(2- and 4-bit codes packed into bytes), per-channel steps and zero points,\n"
            "activation steps, bit-widths and signedness. UNIT files (recon-block\n"
            "--independent, made from Q) replace their units' parameters first.\n\n"
-           "  -o, --output FILE  the packed model\n"
+           "  -o, --output FILE  the packed model ('-' for stdout)\n"
            "  -q, --quiet        no summary\n"
            "  -h, --help, --version\n\n"
            "genie-eval runs packed models; their logits equal the quantised model's bit\n"
            "for bit.\n"
+           "One HDF5 input may be '-', standard input (read whole into memory).\n"
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 

@@ -34,14 +34,16 @@ static void usage(void)
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
            "      --no-qdrop     no QDrop (ablation)\n"
            "  -t, --threads N    OpenBLAS threads\n"
-           "  -o, --output FILE  the quantised model (a unit file with --independent)\n"
+           "  -o, --output FILE  the quantised model (a unit file with --independent;\n"
+           "                     '-' for stdout)\n"
            "  -q, --quiet        no progress\n"
            "  -h, --help, --version\n\n"
            "Sequential mode is exact Genie-M when units 0..K-1 of Q are reconstructed.\n"
            "A unit's activation steps are fitted at its turn (on the first 32 samples\n"
            "through Q as it is, the unit's weights soft), once; see recon-block(1).\n"
            "Each unit logs its reconstruction and rounding losses, beta and seconds on\n"
-           "stderr. Exit status: 0 ok, 1 bad input, 2 usage error.\n");
+           "stderr. One HDF5 input may be '-', standard input (read whole into memory).\n"
+           "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 
 struct progress_arg {

@@ -47,6 +47,7 @@ static void usage(void)
            "  -t, --threads N        OpenBLAS threads (default: all cores)\n"
            "  -q, --quiet            no progress and no per-epoch lines\n"
            "  -h, --help             show this help\n      --version          print the version\n\n"
+           "One HDF5 input may be '-', standard input (read whole into memory).\n"
            "Exit status: 0 ok, 1 bad input or runtime failure, 2 usage error.\n");
 }
 
