@@ -26,7 +26,8 @@ hid_t gn_h5_dcpl(void);
 
 /* Opens `path` read-only. Fails with "PATH: no such file", "PATH: not an
  * HDF5 file" etc. When `path` is the name given to gn_h5_set_image, opens
- * that memory image instead. */
+ * that memory image instead. "-" is standard input, read whole once
+ * (gn_stream.h) and opened as a file image; every open of "-" shares it. */
 int gn_h5_open(const char *path, hid_t *f);
 /* Makes gn_h5_open(name) open the HDF5 file image buf[0..len) (read-only,
  * not copied: buf must stay valid while the file is open) instead of a file
@@ -40,7 +41,9 @@ int gn_h5_create(const char *path, hid_t *f);
 /* Writes the HDF5 file `path` atomically (gn_out.h): creates it under a
  * temporary name, calls write(f, arg), closes it and renames it over `path`
  * only when all of that succeeded; otherwise removes it and returns the error
- * prefixed with `path`. Every genie file is saved through this. */
+ * prefixed with `path`. Every genie file is saved through this. "-"
+ * builds the file in memory (the core driver) and writes its image to
+ * standard output only when all of that succeeded. */
 int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const void *arg);
 
 /* String / int / float attributes on an object (loc = file or group). */
