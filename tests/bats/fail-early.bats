@@ -48,7 +48,7 @@ inputs() { # model, stats, synthetic data and a quantised model, made once per t
   assert_output "train: nodir/c.h5: directory nodir does not exist"
   fast "$EVAL" "$m" d.h5 --logits nodir/l.h5
   assert_equal "$status" 1
-  assert_output "eval: nodir/l.h5: directory nodir does not exist" # no accuracy line first
+  assert_output "genie-eval: nodir/l.h5: directory nodir does not exist" # no accuracy line first
   fast calib "$m" d.h5 -w 4 -a 4 -o nodir/q.h5
   assert_equal "$status" 1
   assert_output "calib: nodir/q.h5: directory nodir does not exist"
