@@ -28,6 +28,12 @@ void gn_h5_quiet(void)
 /* The message for a file that is not HDF5: an ONNX model (by its name, or by
  * the protobuf bytes ModelProto begins with: field 1, ir_version, a small
  * varint, then another field) gets told how to import it. */
+static int onnx_bytes(const unsigned char *b, size_t n)
+{
+    return n >= 3 && b[0] == 0x08 && b[1] >= 1 && b[1] <= 30 && (b[2] & 7) == 2 && b[2] >> 3 >= 2 &&
+           b[2] >> 3 <= 20;
+}
+
 static int not_hdf5(const char *path)
 {
     unsigned char b[3] = {0};
@@ -35,8 +41,7 @@ static int not_hdf5(const char *path)
     size_t n = fp ? fread(b, 1, sizeof b, fp) : 0;
     if (fp) fclose(fp);
     size_t len = strlen(path);
-    int onnx = (len > 5 && !strcasecmp(path + len - 5, ".onnx")) ||
-               (n == 3 && b[0] == 0x08 && b[1] >= 1 && b[1] <= 30 && (b[2] & 7) == 2 && b[2] >> 3 >= 2 && b[2] >> 3 <= 20);
+    int onnx = (len > 5 && !strcasecmp(path + len - 5, ".onnx")) || onnx_bytes(b, n);
     if (onnx) return gn_err_set("%s: this is an ONNX model: import it with onnx2h5 first", path);
     return gn_err_set("%s: not an HDF5 file (or truncated)", path);
 }
@@ -61,6 +66,8 @@ static int open_stdin(hid_t *f)
     const void *buf;
     size_t n;
     if (gn_stdin_image(&buf, &n)) return GN_EIO;
+    if (onnx_bytes(buf, n))
+        return gn_err_set("-: this is an ONNX model: import it with onnx2h5 first");
     if (n < sizeof sig || memcmp(buf, sig, sizeof sig))
         return gn_err_set("-: standard input is not an HDF5 file (%zu bytes)", n);
     hid_t id = H5LTopen_file_image((void *)buf, n,

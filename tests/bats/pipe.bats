@@ -97,6 +97,9 @@ R_OPTS=(--all --iters 2 --batch 4 --seed 5 -q)
   run calib "$m" - -w 4 -a 4 -o q.h5 <junk.txt
   assert_equal "$status" 1
   assert_output "calib: -: standard input is not an HDF5 file (9 bytes)"
+  run calib "$m" - -w 4 -a 4 -o q.h5 <"$FIX/resnet20_fmnist.onnx"
+  assert_equal "$status" 1
+  assert_output "calib: -: this is an ONNX model: import it with onnx2h5 first"
   bnstats "$m" -o st.h5
   head -c 3000 st.h5 >cut.h5
   run distill "$m" - -n 8 --batch 8 --iters 1 -o s.h5 <cut.h5
