@@ -30,7 +30,7 @@ CFLAGS   ?=
 WTRUNC   ?= -Wformat-truncation
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wno-unused-parameter $(WTRUNC) -Ilib -I$(GEN) $(PKG_CFLAGS)
 LDFLAGS  += $(OPT)
-LDLIBS    = $(PKG_LIBS) -lhdf5_hl -lz -lm -lpthread
+LDLIBS    = $(PKG_LIBS) -lz -lm -lpthread
 
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/gen/onnx.pb-c.o

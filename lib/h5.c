@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <hdf5_hl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -58,6 +57,29 @@ void gn_h5_set_image(const char *name, const void *buf, size_t len)
     image.name = name, image.buf = buf, image.len = len;
 }
 
+/* The file-image callbacks of a read-only image that HDF5 must neither copy
+ * nor free: every "allocation" is the one buffer of standard input, copies
+ * onto itself are no-ops, and it never grows (H5LTopen_file_image does the
+ * same, but leaks its user data in HDF5 1.10). */
+static const void *stdin_buf;
+static size_t stdin_len;
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *ud)
+{
+    return size <= stdin_len ? (void *)stdin_buf : NULL;
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                        void *ud)
+{
+    return dest == src && dest == stdin_buf ? dest : NULL;
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *ud) { return NULL; }
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *ud) { return 0; }
+static void *img_udata_copy(void *ud) { return ud; }
+static herr_t img_udata_free(void *ud) { return 0; }
+
 /* "-": standard input, read whole once and opened as a read-only file image
  * (not copied: every open of "-" shares the one buffer) */
 static int open_stdin(hid_t *f)
@@ -70,8 +92,17 @@ static int open_stdin(hid_t *f)
         return gn_err_set("-: this is an ONNX model: import it with onnx2h5 first");
     if (n < sizeof sig || memcmp(buf, sig, sizeof sig))
         return gn_err_set("-: standard input is not an HDF5 file (%zu bytes)", n);
-    hid_t id = H5LTopen_file_image((void *)buf, n,
-                                   H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+    stdin_buf = buf, stdin_len = n;
+    H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,
+                                      img_udata_copy, img_udata_free, NULL};
+    static int opens; /* a name of its own for each open, as the core driver wants */
+    char name[64];
+    snprintf(name, sizeof name, "standard input %d", opens++);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), id = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0 &&
+        H5Pset_file_image_callbacks(fapl, &cb) >= 0 && H5Pset_file_image(fapl, (void *)buf, n) >= 0)
+        id = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (id < 0)
         return gn_err_set("-: standard input is truncated or damaged (%zu bytes of HDF5)", n);
     *f = id;
