@@ -29,7 +29,7 @@
 
 /* TensorProto.DataType values; the int4 pair is newer than Debian's schema
  * (onnx 1.16 added them; the field is a plain int32 on the wire) */
-enum { DT_FLOAT = 1, DT_UINT8 = 2, DT_INT8 = 3, DT_INT64 = 7, DT_UINT4 = 21, DT_INT4 = 22 };
+enum { DT_FLOAT = 1, DT_UINT8 = 2, DT_INT8 = 3, DT_INT32 = 6, DT_INT64 = 7, DT_UINT4 = 21, DT_INT4 = 22 };
 
 /* ---- reading any model file ------------------------------------------------ */
 
@@ -214,6 +214,7 @@ typedef struct {
     int *rank;        /* [nt] ONNX rank of tensor t: 4 or 2 */
     char **flat;      /* [nt] name of t as [N,F], made on demand */
     char **four;      /* [nt] name of t as [N,F,1,1], made on demand */
+    char *feeds_q4;   /* [nt] t is the input of a 4-bit QuantizeLinear */
 } ectx;
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -323,12 +324,13 @@ static void add_scalar(ectx *c, const char *name, float v) { add_init(c, name, D
 static void add_ints(ectx *c, const char *name, int dtype, int ndim, const int64_t *dims, const int *v,
                      size_t n)
 {
-    int four = dtype == DT_UINT4 || dtype == DT_INT4;
-    size_t nb = four ? (n + 1) / 2 : n;
+    int four = dtype == DT_UINT4 || dtype == DT_INT4, wide = dtype == DT_INT32;
+    size_t nb = four ? (n + 1) / 2 : wide ? 4 * n : n;
     uint8_t *b = gn_xcalloc(nb + 1, 1);
     for (size_t i = 0; i < n; i++) {
         uint8_t u = (uint8_t)(v[i] & (four ? 0xf : 0xff));
         if (four) b[i / 2] |= (uint8_t)(u << (4 * (i % 2)));
+        else if (wide) memcpy(b + 4 * i, &v[i], 4);
         else b[i] = u;
     }
     add_init(c, name, dtype, ndim, dims, b, nb);
@@ -365,15 +367,16 @@ static int weight_input(ectx *c, int k, const char **name)
     if (c->wq_done[p]) return 0;
     if (q->n != w->n || q->cout != w->dims[0])
         return gn_err_set("node %s: %zu weight codes for a weight of %zu", n->name, q->n, w->n);
-    int lo = 0, hi = 0;
+    /* the narrowest type that holds the codes and the zero points (a
+     * channel whose weights all have one sign has its zero point off the
+     * grid: 2-bit codes with zero point -2 go in int4) */
+    int lo = 0, hi = (1 << q->bits) - 1;
     for (int ch = 0; ch < q->cout; ch++) {
         if (q->zp[ch] < lo) lo = q->zp[ch];
         if (q->zp[ch] > hi) hi = q->zp[ch];
     }
-    if (lo < 0 || hi > 255)
-        return gn_err_set("node %s: weight zero point %d outside 0..255 (no unsigned ONNX type holds it)", n->name,
-                          lo < 0 ? lo : hi);
-    int dt = q->bits <= 4 && hi <= 15 ? DT_UINT4 : DT_UINT8;
+    int dt = lo >= 0 && hi <= 15 ? DT_UINT4 : lo >= -8 && hi <= 7 ? DT_INT4 : lo >= 0 && hi <= 255 ? DT_UINT8
+             : lo >= -128 && hi <= 127 ? DT_INT8 : DT_INT32;
     int64_t d[4], dc = q->cout;
     for (int i = 0; i < w->ndim; i++) d[i] = w->dims[i];
     int *v = gn_xmalloc((q->n + 1) * sizeof(int));
@@ -416,6 +419,29 @@ static const char *as_rank(ectx *c, int t, int rank)
     return c->four[t];
 }
 
+/* y = clamp(x, lo, hi) as node `name`: a Clip, or, when its output feeds a
+ * 4-bit QuantizeLinear, Max then Min (the same values): onnxruntime's
+ * Clip->QuantizeLinear fusion (ClipQuantFusion, at ORT_ENABLE_EXTENDED and
+ * above) throws on int4/uint4 zero points in 1.20 to 1.23 ("Unexpected data
+ * type for QuantizeLinear input y_zero_point of 21") */
+static void emit_clamp(ectx *c, const char *name, const char *x, float lo, float hi, const char *y, int before_q4)
+{
+    char *ln = fmt("%s::min", name), *hn = fmt("%s::max", name);
+    add_scalar(c, ln, lo);
+    add_scalar(c, hn, hi);
+    if (before_q4) {
+        char *mid = fmt("%s::lower", name);
+        const char *a[2] = {x, ln}, *b[2] = {mid, hn};
+        add_node(c, "Max", mid, 2, a, mid);
+        add_node(c, "Min", name, 2, b, y);
+        free(mid);
+    } else {
+        const char *in[3] = {x, ln, hn};
+        add_node(c, "Clip", name, 3, in, y);
+    }
+    free(ln), free(hn);
+}
+
 /* an activation quantiser: [Clip to the grid's ends] QuantizeLinear
  * DequantizeLinear, scale = step, zero point 0 */
 static int emit_aquant(ectx *c, const gn_node *n, const char *x, const char *y)
@@ -434,15 +460,10 @@ static int emit_aquant(ectx *c, const gn_node *n, const char *x, const char *y)
     int zero = 0;
     add_ints(c, zn, dt, 0, NULL, &zero, 1);
     if (n->abits < cbits) {
-        /* the same float products genie's grid ends are: qn*s, qp*s */
-        char *lo = fmt("%s::clip_min", n->name), *hi = fmt("%s::clip_max", n->name);
+        /* the grid's ends as genie's float products qn*s, qp*s */
         cl = fmt("%s::clip", n->name);
-        add_scalar(c, lo, qn * s);
-        add_scalar(c, hi, qp * s);
-        const char *in[3] = {x, lo, hi};
-        add_node(c, "Clip", cl, 3, in, cl);
+        emit_clamp(c, cl, x, qn * s, qp * s, cl, cbits == 4);
         x = cl;
-        free(lo), free(hi);
     }
     const char *qi[3] = {x, sn, zn}, *di[3] = {qn_, sn, zn};
     char *qname = fmt("%s::quantize", n->name);
@@ -496,12 +517,7 @@ static int emit_node(ectx *c, int k)
     case GN_OP_IDENTITY: add_node(c, "Identity", n->name, 1, &x, y); break;
     case GN_OP_LEAKY: attr_float(add_node(c, "LeakyRelu", n->name, 1, &x, y), "alpha", n->slope); break;
     case GN_OP_CLIP: {
-        char *lo = fmt("%s::min", n->name), *hi = fmt("%s::max", n->name);
-        add_scalar(c, lo, n->lo);
-        add_scalar(c, hi, n->hi);
-        const char *in[3] = {x, lo, hi};
-        add_node(c, "Clip", n->name, 3, in, y);
-        free(lo), free(hi);
+        emit_clamp(c, n->name, x, n->lo, n->hi, y, c->feeds_q4[out]);
         break;
     }
     case GN_OP_ADD: {
@@ -643,7 +659,10 @@ int gn_onnx_export(const gn_export_model *m, uint8_t **buf, size_t *len)
     c.rank = gn_xcalloc((size_t)g->nt + 1, sizeof(int));
     c.flat = gn_xcalloc((size_t)g->nt + 1, sizeof(char *));
     c.four = gn_xcalloc((size_t)g->nt + 1, sizeof(char *));
+    c.feeds_q4 = gn_xcalloc((size_t)g->nt + 1, 1);
     for (int t = 0; t < g->nt; t++) c.rank[t] = 4;
+    for (int k = 0; k < g->nn && m->quantised; k++)
+        if (g->nodes[k].op == GN_OP_AQUANT && g->nodes[k].abits <= 4) c.feeds_q4[g->nodes[k].in[0]] = 1;
     int rc = 0;
     for (int k = 0; k < g->nn && !rc; k++) rc = emit_node(&c, k);
 
@@ -686,7 +705,7 @@ int gn_onnx_export(const gn_export_model *m, uint8_t **buf, size_t *len)
     }
     onnx__model_proto__free_unpacked(mp, NULL);
     for (int t = 0; t < g->nt; t++) free(c.flat[t]), free(c.four[t]);
-    free(c.flat), free(c.four), free(c.rank), free(c.param_done), free(c.wq_done);
+    free(c.flat), free(c.four), free(c.feeds_q4), free(c.rank), free(c.param_done), free(c.wq_done);
     return rc;
 }
 
