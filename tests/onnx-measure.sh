@@ -11,7 +11,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 O=${1:-out/onnx-measure}
-SAMPLES=${SAMPLES:-256} RECON_ITERS=${RECON_ITERS:-500}
+SAMPLES=${SAMPLES:-256} RECON_ITERS=${RECON_ITERS:-200}
 FM=/usr/share/datasets/fashion-mnist
 mkdir -p "$O"
 [ -f "$O/train.h5" ] || bin/idx2h5 $FM/train-images-idx3-ubyte.gz $FM/train-labels-idx1-ubyte.gz \

@@ -9,11 +9,14 @@
 # pre-activation differs in its last bits. Where x/step lies that close to
 # halfway between two codes (about 200 of 140 million activations over
 # these images, test_onnx_export --count-ties), the two take neighbouring
-# codes and the logits of that image differ by about a step's worth (1.8% of
-# the 10,000 test images for a fully reconstructed W4A4 ResNet-20,
-# tests/onnx-measure.sh). So: at most 3% of the images may have any logit
-# more than 1e-4 apart (the rest agree to float rounding), and top-1 within
-# 0.1 points.
+# codes and the logits of that image differ by about a step's worth. genie
+# against itself does the same: a W2A4 ResNet-20 (tests/onnx-measure.sh) run
+# by its Winograd kernels and with GN_NO_WINO=1 has 41 of 1000 images with a
+# logit more than 1e-4 apart (max 0.35); against onnxruntime, 1.8% (W4A4) and
+# 5% (W2A4) of the 10,000 test images. A wrong scale, zero point or clamp
+# moves nearly every image. So: at most 10% of the images may
+# have any logit more than 1e-4 apart (the rest agree to float rounding),
+# and top-1 within 0.1 points.
 # Kept short: W4A4 and W2A2 of each model calibrated on 64 training images,
 # one unit of ResNet-20 reconstructed for 20 iterations (mbv2-tiny: calib only).
 load helper
@@ -123,21 +126,21 @@ ort_vs_genie() {
 
 @test "export-onnx: resnet20 W4A4 QDQ: onnxruntime agrees with genie eval (optimisations off and all)" {
   d=$BATS_FILE_TMPDIR
-  ort_vs_genie "$d/r44.p.h5" "$d/r44.onnx" disabled 1e-4 30
-  ort_vs_genie "$d/r44.p.h5" "$d/r44.onnx" all 1e-4 30
+  ort_vs_genie "$d/r44.p.h5" "$d/r44.onnx" disabled 1e-4 100
+  ort_vs_genie "$d/r44.p.h5" "$d/r44.onnx" all 1e-4 100
 }
 
 @test "export-onnx: resnet20 W2A2 QDQ (clamp + 4-bit QuantizeLinear): onnxruntime agrees with genie eval" {
   d=$BATS_FILE_TMPDIR
-  ort_vs_genie "$d/r22.p.h5" "$d/r22.onnx" disabled 1e-4 30
-  ort_vs_genie "$d/r22.p.h5" "$d/r22.onnx" all 1e-4 30
+  ort_vs_genie "$d/r22.p.h5" "$d/r22.onnx" disabled 1e-4 100
+  ort_vs_genie "$d/r22.p.h5" "$d/r22.onnx" all 1e-4 100
 }
 
 @test "export-onnx: mbv2-tiny (depthwise, ReLU6) W4A4 and W2A2: onnxruntime agrees with genie eval" {
   d=$BATS_FILE_TMPDIR
   for m in m44 m22; do
-    ort_vs_genie "$d/$m.p.h5" "$d/$m.onnx" disabled 1e-4 30
-    ort_vs_genie "$d/$m.p.h5" "$d/$m.onnx" all 1e-4 30
+    ort_vs_genie "$d/$m.p.h5" "$d/$m.onnx" disabled 1e-4 100
+    ort_vs_genie "$d/$m.p.h5" "$d/$m.onnx" all 1e-4 100
   done
 }
 
