@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     const char *in = argv[optind];
     gn_export_model m;
     if (gn_export_model_load(in, &m)) return gn_fail();
+    m.version = GN_VERSION;
     int rc = gn_onnx_export_save(out, &m);
     if (rc && strncmp(gn_err_msg(), out, strlen(out))) gn_err_prefix("%s", in);
     if (!rc && !quiet) {

@@ -56,6 +56,8 @@ typedef struct {
     int wbits, abits, first_last; /* the file's bits attribute, 0 for FP32 */
     char kind[16];       /* "model", "qmodel" or "packed" */
     char sha[65];        /* SHA-256 of the file read */
+    const char *version; /* genie's version for the metadata (the program's
+                            GN_VERSION; lib/ sits below gn_cli.h), NULL = "" */
 } gn_export_model;
 
 /* Reads an FP32 model (genie-model(5)), a quantised model (genie-qmodel(5):

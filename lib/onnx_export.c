@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_h5.h"
 #include "gn_out.h"
@@ -670,7 +669,7 @@ int gn_onnx_export(const gn_export_model *m, uint8_t **buf, size_t *len)
     onnx__model_proto__init(mp);
     mp->has_ir_version = 1, mp->ir_version = GN_ONNX_EXPORT_IR;
     mp->producer_name = gn_xstrdup("genie");
-    mp->producer_version = gn_xstrdup(GN_VERSION);
+    mp->producer_version = gn_xstrdup(m->version ? m->version : "");
     mp->n_opset_import = 1;
     mp->opset_import = gn_xmalloc(sizeof *mp->opset_import);
     mp->opset_import[0] = gn_xmalloc(sizeof **mp->opset_import);
@@ -689,7 +688,7 @@ int gn_onnx_export(const gn_export_model *m, uint8_t **buf, size_t *len)
     gp->n_output = 1;
     gp->output = gn_xmalloc(sizeof *gp->output);
     gp->output[0] = value_info(g->t[g->output].name, c.rank[g->output], &g->t[g->output]);
-    add_meta(mp, "genie_version", gn_xstrdup(GN_VERSION));
+    add_meta(mp, "genie_version", gn_xstrdup(m->version ? m->version : ""));
     add_meta(mp, "genie_kind", gn_xstrdup(m->kind));
     add_meta(mp, "source_sha256", gn_xstrdup(m->sha));
     if (m->quantised) {

@@ -144,6 +144,7 @@ static void test_fp32_roundtrip(void)
     gn_export_model m = {.g = small_model(0)};
     m.qw = calloc((size_t)m.g->nn, sizeof *m.qw);
     snprintf(m.kind, sizeof m.kind, "model");
+    m.version = "9.9.9";
     char path[] = "/tmp/test_onnx_export.XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
@@ -151,7 +152,7 @@ static void test_fp32_roundtrip(void)
     CHECK(gn_onnx_export_save(path, &m) == 0);
     Onnx__ModelProto *mp = export_parse(&m);
     CHECK(mp && mp->ir_version == 10 && mp->n_opset_import == 1 && mp->opset_import[0]->version == 21);
-    CHECK(mp && meta(mp, "genie_version") && !strcmp(meta(mp, "genie_kind"), "model"));
+    CHECK(mp && !strcmp(meta(mp, "genie_version"), "9.9.9") && !strcmp(meta(mp, "genie_kind"), "model"));
     CHECK(mp && count_op(mp, "BatchNormalization") == 1 && count_op(mp, "QuantizeLinear") == 0);
     if (mp) onnx__model_proto__free_unpacked(mp, NULL);
     gn_graph *back = NULL;
