@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_onnx_export.h"
@@ -26,6 +27,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
+    gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     const char *out = NULL;
     int quiet = 0, st = gn_cli_output_quiet(argc, argv, usage, &out, &quiet);
     if (st >= 0) return st;

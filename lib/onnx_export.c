@@ -190,7 +190,7 @@ int gn_export_model_load(const char *path, gn_export_model *m)
         rc = gn_err_set("%s: is %s%s file, expected a model, quantised model or packed model", path,
                         *kind ? "a genie " : "not a genie", kind);
     }
-    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    snprintf(m->kind, sizeof m->kind, "%.15s", kind);
     if (rc) gn_export_model_free(m);
     return rc;
 }

@@ -3,7 +3,7 @@
 #
 #   pipelines/onnx-check.sh MODEL.h5 MODEL.onnx TEST.h5 [LEVEL ...]
 #
-# Evaluates MODEL.h5 (FP32, quantised or packed) with genie's eval and the
+# Evaluates MODEL.h5 (FP32, quantised or packed) with genie-eval and the
 # ONNX file export-onnx made from it with onnxruntime (tests/ort-run.js, from
 # `make deps`) at each graph optimisation LEVEL (disabled, basic, extended,
 # all; default: disabled all) on the labelled dataset TEST.h5, and prints
@@ -27,7 +27,7 @@ dims=$(h5dump -H -d /x "$test" | sed -n 's/.*DATASPACE *SIMPLE { ( \([0-9, ]*\) 
 IFS=, read -r n c h w <<<"$dims"
 h5dump -d /x -b LE -o "$t/x.f32" "$test" >/dev/null
 h5dump -d /y -b LE -o "$t/y.i32" "$test" >/dev/null
-"$BIN/eval" "$model" "$test" --json --logits "$t/l.h5" -q >"$t/genie.json"
+"$BIN/genie-eval" "$model" "$test" --json --logits "$t/l.h5" -q >"$t/genie.json"
 h5dump -d /logits -b LE -o "$t/l.f32" "$t/l.h5" >/dev/null
 g=$(sed -n 's/.*"top1": *\([0-9.eE+-]*\).*/\1/p' "$t/genie.json")
 awk -v a="$g" -v n="$n" -v s="$(stat -c %s "$model")" \
