@@ -7,8 +7,8 @@
 # and quantised top-1 side by side; then the packed model exported as QDQ
 # ONNX and run by onnxruntime, its top-1 next to genie's. A short
 # configuration (fewer iterations than the paper's) so that it finishes
-# within about 15 minutes on 2 cores; pipelines/genie.mk runs the full one. Results are cached in out/demo: a
-# second `make demo` only prints them.
+# within about 15 minutes on 2 cores; pipelines/genie.mk runs the full one.
+# Results are cached in out/demo: a second `make demo` only prints them.
 #
 # Usage: pipelines/demo.sh            (from a clone of genie; no arguments)
 # Environment: OUT (out/demo, relative to the clone), DEMO_DISTILL_ITERS (300),
