@@ -6,6 +6,11 @@ DEBS      = build-essential clang libclang-rt-14-dev pkg-config libhdf5-dev hdf5
             bats-support bats-assert libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
             libpng-dev dataset-fashion-mnist zlib1g-dev gnuplot-nox \
             openssh-server openssh-client iproute2 rsync
+# the test runtime for export-onnx: Debian's node and npm (kept when a node is
+# already installed from elsewhere), then onnxruntime-node from npm into
+# tests/node (pinned by its package-lock.json; node_modules is not in git)
+NODE_DEBS = nodejs npm
+ORT_NODE  = tests/node/node_modules/onnxruntime-node/package.json
 PREFIX   ?= /usr/local
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
@@ -56,6 +61,18 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	else echo "make deps: all Debian packages present"; fi
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "make deps: installing $(NODE_DEBS)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(NODE_DEBS); fi
+	@$(MAKE) -s --no-print-directory $(ORT_NODE)
+
+# onnxruntime-node as tests/node/package-lock.json pins it, redone when that
+# changes; its postinstall would fetch CUDA binaries from GitHub, which the
+# CPU runtime (in the npm package itself) does not need
+$(ORT_NODE): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # the build variant in use; programs in bin/ relink when it changes
 build/variant: FORCE

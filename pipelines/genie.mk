@@ -63,8 +63,9 @@
 #   QUIET          1: no progress from the programs
 #
 # Targets: all (default: up to OUT/summary.txt, printed when made), stats,
-# synth, data, calib, recon, pack, eval, summary (prints it), clean (removes
-# the files this makefile makes in OUT), help.
+# synth, data, calib, recon, pack, eval, summary (prints it), onnx (the packed
+# model exported as QDQ ONNX by export-onnx: OUT/model.qdq.onnx), clean
+# (removes the files this makefile makes in OUT), help.
 # Results: OUT/model.int.h5 (the packed model), OUT/result.json, OUT/summary.txt;
 # GNU parallel's job logs OUT/distill.joblog and OUT/recon.joblog.
 
@@ -107,7 +108,7 @@ SHELL       := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
-.PHONY: all stats synth data calib recon pack eval summary clean help FORCE
+.PHONY: all stats synth data calib recon pack eval summary onnx clean help FORCE
 
 all: $(OUT)/summary.txt
 
@@ -292,6 +293,10 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	  echo "packed model:   $(PACKED)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@; cat $@
 
+# ---- deployment: the packed model as QDQ ONNX (export-onnx(1))
+$(OUT)/model.qdq.onnx: $(PACKED)
+	$(BIN)/export-onnx $(Q) $< -o $@
+
 # ---- conveniences ----------------------------------------------------------------
 stats: $(OUT)/stats.h5
 synth: $(OUT)/synth.h5
@@ -299,13 +304,14 @@ data: $(CAL)
 calib: $(Q0)
 recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(PACKED))
 pack: $(PACKED)
+onnx: $(OUT)/model.qdq.onnx
 eval: $(OUT)/result.json
 summary: $(OUT)/summary.txt
 	@cat $<
 
 clean:
 	rm -f $(addprefix $(OUT)/,stats.h5 synth.h5 synth.[0-9]*.h5 real.h5 q.h5 q.[0-9]*.h5 unit.[0-9]*.h5 \
-	  unit.args synth.args model.int.h5 test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp* \
+	  unit.args synth.args model.int.h5 model.qdq.onnx test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp* \
 	  distill.joblog recon.joblog)
 
 FORCE:
