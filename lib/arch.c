@@ -139,6 +139,68 @@ static int build_resnet20(builder *b, int C, int classes)
     return linear(b, "fc", "logits", h, 64, classes);     // (classes,1,1)
 }
 
+/* ---- ImageNet ResNets (torchvision resnet18, resnet50) --------------------- */
+
+/* Bottleneck `pre` (torchvision v1.5: the stride on the 3x3): conv1x1-BN-ReLU,
+ * conv3x3-BN-ReLU, conv1x1 to 4*w-BN, plus the shortcut, ReLU. */
+static int bottleneck(builder *b, const char *pre, int x, int cin, int w, int stride)
+{
+    char nm[128];
+#define NM(s) (snprintf(nm, sizeof nm, "%s.%s", pre, s), nm)
+    int h = conv(b, NM("conv1"), x, cin, w, 1, 1, 1);             // (w,H,W)
+    h = bn(b, NM("bn1"), h, w);
+    h = unary(b, GN_OP_RELU, NM("relu1"), h);
+    h = conv(b, NM("conv2"), h, w, w, 3, stride, 1);              // (w,H/s,W/s)
+    h = bn(b, NM("bn2"), h, w);
+    h = unary(b, GN_OP_RELU, NM("relu2"), h);
+    h = conv(b, NM("conv3"), h, w, 4 * w, 1, 1, 1);               // (4w,H/s,W/s)
+    h = bn(b, NM("bn3"), h, 4 * w);
+    int sc = x;
+    if (stride != 1 || cin != 4 * w) {
+        sc = conv(b, NM("downsample.0"), x, cin, 4 * w, 1, stride, 1);
+        sc = bn(b, NM("downsample.1"), sc, 4 * w);
+    }
+    h = add(b, NM("add"), h, sc);
+    return unary(b, GN_OP_RELU, NM("relu3"), h);
+#undef NM
+}
+
+/* stem conv7x7/2-BN-ReLU-maxpool3x3/2, four stages of `blocks` blocks
+ * (64..512 wide, stride 2 from layer2 on), global average pool, fc */
+static int build_imagenet_resnet(builder *b, int C, int classes, const int *blocks, int bottle)
+{
+    int h = conv(b, "conv1", b->g->input, C, 64, 7, 2, 1); // (64,H/2,W/2)
+    h = bn(b, "bn1", h, 64);
+    h = unary(b, GN_OP_RELU, "relu", h);
+    h = unary(b, GN_OP_MAXPOOL, "maxpool", h);             // (64,H/4,W/4)
+    gn_node *mp = &b->g->nodes[b->g->nn - 1];
+    mp->kh = mp->kw = 3, mp->sh = mp->sw = 2, mp->pt = mp->pl = mp->pb = mp->pr = 1;
+    int cin = 64;
+    for (int s = 0; s < 4; s++)
+        for (int k = 0; k < blocks[s]; k++) {
+            char pre[32];
+            int w = 64 << s, stride = s > 0 && k == 0 ? 2 : 1;
+            snprintf(pre, sizeof pre, "layer%d.%d", s + 1, k);
+            h = bottle ? bottleneck(b, pre, h, cin, w, stride) : basic_block(b, pre, h, cin, w, stride);
+            cin = bottle ? 4 * w : w;
+        }                                                   // (cin,H/32,W/32)
+    h = unary(b, GN_OP_GAP, "avgpool", h);
+    h = unary(b, GN_OP_FLATTEN, "flatten", h);
+    return linear(b, "fc", "logits", h, cin, classes);
+}
+
+static int build_resnet18(builder *b, int C, int classes)
+{
+    static const int blocks[4] = {2, 2, 2, 2};
+    return build_imagenet_resnet(b, C, classes, blocks, 0);
+}
+
+static int build_resnet50(builder *b, int C, int classes)
+{
+    static const int blocks[4] = {3, 4, 6, 3};
+    return build_imagenet_resnet(b, C, classes, blocks, 1);
+}
+
 /* ---- MobileNetV2-tiny ------------------------------------------------------ */
 
 /* (expansion t, output channels c, repeats n, stride of the first s).
@@ -188,12 +250,15 @@ static int inverted_residual(builder *b, const char *pre, int x, int cin, int co
     return h;
 }
 
-static int build_mbv2_tiny(builder *b, int C, int classes)
+/* stem conv3x3 (stride `stem_s`) to `stem`, the inverted residual blocks of
+ * cfg[ncfg], a 1x1 head conv to `head`, global average pool, classifier.1 */
+static int build_mbv2(builder *b, int C, int classes, const int (*cfg)[4], size_t ncfg,
+                      int stem, int stem_s, int head)
 {
-    int h = conv_bn_relu6(b, "features.0", b->g->input, C, MBV2_STEM, 3, 1, 1); // (16,H,W)
-    int cin = MBV2_STEM, f = 1;
-    for (size_t i = 0; i < sizeof mbv2_tiny_cfg / sizeof *mbv2_tiny_cfg; i++) {
-        const int *c = mbv2_tiny_cfg[i];
+    int h = conv_bn_relu6(b, "features.0", b->g->input, C, stem, 3, stem_s, 1); // (stem,H/s,W/s)
+    int cin = stem, f = 1;
+    for (size_t i = 0; i < ncfg; i++) {
+        const int *c = cfg[i];
         for (int r = 0; r < c[2]; r++) {
             char pre[32];
             snprintf(pre, sizeof pre, "features.%d", f++);
@@ -203,10 +268,27 @@ static int build_mbv2_tiny(builder *b, int C, int classes)
     }                                                                 // (128,H/4,W/4)
     char pre[32];
     snprintf(pre, sizeof pre, "features.%d", f);
-    h = conv_bn_relu6(b, pre, h, cin, MBV2_HEAD, 1, 1, 1);           // (320,H/4,W/4)
-    h = unary(b, GN_OP_GAP, "avgpool", h);                            // (320,1,1)
+    h = conv_bn_relu6(b, pre, h, cin, head, 1, 1, 1);                // (head,.,.)
+    h = unary(b, GN_OP_GAP, "avgpool", h);                            // (head,1,1)
     h = unary(b, GN_OP_FLATTEN, "flatten", h);
-    return linear(b, "classifier.1", "logits", h, MBV2_HEAD, classes); // (classes,1,1)
+    return linear(b, "classifier.1", "logits", h, head, classes);    // (classes,1,1)
+}
+
+static int build_mbv2_tiny(builder *b, int C, int classes)
+{
+    return build_mbv2(b, C, classes, mbv2_tiny_cfg, sizeof mbv2_tiny_cfg / sizeof *mbv2_tiny_cfg,
+                      MBV2_STEM, 1, MBV2_HEAD);
+}
+
+/* torchvision's mobilenet_v2 (width 1.0): stem 32 stride 2, head 1280 */
+static const int mbv2_cfg[][4] = {
+    {1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+    {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1},
+};
+
+static int build_mobilenet_v2(builder *b, int C, int classes)
+{
+    return build_mbv2(b, C, classes, mbv2_cfg, sizeof mbv2_cfg / sizeof *mbv2_cfg, 32, 2, 1280);
 }
 
 /* ---- registry ------------------------------------------------------------- */
@@ -217,9 +299,12 @@ static const struct {
 } archs[] = {
     {"resnet20", build_resnet20},
     {"mbv2-tiny", build_mbv2_tiny},
+    {"resnet18", build_resnet18},
+    {"resnet50", build_resnet50},
+    {"mobilenet_v2", build_mobilenet_v2},
 };
 
-const char *gn_arch_list(void) { return "resnet20, mbv2-tiny"; }
+const char *gn_arch_list(void) { return "resnet20, mbv2-tiny, resnet18, resnet50, mobilenet_v2"; }
 
 static int find_arch(const char *name)
 {

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static char msg[1024];
 
@@ -48,18 +50,38 @@ static void no_memory(size_t count, size_t size)
     GN_ASSERT(!"memory for a checked size");
 }
 
+/* Asks the kernel to back a large block [p, p+n) with transparent huge
+ * pages (where the system allows them on request, as Debian's default
+ * "madvise" does). A full-size network's buffers are gigabytes that are
+ * first touched 4 KiB at a time otherwise: on a virtual machine, one page
+ * fault costs about 10 us, and ResNet-18 at 224x224 spent some 10 s of its
+ * set-up in them. A hint only: the values are the same either way. */
+static void *huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    enum { BIG = 8 << 20 };
+    if (p && n >= BIG) {
+        const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE); /* failure: plain pages */
+    }
+#endif
+    (void)n;
+    return p;
+}
+
 void *gn_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p) no_memory(n, 1);
-    return p;
+    return huge(p, n);
 }
 
 void *gn_xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) no_memory(count, size);
-    return p;
+    return huge(p, count * size);
 }
 
 void *gn_xrealloc(void *p, size_t count, size_t size)

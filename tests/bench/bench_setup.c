@@ -1,0 +1,89 @@
+/* bench_setup.c - what a full-size Genie-D job costs before its first
+ * iteration, and its peak memory: torchvision's ResNet-18 (built in code,
+ * random weights, 3x224x224, 1000 classes), distillation at batch 32 with
+ * one thread. Set-up is the distiller's construction plus the first
+ * iteration's excess over the second (first touch of buffers, the
+ * generator's initialisation). Peak resident memory is the process's
+ * (getrusage), model and statistics included. Prints what it measured;
+ * asserts nothing.
+ * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2)
+ *        bench_setup --save ARCH MODEL.h5     write the model for the programs */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "gn_arch.h"
+#include "gn_blas.h"
+#include "gn_blas_init.h"
+#include "gn_cli.h"
+#include "gn_distill.h"
+#include "gn_err.h"
+#include "gn_h5.h"
+#include "gn_stats.h"
+
+static double t_it[3];
+
+static void on_iter(void *arg, long it, double total, double mt, double st, double lr_z,
+                    double lr_g)
+{
+    (void)arg, (void)total, (void)mt, (void)st, (void)lr_z, (void)lr_g;
+    if (it <= 2) t_it[it] = gn_now();
+}
+
+static double peak_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* kB on Linux */
+}
+
+int main(int argc, char **argv)
+{
+    gn_cli_init(argv[0]);
+    gn_blas_init();
+    gn_graph *g;
+    if (argc == 4 && !strcmp(argv[1], "--save")) {
+        if (gn_arch_build(argv[2], 3, 224, 224, 1000, 1, &g) || gn_model_save(argv[3], g, NULL, NULL)) {
+            fprintf(stderr, "bench_setup: %s\n", gn_err_msg());
+            return 1;
+        }
+        gn_graph_free(g);
+        return 0;
+    }
+    const char *arch = argc > 1 ? argv[1] : "resnet18";
+    int B = argc > 2 ? atoi(argv[2]) : 32, iters = argc > 3 ? atoi(argv[3]) : 2;
+    if (B < 2) B = 2;
+    if (iters < 2) iters = 2;
+    gn_set_threads(1);
+    double w0 = gn_now();
+    gn_bnstats st;
+    if (gn_arch_build(arch, 3, 224, 224, 1000, 1, &g) || gn_bnstats_from_model(g, arch, &st)) {
+        fprintf(stderr, "bench_setup: %s\n", gn_err_msg());
+        return 1;
+    }
+    double w1 = gn_now();
+    gn_distill_opts o;
+    gn_distill_defaults(&o);
+    o.batch = B;
+    o.iters = iters;
+    gn_distiller *d;
+    if (gn_distiller_new(&d, g, &st, &o)) {
+        fprintf(stderr, "bench_setup: %s\n", gn_err_msg());
+        return 1;
+    }
+    double w2 = gn_now();
+    float *x = malloc(sizeof(float) * gn_tensor_size(g, g->input) * B);
+    gn_distiller_batch(d, 0, x, NULL, on_iter, NULL);
+    double first = t_it[1] - w2, second = t_it[2] - t_it[1];
+    printf("%s 3x224x224 (built in code), distill batch %d, 1 thread: model %.2f s; set-up %.2f s "
+           "(distiller %.2f s + first iteration's excess %.2f s); %.2f s/iteration; "
+           "peak RSS %.0f MB (distiller's own estimate %.0f MB)\n",
+           arch, B, w1 - w0, (w2 - w1) + (first - second), w2 - w1, first - second, second,
+           peak_mb(), gn_distiller_bytes(d) / 1e6);
+    free(x);
+    gn_distiller_free(d);
+    gn_bnstats_free(&st);
+    gn_graph_free(g);
+    return 0;
+}
