@@ -6,7 +6,8 @@
  * generator's initialisation). Peak resident memory is the process's
  * (getrusage), model and statistics included. Prints what it measured;
  * asserts nothing.
- * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2)
+ * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2; ITERS 0:
+ *                     only the distiller's own estimate of its memory, untouched)
  *        bench_setup --save ARCH MODEL.h5     write the model for the programs */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "gn_distill.h"
 #include "gn_err.h"
 #include "gn_h5.h"
+#include "gn_run.h"
 #include "gn_stats.h"
 
 static double t_it[3];
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
     const char *arch = argc > 1 ? argv[1] : "resnet18";
     int B = argc > 2 ? atoi(argv[2]) : 32, iters = argc > 3 ? atoi(argv[3]) : 2;
     if (B < 2) B = 2;
+    const int estimate_only = argc > 3 && iters == 0;
     if (iters < 2) iters = 2;
     gn_set_threads(1);
     double w0 = gn_now();
@@ -73,6 +76,13 @@ int main(int argc, char **argv)
         return 1;
     }
     double w2 = gn_now();
+    if (estimate_only) {
+        printf("%s 3x224x224, distill batch %d: the distiller's estimate %.0f MB, of which the "
+               "teacher's values and gradients %.0f MB\n",
+               arch, B, gn_distiller_bytes(d) / 1e6, gn_run_bytes(gn_distiller_teacher(d)) / 1e6);
+        gn_distiller_free(d), gn_bnstats_free(&st), gn_graph_free(g);
+        return 0;
+    }
     float *x = malloc(sizeof(float) * gn_tensor_size(g, g->input) * B);
     gn_distiller_batch(d, 0, x, NULL, on_iter, NULL);
     double first = t_it[1] - w2, second = t_it[2] - t_it[1];

@@ -519,6 +519,12 @@ static void test_batches(void)
         CHECK(l1[3 * (iters - 1)] < l1[0]);
         /* rows: total = mean + std */
         CHECK_NEAR(l0[0], l0[1] + l0[2], 1e-5 * l0[0]);
+        /* the teacher's weights are fixed: after a whole batch, no teacher
+         * parameter has a gradient buffer (none allocated, none written) */
+        const gn_graph *t = gn_distiller_teacher(d)->g;
+        int with_grad = 0;
+        for (int i = 0; i < t->np; i++) with_grad += t->params[i].grad != NULL;
+        CHECK(t->np > 0 && with_grad == 0);
     }
     gn_distiller_free(d);
     gn_distiller_free(e);

@@ -218,6 +218,34 @@ static void test_mbv2(void)
     CHECK(gn_arch_build("resnet20", 0, 28, 28, 10, 1, &g) != 0);
 }
 
+/* torchvision's ImageNet networks at 3x224x224, 1000 classes: the
+ * trainable counts of torchvision.models (sum of p.numel() over
+ * parameters()), and the final feature map 7x7 */
+static void test_imagenet_archs(void)
+{
+    static const struct {
+        const char *name, *last;
+        size_t n;
+        int c;
+    } a[] = {
+        {"resnet18", "layer4.1.relu2", 11689512, 512},
+        {"resnet50", "layer4.2.relu3", 25557032, 2048},
+        {"mobilenet_v2", "features.18.2", 3504872, 1280},
+    };
+    for (int i = 0; i < 3; i++) {
+        gn_graph *g = NULL;
+        CHECK(gn_arch_build(a[i].name, 3, 224, 224, 1000, 1, &g) == 0);
+        if (!g) continue;
+        size_t n = gn_arch_count_trainable(g);
+        printf("%s: %zu trainable parameters, %d nodes\n", a[i].name, n, g->nn);
+        CHECK(n == a[i].n);
+        const gn_tensorinfo *t = &g->t[gn_graph_find_tensor(g, a[i].last)];
+        CHECK(t->c == a[i].c && t->h == 7 && t->w == 7);
+        CHECK(g->t[g->output].c == 1000);
+        gn_graph_free(g);
+    }
+}
+
 /* random labelled data: n images of 1x8x8 */
 static void tiny_data(gn_dataset *d, size_t n)
 {
@@ -450,6 +478,7 @@ int main(void)
     test_augment();
     test_resnet20();
     test_mbv2();
+    test_imagenet_archs();
     test_fusion();
     test_training();
     return check_summary("test_train");
