@@ -51,7 +51,7 @@ static int producer(const gn_graph *g, int t)
 /* copies node n of src into dst (names mapped, params copied); returns it */
 static gn_node *copy_node(gn_graph *dst, const gn_graph *src, const gn_node *n)
 {
-    int in[2], out = gn_graph_tensor(dst, src->t[n->out].name), p[GN_NSLOT];
+    int in[GN_MAXIN], out = gn_graph_tensor(dst, src->t[n->out].name), p[GN_NSLOT];
     for (int j = 0; j < n->nin; j++) in[j] = gn_graph_tensor(dst, src->t[n->in[j]].name);
     for (int s = 0; s < GN_NSLOT; s++) p[s] = copy_param(dst, src, n->p[s]);
     gn_node *m = gn_graph_add_node(dst, n->op, n->name);
