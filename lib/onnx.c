@@ -1097,7 +1097,7 @@ static int fold_shape(ctx *x, const onode *n, int *done)
         TRY(act_in(x, n, 0, &t));
         if (n->n_attribute) return nerr(x, "Shape with start/end not supported");
         TRY(shape_of(x, t, &c, &h, &w));
-        int pi = x->g->nodes[x->g->nn - 1].op;
+        int pi = -1;
         for (int q = 0; q < x->g->nn; q++)
             if (x->g->nodes[q].out == t) pi = x->g->nodes[q].op;
         if (pi == GN_OP_FLATTEN || pi == GN_OP_LINEAR)
@@ -1112,6 +1112,8 @@ static int fold_shape(ctx *x, const onode *n, int *done)
     }
     for (size_t i = 0; i < n->n_input; i++)
         if (n->input[i][0] && !cst_find(x, n->input[i])) return 0; /* an operator on tensors */
+    if (!n->input[0][0]) return nerr(x, "%s input 0 is empty", op);
+    if (k >= 4 && k <= 8) TRY(want_inputs(x, n, 2, 2));
     /* every input constant: values as doubles, rank <= 1 */
     double *v[8] = {0};
     size_t nv[8] = {0};
@@ -1148,9 +1150,13 @@ static int fold_shape(ctx *x, const onode *n, int *done)
         break;
     case 4: { /* Gather along axis 0 */
         long long axis;
-        rc = want_inputs(x, n, 2, 2) || attr_int(x, n, "axis", 0, &axis);
+        rc = attr_int(x, n, "axis", 0, &axis);
         if (!rc && axis != 0) rc = nerr(x, "Gather of constants along axis %lld", axis);
         for (size_t j = 0; !rc && j < nv[1] && j < 64; j++) {
+            if (!(fabs(v[1][j]) <= 1e9)) {
+                rc = nerr(x, "Gather index %g out of range", v[1][j]);
+                break;
+            }
             long long q = (long long)v[1][j];
             if (q < 0) q += (long long)nv[0];
             if (q < 0 || q >= (long long)nv[0]) rc = nerr(x, "Gather index %g out of range", v[1][j]);
@@ -1160,7 +1166,6 @@ static int fold_shape(ctx *x, const onode *n, int *done)
         break;
     }
     default: { /* Add, Sub, Mul, Div with a scalar broadcast */
-        rc = want_inputs(x, n, 2, 2);
         size_t m = nv[0] > nv[1] ? nv[0] : nv[1];
         if (!rc && ((nv[0] != m && nv[0] != 1) || (nv[1] != m && nv[1] != 1) || m > 64))
             rc = nerr(x, "%s of %zu and %zu values not supported", op, nv[0], nv[1]);
@@ -1177,6 +1182,8 @@ static int fold_shape(ctx *x, const onode *n, int *done)
     }
     }
     for (int i = 0; i < 8; i++) free(v[i]);
+    for (size_t j = 0; !rc && j < cnt; j++)
+        if (!isf && !(fabs(r[j]) < 9e18)) rc = nerr(x, "%s gives %g, not an int64", op, r[j]);
     if (rc) return rc;
     if (gn_graph_find_tensor(x->g, n->output[0]) >= 0 || cst_find(x, n->output[0]))
         return nerr(x, "output %s is already defined", n->output[0]);
@@ -1274,7 +1281,10 @@ static int op_split(ctx *x, const onode *n)
         ns = no;
     }
     long long tot = 0;
-    for (int i = 0; i < ns; i++) tot += sp[i] >= 0 ? sp[i] : -1000000000LL;
+    for (int i = 0; i < ns; i++) {
+        if (sp[i] < 1 || sp[i] > c) return nerr(x, "Split size %lld of %d channels", sp[i], c);
+        tot += sp[i];
+    }
     if (ns != no || tot != c) return nerr(x, "Split sizes do not add up to %d channels", c);
     long long c0 = 0;
     for (int i = 0; i < no; c0 += sp[i], i++) {
@@ -1355,7 +1365,7 @@ static int shuffle_chain(ctx *x, const onode *n, size_t idx, int *done)
     if (uses(x, n->output[0]) != 1) return nerr(x, "Reshape to 5 dimensions read twice");
     TRY(act_in(x, n, 0, &in));
     TRY(shape_of(x, in, &c, &h, &w));
-    if (s[1] < 1 || s[2] < 1 || s[1] * s[2] != c || s[3] != h || s[4] != w)
+    if (s[1] < 1 || s[2] < 1 || s[1] > c || s[2] > c || s[1] * s[2] != c || s[3] != h || s[4] != w)
         return nerr(x, "Reshape of %dx%dx%d to 5 dimensions (only the channel shuffle's)", c, h, w);
     if (gn_graph_find_tensor(x->g, n->output[0]) >= 0 || cst_find(x, n->output[0]))
         return nerr(x, "output %s is already defined", n->output[0]);
