@@ -28,6 +28,13 @@ typedef enum {
     GN_OP_RESHAPE,  /* to (rc,rh,rw), same element count */
     GN_OP_SWING,    /* Genie-D swing: reflect-pad 1, crop back at a random offset */
     GN_OP_AQUANT,   /* activation quantiser; p: ASTEP (1); abits, asigned */
+    GN_OP_SIGMOID,
+    GN_OP_HSIGMOID, /* max(0, min(1, alpha*x + beta)) */
+    GN_OP_HSWISH,   /* x * max(0, min(1, x/6 + 1/2)) */
+    GN_OP_MUL,      /* in[0] * in[1]: same shape, or one of them (C,1,1) broadcast over H,W */
+    GN_OP_CONCAT,   /* in[0..nin) along channels, same H,W */
+    GN_OP_SLICE,    /* channels [c0, c0+cn) of in[0] (one output of a Split) */
+    GN_OP_SHUFFLE,  /* channel shuffle in `groups` groups: out[k*G+g] = in[g*(C/G)+k] */
     GN_OP_COUNT
 } gn_opkind;
 
@@ -39,6 +46,8 @@ enum { GN_P_W = 0, GN_P_B = 1, GN_P_WSTEP = 2, GN_P_WZP = 3, GN_P_WV = 4, GN_P_W
 enum { GN_P_GAMMA = 0, GN_P_BETA = 1, GN_P_MEAN = 2, GN_P_VAR = 3 }; /* bn */
 enum { GN_P_ASTEP = 0 };                                             /* aquant */
 #define GN_NSLOT 6
+/* most inputs of a node (a Concat of a dense block's earlier features) */
+#define GN_MAXIN 64
 
 typedef struct {
     char *name;
@@ -58,7 +67,7 @@ typedef struct {
     gn_opkind op;
     char *name;
     int nin;
-    int in[2];            /* tensor indices */
+    int in[GN_MAXIN];     /* tensor indices */
     int out;              /* tensor index */
     int p[GN_NSLOT];      /* parameter indices, -1 = absent */
     int kh, kw, sh, sw;   /* conv/pool kernel and stride */
@@ -71,6 +80,9 @@ typedef struct {
     float slope;          /* leaky relu */
     int wbits;            /* conv/linear: weight bits, 0 = not quantised */
     int abits, asigned;   /* aquant: bits, signed grid */
+    int ceil_mode;        /* maxpool: output size rounded up (PyTorch's rule) */
+    int c0, cn;           /* slice: first channel, channel count */
+    float alpha, beta;    /* hsigmoid */
 } gn_node;
 
 typedef struct {

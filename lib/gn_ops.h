@@ -27,6 +27,13 @@
 #include "gn_swing.h"
 #include "gn_upsample.h"
 #include "gn_xent.h"
+#include "gn_sigmoid.h"
+#include "gn_hsigmoid.h"
+#include "gn_hswish.h"
+#include "gn_mul.h"
+#include "gn_concat.h"
+#include "gn_slice.h"
+#include "gn_shuffle.h"
 
 /* ---- the operator thread pool (ops.c, over gn_tpool.h) ------------------ */
 /* Runs f(ctx, t, T) for t = 0..T-1 (part 0 in the caller) on

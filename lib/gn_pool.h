@@ -10,6 +10,8 @@ typedef struct {
     int B, C, H, W;
     int KH, KW, SH, SW, PT, PL, PB, PR;
     int count_include_pad; /* AveragePool only */
+    int ceil_mode;         /* MaxPool only: OH, OW rounded up, PyTorch's rule (the last
+                            * window starts inside the input or its top/left pad) */
     int OH, OW;            /* filled by gn_pool_shape_init */
 } gn_pool_shape;
 int gn_pool_shape_init(gn_pool_shape *s);

@@ -16,6 +16,9 @@ static const char *op_names[GN_OP_COUNT] = {
     [GN_OP_ADD] = "add",         [GN_OP_IDENTITY] = "identity", [GN_OP_MAXPOOL] = "maxpool",
     [GN_OP_AVGPOOL] = "avgpool", [GN_OP_GAP] = "globalavgpool", [GN_OP_LINEAR] = "linear",
     [GN_OP_FLATTEN] = "flatten", [GN_OP_UPSAMPLE] = "upsample", [GN_OP_RESHAPE] = "reshape", [GN_OP_SWING] = "swing", [GN_OP_AQUANT] = "aquant",
+    [GN_OP_SIGMOID] = "sigmoid", [GN_OP_HSIGMOID] = "hardsigmoid", [GN_OP_HSWISH] = "hardswish",
+    [GN_OP_MUL] = "mul", [GN_OP_CONCAT] = "concat", [GN_OP_SLICE] = "slice",
+    [GN_OP_SHUFFLE] = "shuffle",
 };
 
 const char *gn_op_name(gn_opkind op) { return op >= 0 && op < GN_OP_COUNT ? op_names[op] : "?"; }
@@ -119,7 +122,7 @@ gn_node *gn_graph_add_node(gn_graph *g, gn_opkind op, const char *name)
     memset(n, 0, sizeof *n);
     n->op = op;
     n->name = gn_xstrdup(name);
-    n->in[0] = n->in[1] = -1;
+    for (int j = 0; j < GN_MAXIN; j++) n->in[j] = -1;
     n->out = -1;
     for (int s = 0; s < GN_NSLOT; s++) n->p[s] = -1;
     n->kh = n->kw = 1;
@@ -202,6 +205,8 @@ static int check_attrs(const gn_node *n)
                               n->pb, n->pr, big);
         if (n->op == GN_OP_CONV && (n->groups < 1 || n->groups > 1 << 20))
             return gn_err_set("node %s: groups %d outside 1..%d", n->name, n->groups, 1 << 20);
+        if (n->ceil_mode && n->op != GN_OP_MAXPOOL)
+            return gn_err_set("node %s: ceil_mode with %s", n->name, gn_op_name(n->op));
         if (n->count_include_pad != 0 && n->count_include_pad != 1)
             return gn_err_set("node %s: count_include_pad %d is not 0 or 1", n->name,
                               n->count_include_pad);
@@ -224,6 +229,10 @@ static int check_attrs(const gn_node *n)
             n->rh > GN_MAX_SAMPLE || n->rw > GN_MAX_SAMPLE)
             return gn_err_set("node %s: reshape to %dx%dx%d", n->name, n->rc, n->rh, n->rw);
         break;
+    case GN_OP_HSIGMOID:
+        if (!isfinite(n->alpha) || !isfinite(n->beta))
+            return gn_err_set("node %s: hard sigmoid alpha %g, beta %g", n->name, n->alpha, n->beta);
+        break;
     case GN_OP_AQUANT:
         if (n->asigned != 0 && n->asigned != 1)
             return gn_err_set("node %s: signedness %d is not 0 or 1", n->name, n->asigned);
@@ -238,7 +247,8 @@ static int check_attrs(const gn_node *n)
  * is), and its output is not computed yet */
 static int check_wiring(const gn_graph *g, const gn_node *n, const char *known)
 {
-    int want_in = n->op == GN_OP_ADD ? 2 : 1;
+    int want_in = n->op == GN_OP_ADD || n->op == GN_OP_MUL ? 2 : 1;
+    if (n->op == GN_OP_CONCAT && n->nin >= 1 && n->nin <= GN_MAXIN) want_in = n->nin;
     if (n->nin != want_in)
         return gn_err_set("node %s (%s): %d inputs, expected %d", n->name, gn_op_name(n->op),
                           n->nin, want_in);
@@ -292,7 +302,8 @@ static int pool_shape_check(const gn_node *n, int c, int *h, int *w)
 {
     gn_pool_shape s = {.B = 1, .C = c, .H = *h, .W = *w, .KH = n->kh, .KW = n->kw,
                        .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl,
-                       .PB = n->pb, .PR = n->pr};
+                       .PB = n->pb, .PR = n->pr,
+                       .ceil_mode = n->op == GN_OP_MAXPOOL && n->ceil_mode};
     if (gn_pool_shape_init(&s))
         return gn_err_set("node %s: pooling gives no output for a %dx%d input", n->name, *h, *w);
     *h = s.OH, *w = s.OW;
@@ -309,6 +320,22 @@ static int linear_shape_check(const gn_graph *g, const gn_node *n, int *c, int *
     return check_param(g, n, GN_P_B, "bias", (size_t)*c, 0) || check_wquant(g, n, wp);
 }
 
+/* a product: the (C,1,1) operand goes second (broadcast over H,W) */
+static int mul_shape_check(const gn_graph *g, gn_node *n, int *c, int *h, int *w)
+{
+    const gn_tensorinfo *y = &g->t[n->in[1]];
+    if (*h * *w == 1 && y->h * y->w > 1) {
+        int t = n->in[0];
+        n->in[0] = n->in[1], n->in[1] = t;
+        *c = y->c, *h = y->h, *w = y->w;
+        y = &g->t[n->in[1]];
+    }
+    if (y->c != *c || !((y->h == *h && y->w == *w) || (y->h == 1 && y->w == 1)))
+        return gn_err_set("node %s: multiplies %dx%dx%d by %dx%dx%d", n->name, *c, *h, *w, y->c,
+                          y->h, y->w);
+    return 0;
+}
+
 /* node n's parameters against its input shape (c,h,w), which becomes its
  * output's shape */
 static int node_shape(gn_graph *g, gn_node *n, int *c, int *h, int *w)
@@ -317,7 +344,29 @@ static int node_shape(gn_graph *g, gn_node *n, int *c, int *h, int *w)
     case GN_OP_CONV: return conv_shape_check(g, n, c, h, w);
     case GN_OP_BN: return bn_check(g, n, *c);
     case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_TANH:
-    case GN_OP_IDENTITY: case GN_OP_SWING:
+    case GN_OP_IDENTITY: case GN_OP_SWING: case GN_OP_SIGMOID: case GN_OP_HSIGMOID:
+    case GN_OP_HSWISH:
+        return 0;
+    case GN_OP_MUL: return mul_shape_check(g, n, c, h, w);
+    case GN_OP_CONCAT:
+        for (int j = 1; j < n->nin; j++) {
+            const gn_tensorinfo *y = &g->t[n->in[j]];
+            if (y->h != *h || y->w != *w)
+                return gn_err_set("node %s: concatenates %dx%d with %dx%d", n->name, *h, *w, y->h,
+                                  y->w);
+            if (*c > GN_MAX_SAMPLE - y->c) return gn_err_set("node %s: too many channels", n->name);
+            *c += y->c;
+        }
+        return 0;
+    case GN_OP_SLICE:
+        if (n->c0 < 0 || n->cn < 1 || n->c0 > *c - n->cn)
+            return gn_err_set("node %s: channels %lld..%lld of %d", n->name, (long long)n->c0,
+                              (long long)n->c0 + n->cn - 1, *c);
+        *c = n->cn;
+        return 0;
+    case GN_OP_SHUFFLE:
+        if (n->groups < 1 || *c % n->groups)
+            return gn_err_set("node %s: %d channels in %d groups", n->name, *c, n->groups);
         return 0;
     case GN_OP_AQUANT:
         if (n->abits < 2 || n->abits > 8) return gn_err_set("node %s: activation bits %d outside 2..8", n->name, n->abits);

@@ -551,6 +551,12 @@ int gn_model_write_graph_ex(hid_t f, const gn_graph *g, const char *skip)
              gn_h5_attr_floats_w(ng, "slope", fl + 4, 1);
         int qa[3] = {n->wbits, n->abits, n->asigned};
         if (!rc && (n->wbits || n->op == GN_OP_AQUANT)) rc = gn_h5_attr_ints_w(ng, "quant", qa, 3);
+        /* attributes of the later operators, only on the nodes that have them */
+        int sl[2] = {n->c0, n->cn}, one = 1;
+        float ab[2] = {n->alpha, n->beta};
+        if (!rc && n->ceil_mode) rc = gn_h5_attr_ints_w(ng, "ceil_mode", &one, 1);
+        if (!rc && n->op == GN_OP_SLICE) rc = gn_h5_attr_ints_w(ng, "slice", sl, 2);
+        if (!rc && n->op == GN_OP_HSIGMOID) rc = gn_h5_attr_floats_w(ng, "alpha_beta", ab, 2);
         H5Gclose(ng);
     }
     for (int i = 0; i < g->np && !rc; i++) {
@@ -691,8 +697,12 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
         if (!rc) {
             gn_node *n = gn_graph_add_node(g, (gn_opkind)kind, name);
             char *f2[GN_NSLOT + 1];
-            n->nin = split_lines(ins, f2, 2);
-            for (int j = 0; j < n->nin; j++) n->in[j] = gn_graph_tensor(g, f2[j]);
+            char *fin[GN_MAXIN + 1];
+            n->nin = split_lines(ins, fin, GN_MAXIN);
+            for (int j = 0; j < n->nin; j++) {
+                int t = gn_graph_tensor(g, fin[j]);
+                g->nodes[g->nn - 1].in[j] = t;
+            }
             n = &g->nodes[g->nn - 1];
             n->out = gn_graph_tensor(g, outn);
             n = &g->nodes[g->nn - 1];
@@ -716,6 +726,12 @@ int gn_model_read_graph_ex(hid_t f, const char *path,
                  gn_h5_attr_floats_r(ng, "slope", fl + 4, 1, 1);
             int qa[3] = {0, 0, 0};
             rc = rc || gn_h5_attr_ints_r(ng, "quant", qa, 3, 1);
+            int cm = 0, sl[2] = {0, 0};
+            float ab[2] = {0, 0};
+            rc = rc || gn_h5_attr_ints_r(ng, "ceil_mode", &cm, 1, 1) ||
+                 gn_h5_attr_ints_r(ng, "slice", sl, 2, 1) ||
+                 gn_h5_attr_floats_r(ng, "alpha_beta", ab, 2, 1);
+            n->ceil_mode = cm != 0, n->c0 = sl[0], n->cn = sl[1], n->alpha = ab[0], n->beta = ab[1];
             n->wbits = qa[0], n->abits = qa[1], n->asigned = qa[2];
             n->kh = ints[0], n->kw = ints[1], n->sh = ints[2], n->sw = ints[3];
             n->pt = ints[4], n->pl = ints[5], n->pb = ints[6], n->pr = ints[7];

@@ -53,6 +53,11 @@ typedef struct {
     const char *nname; /* name of the node being imported, for messages */
     char namebuf[160];
     int bn_training; /* BatchNormalization nodes exported in training mode */
+    int chw[3];      /* the input's per-sample shape */
+    struct {         /* a channel shuffle under way (shuffle_chain) */
+        const char *name; /* the value it continues from, NULL: none */
+        int in, groups, stage;
+    } shuf;
     char *warn;
     size_t warnlen;
 } ctx;
@@ -559,6 +564,7 @@ static gn_node *add_node(ctx *x, gn_opkind op, int in, int out)
 typedef struct {
     int k[2], s[2], p[4];
     int has_k;
+    int ceil; /* MaxPool's ceil_mode */
 } window;
 
 static int get_window(const ctx *x, const onode *n, window *w, int is_pool)
@@ -586,10 +592,13 @@ static int get_window(const ctx *x, const onode *n, window *w, int is_pool)
     } else if (strcmp(ap, "NOTSET") && ap[0]) {
         return nerr(x, "auto_pad %s not supported (only NOTSET; give explicit pads)", ap);
     }
+    w->ceil = 0;
     if (is_pool) {
         long long ceil_mode;
         TRY(attr_int(x, n, "ceil_mode", 0, &ceil_mode));
-        if (ceil_mode) return nerr(x, "ceil_mode %lld not supported (only 0)", ceil_mode);
+        if (ceil_mode && strcmp(n->op_type, "MaxPool"))
+            return nerr(x, "ceil_mode %lld not supported (only 0; 1 with MaxPool)", ceil_mode);
+        w->ceil = ceil_mode != 0;
     }
     return 0;
 }
@@ -825,6 +834,7 @@ static int op_pool(ctx *x, const onode *n, gn_opkind op)
     gn_node *g = add_node(x, op, in, out);
     set_window(g, &w);
     g->count_include_pad = cip != 0;
+    g->ceil_mode = w.ceil;
     return 0;
 }
 
@@ -1011,11 +1021,423 @@ static int op_resize(ctx *x, const onode *n, int is_upsample)
     return 0;
 }
 
+/* ---- later operators: the torchvision families ------------------------------
+ * (ResNet, MobileNetV2/V3, RegNet, MnasNet, EfficientNet, ShuffleNetV2,
+ * DenseNet, GoogLeNet, SqueezeNet, VGG as torch.onnx exports them) */
+
+/* Per-sample shape of the computed tensor t, by inferring every shape of the
+ * graph imported so far. */
+static int shape_of(ctx *x, int t, int *c, int *h, int *w)
+{
+    int keep = x->g->output;
+    x->g->output = t;
+    int rc = gn_graph_finalize(x->g, x->chw[0], x->chw[1], x->chw[2]);
+    x->g->output = keep;
+    if (rc) return nerr(x, "%s", gn_err_msg());
+    *c = x->g->t[t].c, *h = x->g->t[t].h, *w = x->g->t[t].w;
+    return 0;
+}
+
+/* An int list attribute of at most max values. */
+static int attr_list(const ctx *x, const onode *n, const char *name, long long *v, int max, int *cnt)
+{
+    const oattr *a = attr(n, name);
+    *cnt = 0;
+    if (!a) return 0;
+    if (attr_type(a) != AT_(INTS)) return nerr(x, "attribute %s is not a list of integers", name);
+    if (a->n_ints > (size_t)max) return nerr(x, "attribute %s has %zu values", name, a->n_ints);
+    for (size_t i = 0; i < a->n_ints; i++) v[i] = a->ints[i];
+    *cnt = (int)a->n_ints;
+    return 0;
+}
+
+/* A constant input as at most max integers (int list or scalar). */
+static int cst_list(const ctx *x, const onode *n, size_t i, long long *v, int max, int *cnt)
+{
+    const cst *c;
+    double *d;
+    size_t k;
+    TRY(cst_in(x, n, i, &c));
+    TRY(cst_f64(x, c, &d, &k));
+    if (k > (size_t)max) {
+        free(d);
+        return nerr(x, "constant %s has %zu values, expected at most %d", c->name, k, max);
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (!(d[j] >= -9e18 && d[j] <= 9e18) || d[j] != floor(d[j])) {
+            free(d);
+            return nerr(x, "constant %s value %g is not an integer", c->name, d[j]);
+        }
+        v[j] = (long long)d[j];
+    }
+    *cnt = (int)k;
+    free(d);
+    return 0;
+}
+
+/* The arithmetic of shapes that torch.onnx leaves in a graph exported
+ * without constant folding (ShuffleNetV2's chunk and channel shuffle):
+ * Shape of a computed tensor, and Unsqueeze, Squeeze, Concat, Gather,
+ * Add, Sub, Mul, Div, Cast of small constants (rank <= 1), evaluated here
+ * into a constant. *done = 0 when n is not such a node. */
+static int fold_shape(ctx *x, const onode *n, int *done)
+{
+    static const char *ops[] = {"Shape", "Unsqueeze", "Squeeze", "Concat", "Gather", "Add",
+                                "Sub", "Mul", "Div", "Cast"};
+    const char *op = n->op_type ? n->op_type : "";
+    int k = -1;
+    *done = 0;
+    for (int i = 0; i < (int)(sizeof ops / sizeof *ops); i++)
+        if (!strcmp(op, ops[i])) k = i;
+    if (k < 0 || n->n_input < 1 || n->n_output != 1 || !n->output[0][0]) return 0;
+    if (k == 0) { /* Shape: [1, C, H, W] of a computed (N,C,H,W) tensor */
+        int t, c, h, w;
+        if (cst_find(x, n->input[0])) return 0;
+        TRY(want_inputs(x, n, 1, 1));
+        TRY(act_in(x, n, 0, &t));
+        if (n->n_attribute) return nerr(x, "Shape with start/end not supported");
+        TRY(shape_of(x, t, &c, &h, &w));
+        int pi = -1;
+        for (int q = 0; q < x->g->nn; q++)
+            if (x->g->nodes[q].out == t) pi = x->g->nodes[q].op;
+        if (pi == GN_OP_FLATTEN || pi == GN_OP_LINEAR)
+            return nerr(x, "Shape of a 2-D tensor not supported");
+        if (gn_graph_find_tensor(x->g, n->output[0]) >= 0 || cst_find(x, n->output[0]))
+            return nerr(x, "output %s is already defined", n->output[0]);
+        otensor *o = owned_tensor(x, 0, 4, 1);
+        o->int64_data[0] = 1, o->int64_data[1] = c, o->int64_data[2] = h, o->int64_data[3] = w;
+        cst_add(x, n->output[0], o);
+        *done = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < n->n_input; i++)
+        if (n->input[i][0] && !cst_find(x, n->input[i])) return 0; /* an operator on tensors */
+    if (!n->input[0][0]) return nerr(x, "%s input 0 is empty", op);
+    if (k >= 4 && k <= 8) TRY(want_inputs(x, n, 2, 2));
+    /* every input constant: values as doubles, rank <= 1 */
+    double *v[8] = {0};
+    size_t nv[8] = {0};
+    int isf = 0, rc = 0;
+    if (n->n_input > 8) return nerr(x, "%s of %zu constants not supported", op, n->n_input);
+    for (size_t i = 0; i < n->n_input && !rc; i++) {
+        const cst *c = cst_find(x, n->input[i]);
+        if (!c) continue;
+        if (c->t->n_dims > 1) rc = nerr(x, "%s of constant %s (rank %zu) not supported", op, c->name, c->t->n_dims);
+        else rc = cst_f64(x, c, &v[i], &nv[i]);
+        isf |= c->t->data_type == DT_(FLOAT) || c->t->data_type == DT_(DOUBLE);
+    }
+    size_t cnt = 0;
+    double r[64];
+    int vec = 1;
+    if (!rc) switch (k) {
+    case 1: case 2: case 9: /* Unsqueeze, Squeeze (to rank <= 1), Cast: values as they are */
+        if (nv[0] > 64) { rc = nerr(x, "%s of %zu values not supported", op, nv[0]); break; }
+        for (size_t j = 0; j < nv[0]; j++) r[cnt++] = v[0][j];
+        vec = k == 1 || nv[0] != 1 || cst_find(x, n->input[0])->t->n_dims == 1;
+        if (k == 2) vec = 0;
+        if (k == 9) {
+            long long to;
+            rc = attr_int(x, n, "to", DT_(INT64), &to);
+            isf = to == DT_(FLOAT) || to == DT_(DOUBLE);
+        }
+        break;
+    case 3: /* Concat */
+        for (size_t i = 0; i < n->n_input && !rc; i++)
+            for (size_t j = 0; j < nv[i]; j++) {
+                if (cnt == 64) { rc = nerr(x, "Concat of more than 64 values"); break; }
+                r[cnt++] = v[i][j];
+            }
+        break;
+    case 4: { /* Gather along axis 0 */
+        long long axis;
+        rc = attr_int(x, n, "axis", 0, &axis);
+        if (!rc && axis != 0) rc = nerr(x, "Gather of constants along axis %lld", axis);
+        for (size_t j = 0; !rc && j < nv[1] && j < 64; j++) {
+            if (!(fabs(v[1][j]) <= 1e9)) {
+                rc = nerr(x, "Gather index %g out of range", v[1][j]);
+                break;
+            }
+            long long q = (long long)v[1][j];
+            if (q < 0) q += (long long)nv[0];
+            if (q < 0 || q >= (long long)nv[0]) rc = nerr(x, "Gather index %g out of range", v[1][j]);
+            else r[cnt++] = v[0][q];
+        }
+        vec = cst_find(x, n->input[1])->t->n_dims == 1;
+        break;
+    }
+    default: { /* Add, Sub, Mul, Div with a scalar broadcast */
+        size_t m = nv[0] > nv[1] ? nv[0] : nv[1];
+        if (!rc && ((nv[0] != m && nv[0] != 1) || (nv[1] != m && nv[1] != 1) || m > 64))
+            rc = nerr(x, "%s of %zu and %zu values not supported", op, nv[0], nv[1]);
+        for (size_t j = 0; !rc && j < m; j++) {
+            double a = v[0][nv[0] == 1 ? 0 : j], b = v[1][nv[1] == 1 ? 0 : j];
+            if (k == 5) r[cnt++] = a + b;
+            else if (k == 6) r[cnt++] = a - b;
+            else if (k == 7) r[cnt++] = a * b;
+            else if (b == 0) rc = nerr(x, "Div by zero");
+            else r[cnt++] = isf ? a / b : trunc(a / b);
+        }
+        vec = cst_find(x, n->input[0])->t->n_dims == 1 || cst_find(x, n->input[1])->t->n_dims == 1;
+        break;
+    }
+    }
+    for (int i = 0; i < 8; i++) free(v[i]);
+    for (size_t j = 0; !rc && j < cnt; j++)
+        if (!isf && !(fabs(r[j]) < 9e18)) rc = nerr(x, "%s gives %g, not an int64", op, r[j]);
+    if (rc) return rc;
+    if (gn_graph_find_tensor(x->g, n->output[0]) >= 0 || cst_find(x, n->output[0]))
+        return nerr(x, "output %s is already defined", n->output[0]);
+    otensor *o = owned_tensor(x, isf, cnt, vec || cnt != 1);
+    for (size_t j = 0; j < cnt; j++)
+        if (isf) o->float_data[j] = (float)r[j];
+        else o->int64_data[j] = (int64_t)r[j];
+    cst_add(x, n->output[0], o);
+    *done = 1;
+    return 0;
+}
+
+static int op_hsigmoid(ctx *x, const onode *n)
+{
+    int in, out;
+    float alpha, beta;
+    TRY(want_inputs(x, n, 1, 1));
+    TRY(act_in(x, n, 0, &in));
+    TRY(attr_float(x, n, "alpha", 0.2f, &alpha));
+    TRY(attr_float(x, n, "beta", 0.5f, &beta));
+    if (!isfinite(alpha) || !isfinite(beta)) return nerr(x, "alpha %g, beta %g", alpha, beta);
+    TRY(out1(x, n, &out));
+    gn_node *g = add_node(x, GN_OP_HSIGMOID, in, out);
+    g->alpha = alpha, g->beta = beta;
+    return 0;
+}
+
+/* Mul of two computed tensors (same shape, or one (C,1,1): checked by
+ * gn_graph_finalize) */
+static int op_mul(ctx *x, const onode *n)
+{
+    int a, b, out;
+    TRY(want_inputs(x, n, 2, 2));
+    for (int i = 0; i < 2; i++)
+        if (cst_find(x, n->input[i]))
+            return nerr(x, "Mul by constant %s not supported (only tensor * tensor)", n->input[i]);
+    TRY(act_in(x, n, 0, &a));
+    TRY(act_in(x, n, 1, &b));
+    TRY(out1(x, n, &out));
+    gn_node *g = add_node(x, GN_OP_MUL, a, out);
+    g->nin = 2;
+    g->in[1] = b;
+    return 0;
+}
+
+/* Concat of computed tensors along channels */
+static int op_concat(ctx *x, const onode *n)
+{
+    int out, t;
+    long long axis;
+    if (n->n_input < 1 || n->n_input > GN_MAXIN)
+        return nerr(x, "Concat of %zu inputs (1 to %d supported)", n->n_input, GN_MAXIN);
+    TRY(attr_int(x, n, "axis", 1, &axis));
+    if (axis != 1 && axis != -3) return nerr(x, "Concat along axis %lld (only channels, 1)", axis);
+    int ins[GN_MAXIN];
+    for (size_t i = 0; i < n->n_input; i++) {
+        if (!n->input[i][0]) return nerr(x, "Concat input %zu is empty", i);
+        TRY(act_in(x, n, i, &t));
+        ins[i] = t;
+    }
+    TRY(out1(x, n, &out));
+    gn_node *g = add_node(x, GN_OP_CONCAT, ins[0], out);
+    g->nin = (int)n->n_input;
+    for (int i = 1; i < g->nin; i++) g->in[i] = ins[i];
+    return 0;
+}
+
+/* a channel slice [c0, c0+cn) of tensor in into output `name` */
+static int add_slice(ctx *x, int in, const char *name, int c0, int cn)
+{
+    int out;
+    TRY(new_tensor(x, name, &out));
+    gn_node *g = add_node(x, GN_OP_SLICE, in, out);
+    g->c0 = c0, g->cn = cn;
+    return 0;
+}
+
+/* Split along channels: one slice node per output */
+static int op_split(ctx *x, const onode *n)
+{
+    int in, c, h, w, ns = 0;
+    long long axis, sp[GN_MAXIN];
+    TRY(want_inputs(x, n, 1, 2));
+    TRY(act_in(x, n, 0, &in));
+    TRY(attr_int(x, n, "axis", 0, &axis));
+    if (axis != 1 && axis != -3) return nerr(x, "Split along axis %lld (only channels, 1)", axis);
+    if (n->n_output < 1 || n->n_output > GN_MAXIN) return nerr(x, "Split into %zu outputs", n->n_output);
+    TRY(attr_list(x, n, "split", sp, GN_MAXIN, &ns)); /* opset < 13 */
+    if (has_input(n, 1)) TRY(cst_list(x, n, 1, sp, GN_MAXIN, &ns));
+    TRY(shape_of(x, in, &c, &h, &w));
+    int no = (int)n->n_output;
+    if (!ns) {
+        if (c % no) return nerr(x, "Split of %d channels in %d equal parts", c, no);
+        for (int i = 0; i < no; i++) sp[i] = c / no;
+        ns = no;
+    }
+    long long tot = 0;
+    for (int i = 0; i < ns; i++) {
+        if (sp[i] < 1 || sp[i] > c) return nerr(x, "Split size %lld of %d channels", sp[i], c);
+        tot += sp[i];
+    }
+    if (ns != no || tot != c) return nerr(x, "Split sizes do not add up to %d channels", c);
+    long long c0 = 0;
+    for (int i = 0; i < no; c0 += sp[i], i++) {
+        if (!sp[i]) return nerr(x, "Split output %d is empty", i);
+        TRY(add_slice(x, in, n->output[i], (int)c0, (int)sp[i]));
+    }
+    return 0;
+}
+
+/* Slice along channels with constant starts/ends, step 1 */
+static int op_slice(ctx *x, const onode *n)
+{
+    int in, out, c, h, w, ns, ne, na = 1, nst = 0;
+    long long st[4], en[4], ax[4] = {1}, step[4];
+    TRY(want_inputs(x, n, 3, 5));
+    TRY(act_in(x, n, 0, &in));
+    TRY(cst_list(x, n, 1, st, 4, &ns));
+    TRY(cst_list(x, n, 2, en, 4, &ne));
+    if (has_input(n, 3)) TRY(cst_list(x, n, 3, ax, 4, &na));
+    if (has_input(n, 4)) TRY(cst_list(x, n, 4, step, 4, &nst));
+    if (ns != 1 || ne != 1 || na != 1 || (ax[0] != 1 && ax[0] != -3) ||
+        (nst && (nst != 1 || step[0] != 1)))
+        return nerr(x, "Slice not supported (only one range of channels, step 1)");
+    TRY(shape_of(x, in, &c, &h, &w));
+    long long s = st[0] < 0 ? st[0] + c : st[0], e = en[0] < 0 ? en[0] + c : en[0];
+    if (s < 0) s = 0;
+    if (e > c) e = c;
+    if (s >= e) return nerr(x, "Slice of channels %lld..%lld of %d is empty", st[0], en[0], c);
+    (void)out;
+    for (size_t i = 1; i < n->n_output; i++)
+        if (n->output[i][0]) return nerr(x, "Slice has more than one output");
+    if (n->n_output < 1) return nerr(x, "Slice has no output");
+    return add_slice(x, in, n->output[0], (int)s, (int)(e - s));
+}
+
+/* The channel shuffle: Reshape to [N,G,C/G,H,W] -> Transpose [0,2,1,3,4] ->
+ * Reshape to [N,C,H,W] (or [N,-1,H,W]) becomes one shuffle node, made at
+ * the last of the three (the exporter computes the last shape in between).
+ * The first two are remembered in x->shuf; *done = 0 when n is not part of
+ * such a chain. */
+static int shuffle_chain(ctx *x, const onode *n, size_t idx, int *done)
+{
+    long long s[8], perm[8];
+    int k, np, in, out, c, h, w;
+    *done = 0;
+    const char *op = n->op_type;
+    if (!strcmp(op, "Transpose")) {
+        if (!x->shuf.name || n->n_input != 1 || strcmp(n->input[0], x->shuf.name) ||
+            x->shuf.stage != 1)
+            return 0;
+        TRY(attr_list(x, n, "perm", perm, 8, &np));
+        if (np != 5 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 || perm[3] != 3 ||
+            perm[4] != 4 || n->n_output != 1)
+            return nerr(x, "Transpose of a 5-D reshape (only the channel shuffle's [0,2,1,3,4])");
+        x->shuf.name = n->output[0];
+        x->shuf.stage = 2;
+        *done = 1;
+        return 0;
+    }
+    if (n->n_input != 2 || n->n_output != 1 || !cst_find(x, n->input[1])) return 0;
+    TRY(cst_list(x, n, 1, s, 8, &k));
+    if (x->shuf.name && !strcmp(n->input[0], x->shuf.name)) {
+        if (x->shuf.stage != 2 || k != 4)
+            return nerr(x, "Reshape of a 5-D tensor (only the channel shuffle's)");
+        in = x->shuf.in;
+        TRY(shape_of(x, in, &c, &h, &w));
+        if ((s[1] != c && s[1] != -1) || s[2] != h || s[3] != w)
+            return nerr(x, "channel shuffle reshaped to %lld,%lld,%lld (input %dx%dx%d)", s[1],
+                        s[2], s[3], c, h, w);
+        TRY(out1(x, n, &out));
+        add_node(x, GN_OP_SHUFFLE, in, out)->groups = x->shuf.groups;
+        x->shuf.name = NULL;
+        *done = 1;
+        return 0;
+    }
+    if (k != 5) return 0;
+    (void)idx;
+    if (uses(x, n->output[0]) != 1) return nerr(x, "Reshape to 5 dimensions read twice");
+    TRY(act_in(x, n, 0, &in));
+    TRY(shape_of(x, in, &c, &h, &w));
+    if (s[1] < 1 || s[2] < 1 || s[1] > c || s[2] > c || s[1] * s[2] != c || s[3] != h || s[4] != w)
+        return nerr(x, "Reshape of %dx%dx%d to 5 dimensions (only the channel shuffle's)", c, h, w);
+    if (gn_graph_find_tensor(x->g, n->output[0]) >= 0 || cst_find(x, n->output[0]))
+        return nerr(x, "output %s is already defined", n->output[0]);
+    x->shuf.name = n->output[0];
+    x->shuf.in = in;
+    x->shuf.groups = (int)s[1];
+    x->shuf.stage = 1;
+    *done = 1;
+    return 0;
+}
+
+/* ReduceMean over H and W: global average pooling (keepdims or not, the
+ * per-sample tensor is (C,1,1) either way) */
+static int op_reducemean(ctx *x, const onode *n)
+{
+    long long ax[4];
+    int na = 0, in, out;
+    long long keep;
+    TRY(want_inputs(x, n, 1, 2));
+    TRY(act_in(x, n, 0, &in));
+    TRY(attr_list(x, n, "axes", ax, 4, &na));
+    if (has_input(n, 1)) TRY(cst_list(x, n, 1, ax, 4, &na)); /* opset 18 */
+    TRY(attr_int(x, n, "keepdims", 1, &keep));
+    int h0 = na == 2 && (ax[0] == 2 || ax[0] == -2) && (ax[1] == 3 || ax[1] == -1);
+    int h1 = na == 2 && (ax[1] == 2 || ax[1] == -2) && (ax[0] == 3 || ax[0] == -1);
+    int hw = h0 || h1;
+    if (!hw) return nerr(x, "ReduceMean not over H and W (axes 2,3) not supported");
+    TRY(out1(x, n, &out));
+    add_node(x, GN_OP_GAP, in, out);
+    return 0;
+}
+
+/* Dropout at inference: the identity (its mask output must be unused) */
+static int op_dropout(ctx *x, const onode *n, size_t idx)
+{
+    int in, out;
+    (void)idx;
+    TRY(want_inputs(x, n, 1, 3));
+    TRY(act_in(x, n, 0, &in));
+    for (size_t i = 1; i < n->n_output; i++)
+        if (n->output[i][0] && uses(x, n->output[i]))
+            return nerr(x, "Dropout's mask output %s is used", n->output[i]);
+    TRY(out0(x, n, &out));
+    add_node(x, GN_OP_IDENTITY, in, out);
+    return 0;
+}
+
+/* Pad with all pads zero: the identity (torch exports one before
+ * AveragePool) */
+static int op_pad(ctx *x, const onode *n)
+{
+    long long p[8];
+    int np = 0, in, out;
+    TRY(want_inputs(x, n, 1, 3));
+    TRY(act_in(x, n, 0, &in));
+    TRY(attr_list(x, n, "pads", p, 8, &np)); /* opset < 11 */
+    if (has_input(n, 1)) TRY(cst_list(x, n, 1, p, 8, &np));
+    for (int i = 0; i < np; i++)
+        if (p[i]) return nerr(x, "Pad with non-zero pads not supported");
+    TRY(out1(x, n, &out));
+    add_node(x, GN_OP_IDENTITY, in, out);
+    return 0;
+}
+
 static int import_node(ctx *x, const onode *n, size_t idx)
 {
     const char *op = n->op_type ? n->op_type : "";
     if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx"))
         return nerr(x, "unsupported operator %s.%s", n->domain, op);
+    int done;
+    TRY(fold_shape(x, n, &done));
+    if (done) return 0;
     if (!strcmp(op, "Conv")) return op_conv(x, n);
     if (!strcmp(op, "BatchNormalization")) return op_bn(x, n);
     if (!strcmp(op, "Relu")) return op_simple(x, n, GN_OP_RELU);
@@ -1031,7 +1453,24 @@ static int import_node(ctx *x, const onode *n, size_t idx)
     if (!strcmp(op, "Flatten")) return op_flatten(x, n);
     if (!strcmp(op, "Gemm")) return op_gemm(x, n);
     if (!strcmp(op, "MatMul")) return op_matmul(x, n, idx);
-    if (!strcmp(op, "Reshape")) return op_reshape(x, n);
+    if (!strcmp(op, "Reshape")) {
+        TRY(shuffle_chain(x, n, idx, &done));
+        return done ? 0 : op_reshape(x, n);
+    }
+    if (!strcmp(op, "Transpose")) {
+        TRY(shuffle_chain(x, n, idx, &done));
+        if (done) return 0;
+    }
+    if (!strcmp(op, "Sigmoid")) return op_simple(x, n, GN_OP_SIGMOID);
+    if (!strcmp(op, "HardSigmoid")) return op_hsigmoid(x, n);
+    if (!strcmp(op, "HardSwish")) return op_simple(x, n, GN_OP_HSWISH);
+    if (!strcmp(op, "Mul")) return op_mul(x, n);
+    if (!strcmp(op, "Concat")) return op_concat(x, n);
+    if (!strcmp(op, "Split")) return op_split(x, n);
+    if (!strcmp(op, "Slice")) return op_slice(x, n);
+    if (!strcmp(op, "ReduceMean")) return op_reducemean(x, n);
+    if (!strcmp(op, "Dropout")) return op_dropout(x, n, idx);
+    if (!strcmp(op, "Pad")) return op_pad(x, n);
     if (!strcmp(op, "Resize")) return op_resize(x, n, 0);
     if (!strcmp(op, "Upsample")) return op_resize(x, n, 1);
     return nerr(x, "unsupported operator %s", op[0] ? op : "(empty)");
@@ -1147,6 +1586,7 @@ static int import(ctx *x)
     TRY(check_value_names(x));
     TRY(find_input(x, &in));
     TRY(input_shape(x, in, chw));
+    memcpy(x->chw, chw, sizeof x->chw);
     x->g->input = gn_graph_tensor(x->g, in->name);
     x->skip = gn_xcalloc(gp->n_node, 1);
     for (size_t i = 0; i < gp->n_node; i++) {

@@ -5,11 +5,24 @@
  * in its input plane; padding cells never win (ties go to the first cell in
  * row-major order). Average pooling divides by KH*KW when
  * count_include_pad is set, else by the number of real cells in the window.
- * What it deliberately does not do: ceil_mode, dilation, or windows made only
- * of padding (gn_pool_shape_init refuses a pad as large as the kernel). */
+ * With ceil_mode the output size is rounded up as PyTorch does (the last
+ * window must start inside the input or its top/left padding); a window
+ * running past the input's end is clipped to its real cells.
+ * What it deliberately does not do: dilation, ceil_mode for average pooling
+ * (its divisor rules differ), or windows made only of padding
+ * (gn_pool_shape_init refuses a pad as large as the kernel). */
 #include "gn_pool.h"
 #include "gn_err.h"
 
+
+/* outputs along one axis: span = in + pads - kernel >= 0 */
+static int out_size(int span, int stride, int in, int pad0, int ceil_mode)
+{
+    if (!ceil_mode) return span / stride + 1;
+    int o = (span + stride - 1) / stride + 1;
+    if ((o - 1) * stride >= in + pad0) o--; /* the last window would start in the end pad */
+    return o;
+}
 
 int gn_pool_shape_init(gn_pool_shape *s)
 {
@@ -20,16 +33,16 @@ int gn_pool_shape_init(gn_pool_shape *s)
     if (s->PT >= s->KH || s->PB >= s->KH || s->PL >= s->KW || s->PR >= s->KW) return -1;
     int sh = s->H + s->PT + s->PB - s->KH, sw = s->W + s->PL + s->PR - s->KW;
     if (sh < 0 || sw < 0) return -1;
-    s->OH = sh / s->SH + 1;
-    s->OW = sw / s->SW + 1;
+    s->OH = out_size(sh, s->SH, s->H, s->PT, s->ceil_mode);
+    s->OW = out_size(sw, s->SW, s->W, s->PL, s->ceil_mode);
     return 0;
 }
 
 static void check_pool(const gn_pool_shape *s)
 {
     GN_ASSERT(s->B >= 1 && s->C >= 1 && s->OH >= 1 && s->OW >= 1);
-    GN_ASSERT(s->OH == (s->H + s->PT + s->PB - s->KH) / s->SH + 1);
-    GN_ASSERT(s->OW == (s->W + s->PL + s->PR - s->KW) / s->SW + 1);
+    GN_ASSERT(s->OH == out_size(s->H + s->PT + s->PB - s->KH, s->SH, s->H, s->PT, s->ceil_mode));
+    GN_ASSERT(s->OW == out_size(s->W + s->PL + s->PR - s->KW, s->SW, s->W, s->PL, s->ceil_mode));
 }
 
 /* The window of output (oh,ow), clipped to the real cells: rows [h0,h1),

@@ -51,7 +51,7 @@ static int producer(const gn_graph *g, int t)
 /* copies node n of src into dst (names mapped, params copied); returns it */
 static gn_node *copy_node(gn_graph *dst, const gn_graph *src, const gn_node *n)
 {
-    int in[2], out = gn_graph_tensor(dst, src->t[n->out].name), p[GN_NSLOT];
+    int in[GN_MAXIN], out = gn_graph_tensor(dst, src->t[n->out].name), p[GN_NSLOT];
     for (int j = 0; j < n->nin; j++) in[j] = gn_graph_tensor(dst, src->t[n->in[j]].name);
     for (int s = 0; s < GN_NSLOT; s++) p[s] = copy_param(dst, src, n->p[s]);
     gn_node *m = gn_graph_add_node(dst, n->op, n->name);
@@ -310,7 +310,100 @@ static void ancestors(const gn_graph *g, const int *prod, int t, char *anc)
 
 static int is_act(const gn_node *n)
 {
-    return n->op == GN_OP_RELU || n->op == GN_OP_CLIP || n->op == GN_OP_LEAKY || n->op == GN_OP_TANH;
+    return n->op == GN_OP_RELU || n->op == GN_OP_CLIP || n->op == GN_OP_LEAKY || n->op == GN_OP_TANH ||
+           n->op == GN_OP_HSWISH;
+}
+
+/* ---- atoms: the graph cut where exactly one tensor crosses ------------------
+ * Between nodes p-1 and p, the tensors made before p (the model input counts
+ * as made before node 0) and read at p or later "cross" the cut. Where one
+ * tensor crosses, a unit may end: the node ranges between such cuts are the
+ * atoms, the smallest pieces a unit is made of. A residual block, an
+ * Inception module, a Fire module, a ShuffleNet unit, a squeeze-excitation
+ * and a whole dense block are each one atom (a dense layer reads every
+ * earlier feature of its block, so no cut falls inside the block). */
+enum { AT_WL, AT_AQ, AT_ACT, AT_SE, AT_MULTI, AT_OTHER };
+
+typedef struct {
+    int n;
+    int *s, *e, *kind; /* [n] first and last node, kind */
+    int *of;           /* [nn] atom of node k */
+} atoms;
+
+static int is_wlayer_n(const gn_node *n) { return n->op == GN_OP_CONV || n->op == GN_OP_LINEAR; }
+
+/* an element-wise node an activation atom may hold (SiLU is Sigmoid, Mul;
+ * opset 13's HardSwish is HardSigmoid, Mul) */
+static int is_pointwise(const gn_node *n)
+{
+    return is_act(n) || n->op == GN_OP_SIGMOID || n->op == GN_OP_HSIGMOID || n->op == GN_OP_MUL;
+}
+
+static void find_atoms(const gn_graph *g, atoms *A)
+{
+    const int nn = g->nn;
+    int *prod = gn_xmalloc(((size_t)g->nt + 1) * sizeof(int)), *last = gn_xmalloc(((size_t)g->nt + 1) * sizeof(int));
+    int *cross = gn_xcalloc((size_t)nn + 2, sizeof(int));
+    for (int t = 0; t < g->nt; t++) prod[t] = -2, last[t] = -1;
+    prod[g->input] = -1;
+    for (int k = 0; k < nn; k++) {
+        prod[g->nodes[k].out] = k;
+        for (int j = 0; j < g->nodes[k].nin; j++) last[g->nodes[k].in[j]] = k;
+    }
+    last[g->output] = nn;
+    /* tensor t crosses cuts p = prod+1 .. last */
+    for (int t = 0; t < g->nt; t++)
+        if (prod[t] >= -1 && last[t] > prod[t]) {
+            cross[prod[t] + 1]++;
+            cross[last[t] + 1]--;
+        }
+    for (int p = 1; p <= nn; p++) cross[p] += cross[p - 1];
+    A->s = gn_xmalloc(((size_t)nn + 1) * sizeof(int));
+    A->e = gn_xmalloc(((size_t)nn + 1) * sizeof(int));
+    A->kind = gn_xmalloc(((size_t)nn + 1) * sizeof(int));
+    A->of = gn_xmalloc(((size_t)nn + 1) * sizeof(int));
+    A->n = 0;
+    for (int k = 0; k < nn; k++) {
+        if (k == 0 || cross[k] == 1) A->s[A->n++] = k;
+        A->of[k] = A->n - 1;
+        A->e[A->n - 1] = k;
+    }
+    for (int a = 0; a < A->n; a++) {
+        int w = 0, pw = 1, mul_last = g->nodes[A->e[a]].op == GN_OP_MUL, branch = 0;
+        for (int k = A->s[a]; k <= A->e[a]; k++) {
+            w += is_wlayer_n(&g->nodes[k]);
+            pw &= is_pointwise(&g->nodes[k]);
+            branch |= g->nodes[k].op == GN_OP_ADD || g->nodes[k].op == GN_OP_CONCAT;
+        }
+        const gn_node *f = &g->nodes[A->s[a]];
+        int one = A->s[a] == A->e[a];
+        A->kind[a] = one && is_wlayer_n(f) ? AT_WL
+                   : one && f->op == GN_OP_AQUANT ? AT_AQ
+                   : !w && pw ? AT_ACT
+                   : !one && w && mul_last && !branch ? AT_SE
+                   : !one && w ? AT_MULTI
+                   : AT_OTHER;
+    }
+    free(prod), free(last), free(cross);
+}
+
+static void free_atoms(atoms *A) { free(A->s), free(A->e), free(A->kind), free(A->of); }
+
+static int atom_is(const atoms *A, int a, int kind) { return a >= 0 && a < A->n && A->kind[a] == kind; }
+
+/* atom a is one 1x1 dense convolution */
+static int atom_1x1(const gn_graph *g, const atoms *A, int a)
+{
+    if (!atom_is(A, a, AT_WL)) return 0;
+    const gn_node *n = &g->nodes[A->s[a]];
+    return n->op == GN_OP_CONV && n->groups == 1 && n->kh == 1 && n->kw == 1;
+}
+
+static int range_free(const char *cov, int s, int e)
+{
+    for (int k = s; k <= e; k++)
+        if (cov[k]) return 0;
+    return 1;
 }
 
 int gn_unit_resolve(const gn_graph *g, gn_unit *u)
@@ -377,33 +470,43 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
         for (int q = start; q <= end; q++) cov[q] = 1;
         blk[start] = end;
     }
-    /* inverted residuals without a shortcut: [expand 1x1, act,] depthwise, act, project 1x1 */
-    for (int k = 0; k < nn; k++) {
-        const gn_node *d = &g->nodes[k];
-        if (d->op != GN_OP_CONV || cov[k] || d->groups <= 1 || d->groups != g->t[d->in[0]].c) continue;
-        int start = k, t = d->in[0];
-        if (prod[t] >= 0 && g->nodes[prod[t]].op == GN_OP_AQUANT) start = prod[t], t = g->nodes[start].in[0];
-        if (prod[t] >= 0 && is_act(&g->nodes[prod[t]])) {
-            int e = prod[g->nodes[prod[t]].in[0]];
-            if (e >= 0 && g->nodes[e].op == GN_OP_CONV && g->nodes[e].groups == 1 &&
-                g->nodes[e].kh == 1 && g->nodes[e].kw == 1) {
-                start = e;
-                int ti = g->nodes[e].in[0];
-                if (prod[ti] >= 0 && g->nodes[prod[ti]].op == GN_OP_AQUANT) start = prod[ti];
-            }
+    /* inverted residuals without a shortcut, MBConv (MnasNet, EfficientNet,
+     * MobileNetV3): [expand 1x1, act,] depthwise, act, [squeeze-excitation,]
+     * project 1x1, on atoms (an activation atom may be SiLU's Sigmoid, Mul) */
+    atoms A;
+    find_atoms(g, &A);
+    for (int d = 0; d < A.n; d++) {
+        const gn_node *dn = &g->nodes[A.s[d]];
+        if (!atom_is(&A, d, AT_WL) || dn->op != GN_OP_CONV || dn->groups <= 1 ||
+            dn->groups != g->t[dn->in[0]].c)
+            continue;
+        int j = d;
+        if (atom_is(&A, j - 1, AT_AQ)) j--;
+        if (atom_is(&A, j - 1, AT_ACT) && atom_1x1(g, &A, j - 2)) {
+            j -= 2;
+            if (atom_is(&A, j - 1, AT_AQ)) j--;
         }
-        int end = -1, q = k + 1;
-        if (q < nn && is_act(&g->nodes[q]) && g->nodes[q].in[0] == d->out) {
-            q++;
-            if (q < nn && g->nodes[q].op == GN_OP_AQUANT && g->nodes[q].in[0] == g->nodes[q - 1].out) q++;
-            if (q < nn && g->nodes[q].op == GN_OP_CONV && g->nodes[q].groups == 1 &&
-                g->nodes[q].kh == 1 && g->nodes[q].kw == 1)
-                end = q;
-        }
-        if (end < 0) continue;
-        int clash = 0;
-        for (int p = start; p <= end; p++) clash |= cov[p];
-        if (clash) continue;
+        int q = d + 1;
+        if (!atom_is(&A, q, AT_ACT)) continue;
+        q++;
+        if (atom_is(&A, q, AT_SE)) q++;
+        if (atom_is(&A, q, AT_AQ)) q++;
+        if (!atom_1x1(g, &A, q)) continue;
+        int start = A.s[j], end = A.e[q];
+        if (!range_free(cov, start, end)) continue;
+        for (int p = start; p <= end; p++) cov[p] = 1;
+        blk[start] = end;
+    }
+    /* any other atom with branches and weights (Inception and Fire modules,
+     * ShuffleNet units, dense blocks, a squeeze-excitation on its own): a
+     * unit, with the activation quantiser of its input before it and an
+     * activation atom after it */
+    for (int a = 0; a < A.n; a++) {
+        if (!atom_is(&A, a, AT_MULTI) && !atom_is(&A, a, AT_SE)) continue;
+        int start = A.s[a], end = A.e[a];
+        if (!range_free(cov, start, end)) continue;
+        if (atom_is(&A, a - 1, AT_AQ) && !cov[A.s[a - 1]]) start = A.s[a - 1];
+        if (atom_is(&A, a + 1, AT_ACT) && range_free(cov, A.s[a + 1], A.e[a + 1])) end = A.e[a + 1];
         for (int p = start; p <= end; p++) cov[p] = 1;
         blk[start] = end;
     }
@@ -413,8 +516,17 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
     int nu = 0, pend = -1, rc = 0;
     for (int k = 0; k < nn;) {
         if (blk[k] >= 0) {
-            if (pend >= 0) u[nu].first = pend, u[nu].last = k, nu++, pend = -1;
-            u[nu].first = k, u[nu].last = blk[k] + 1, nu++;
+            /* weight-free nodes between a unit and a block (a stem's max
+             * pool, a channel shuffle) end the unit before; the activation
+             * quantisers among them start the block */
+            int first = k;
+            while (pend >= 0 && first > pend && g->nodes[first - 1].op == GN_OP_AQUANT) first--;
+            if (pend >= 0 && first > pend) {
+                if (nu > 0 && u[nu - 1].last == pend) u[nu - 1].last = first;
+                else u[nu].first = pend, u[nu].last = first, nu++;
+            }
+            pend = -1;
+            u[nu].first = first, u[nu].last = blk[k] + 1, nu++;
             k = blk[k] + 1;
             continue;
         }
@@ -423,6 +535,9 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
         k++;
         if (is_wlayer(n)) {
             if (k < nn && !cov[k] && blk[k] < 0 && is_act(&g->nodes[k]) && g->nodes[k].in[0] == n->out) k++;
+            else if (k < nn && !cov[k] && blk[k] < 0 && A.s[A.of[k]] == k && A.kind[A.of[k]] == AT_ACT &&
+                     g->nodes[k].in[0] == n->out)
+                k = A.e[A.of[k]] + 1; /* an activation of several nodes (SiLU) */
             u[nu].first = pend, u[nu].last = k, nu++, pend = -1;
         }
     }
@@ -432,6 +547,7 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
     }
     for (int i = 0; i < nu && !rc; i++) rc = gn_unit_resolve(g, &u[i]);
     free(prod), free(blk), free(cov), free(a0), free(a1);
+    free_atoms(&A);
     if (rc) {
         free(u);
         return rc;

@@ -31,7 +31,8 @@ static gn_pool_shape pool_shape(const gn_graph *g, const gn_node *n, int B)
     const gn_tensorinfo *x = &g->t[n->in[0]];
     gn_pool_shape s = {.B = B, .C = x->c, .H = x->h, .W = x->w, .KH = n->kh, .KW = n->kw,
                        .SH = n->sh, .SW = n->sw, .PT = n->pt, .PL = n->pl, .PB = n->pb,
-                       .PR = n->pr, .count_include_pad = n->count_include_pad};
+                       .PR = n->pr, .count_include_pad = n->count_include_pad,
+                       .ceil_mode = n->op == GN_OP_MAXPOOL && n->ceil_mode};
     GN_ASSERT(gn_pool_shape_init(&s) == 0);
     return s;
 }
@@ -359,6 +360,23 @@ static void forward_node(gn_run *r, int k, int fused)
         break;
     }
     case GN_OP_AQUANT: aquant_forward(r, k, y, x, nin); break;
+    case GN_OP_SIGMOID: gn_sigmoid_forward(y, x, nin); break;
+    case GN_OP_HSIGMOID: gn_hsigmoid_forward(y, x, n->alpha, n->beta, nin); break;
+    case GN_OP_HSWISH: gn_hswish_forward(y, x, nin); break;
+    case GN_OP_MUL: {
+        const gn_tensorinfo *tb = &g->t[n->in[1]];
+        gn_mul_forward(y, x, r->val[n->in[1]], B, ti->c, ti->h * ti->w, tb->h * tb->w == 1 && ti->h * ti->w > 1);
+        break;
+    }
+    case GN_OP_CONCAT: {
+        const float *xs[GN_MAXIN];
+        int cs[GN_MAXIN];
+        for (int j = 0; j < n->nin; j++) xs[j] = r->val[n->in[j]], cs[j] = g->t[n->in[j]].c;
+        gn_concat_forward(y, xs, cs, n->nin, B, ti->h * ti->w);
+        break;
+    }
+    case GN_OP_SLICE: gn_slice_forward(y, x, B, ti->c, n->c0, n->cn, ti->h * ti->w); break;
+    case GN_OP_SHUFFLE: gn_shuffle_forward(y, x, B, ti->c, n->groups, ti->h * ti->w); break;
     default: GN_ASSERT(!"unknown operator");
     }
 }
@@ -664,6 +682,29 @@ static void backward_node(gn_run *r, int k, unsigned want, const char *need)
         else if (dx) gn_upsample2_backward(dx, dy, B, ti->c, ti->h, ti->w);
         break;
     case GN_OP_AQUANT: aquant_node_backward(r, k, want, dx, set, dy, x, nin); break;
+    case GN_OP_SIGMOID: gn_sigmoid_backward(dx, dy, r->val[n->out], nin); break;
+    case GN_OP_HSIGMOID: gn_hsigmoid_backward(dx, dy, x, n->alpha, n->beta, nin); break;
+    case GN_OP_HSWISH: gn_hswish_backward(dx, dy, x, nin); break;
+    case GN_OP_MUL: {
+        const gn_tensorinfo *tb = &g->t[n->in[1]];
+        int s1;
+        float *db = dx_for(r, n->in[1], need, 0, &s1);
+        if (dx || db)
+            gn_mul_backward(dx, db, dy, x, r->val[n->in[1]], B, ti->c, ti->h * ti->w,
+                            tb->h * tb->w == 1 && ti->h * ti->w > 1);
+        break;
+    }
+    case GN_OP_CONCAT: {
+        float *dxs[GN_MAXIN];
+        int cs[GN_MAXIN], s1;
+        dxs[0] = dx, cs[0] = ti->c;
+        for (int j = 1; j < n->nin; j++)
+            dxs[j] = dx_for(r, n->in[j], need, 0, &s1), cs[j] = g->t[n->in[j]].c;
+        gn_concat_backward(dxs, dy, cs, n->nin, B, ti->h * ti->w);
+        break;
+    }
+    case GN_OP_SLICE: gn_slice_backward(dx, dy, B, ti->c, n->c0, n->cn, ti->h * ti->w); break;
+    case GN_OP_SHUFFLE: gn_shuffle_backward(dx, dy, B, ti->c, n->groups, ti->h * ti->w); break;
     case GN_OP_SWING:
         if (dx) gn_swing_backward(dx, dy, r->swing_off[2 * k], r->swing_off[2 * k + 1], B, ti->c, ti->h, ti->w);
         break;
