@@ -13,8 +13,8 @@
 /* attributes that may differ between the parts of one job */
 static int exempt(const char *name)
 {
-    return !strcmp(name, "batches") || !strcmp(name, "model_file") ||
-           !strcmp(name, "stats_file") || !strcmp(name, "data_file");
+    return !strcmp(name, "batches") || !strcmp(name, "model_file") || !strcmp(name, "stats_file") ||
+           !strcmp(name, "data_file");
 }
 
 /* ---- listing a file's root datasets and attributes ------------------------ */
@@ -129,8 +129,8 @@ static int attr_bytes(hid_t loc, const char *name, unsigned char **out, size_t *
 }
 
 /* a short printable rendering of an attribute value for messages */
-static void attr_show(char *buf, size_t n, const unsigned char *v, size_t len, int is_str, hid_t loc,
-                      const char *name)
+static void attr_show(char *buf, size_t n, const unsigned char *v, size_t len, int is_str,
+                      hid_t loc, const char *name)
 {
     if (is_str) {
         snprintf(buf, n, "'%.60s%s'", (const char *)v, len > 60 ? "..." : "");
@@ -188,8 +188,8 @@ static int compare_attrs(hid_t f0, const char *p0, hid_t f1, const char *p1)
 /* ---- datasets ------------------------------------------------------------- */
 
 struct dsinfo {
-    hid_t ftype;  /* file type of file 0's dataset */
-    hid_t mtype;  /* native memory type */
+    hid_t ftype; /* file type of file 0's dataset */
+    hid_t mtype; /* native memory type */
     int rank;
     hsize_t dims[H5S_MAX_RANK]; /* dims[0] = total rows after all files */
     size_t row_bytes;
@@ -211,9 +211,11 @@ static int ds_shape(hid_t f, const char *path, const char *name, hid_t *type, in
         /* what the header claims, checked before anything is allocated for it */
         size_t bytes = H5Tget_size(*type);
         int over = 0;
-        for (int i = 0; i < *rank; i++) over |= __builtin_mul_overflow(bytes, (size_t)dims[i], &bytes);
-        if (over) rc = gn_err_set("%s: %s: dimensions %llu x ... are too large", path, name,
-                                  (unsigned long long)dims[0]);
+        for (int i = 0; i < *rank; i++)
+            over |= __builtin_mul_overflow(bytes, (size_t)dims[i], &bytes);
+        if (over)
+            rc = gn_err_set("%s: %s: dimensions %llu x ... are too large", path, name,
+                            (unsigned long long)dims[0]);
         else rc = gn_h5_check_size(d, path, name, bytes);
     }
     H5Sclose(sp);
@@ -287,11 +289,11 @@ struct gn_h5cat {
     const char *const *paths;
     int nf;
     hid_t *f;
-    struct names ds;    /* file 0's root datasets, in name order */
-    struct dsinfo *di;  /* one per dataset of ds */
+    struct names ds;   /* file 0's root datasets, in name order */
+    struct dsinfo *di; /* one per dataset of ds */
     int *batches, nbatch;
-    int have_batches;   /* -1 before the first file, then whether it has them */
-    char kind0[64];     /* the first file's genie_kind ("" when none) */
+    int have_batches; /* -1 before the first file, then whether it has them */
+    char kind0[64];   /* the first file's genie_kind ("" when none) */
 };
 
 /* the datasets of file i agree with file 0's (names, rank, type class and
