@@ -5,7 +5,7 @@
 #   1 base      err base tpool rng sha256 cpu stream
 #   2 kernels   blas blas_* ops op_*
 #   3 graph     graph run arch
-#   4 files     out h5 onnx onnx_export idx png stats qmodel pack
+#   4 files     out h5 h5cat onnx onnx_export idx png stats qmodel pack
 #   5 methods   optim distill recon train calibrate
 #   6 programs  cli (and bin/, which may include anything)
 # A header gn_X.h belongs to the layer of its source, X.c or op_X.c. A file
@@ -20,7 +20,7 @@ layer_of() { # file stem (no gn_, no .c/.h) -> layer number, 0 when unknown
     err|base|tpool|rng|sha256|cpu|stream) echo 1 ;;
     blas|blas_*|ops|op_*) echo 2 ;;
     graph|run|arch) echo 3 ;;
-    out|h5|onnx|onnx_export|idx|png|stats|qmodel|pack) echo 4 ;;
+    out|h5|h5cat|onnx|onnx_export|idx|png|stats|qmodel|pack) echo 4 ;;
     optim|distill|recon|train|calibrate) echo 5 ;;
     cli) echo 6 ;;
     *) echo 0 ;;
