@@ -2,7 +2,7 @@
  * errors and failures as exit statuses, checked number parsing, --version
  * text, and progress reporting on stderr (the program name, messages,
  * switches and clocks are gn_base.h's). The programs' layer: lib/ below
- * it does not include this (tests/layers.sh lists the one exception left).
+ * it does not include this (tests/layers.sh checks).
  * Nothing here exits: programs decide the exit status (0 ok, 1
  * runtime/input failure, 2 usage). */
 #ifndef GN_CLI_H

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gn_calibrate.h"
 #include "gn_base.h"
+#include "gn_calibrate.h"
 #include "gn_err.h"
 #include "gn_optim.h"
 #include "gn_quant.h"
