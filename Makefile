@@ -5,7 +5,7 @@ PKGS      = hdf5 openblas libprotobuf-c libpng
 DEBS      = build-essential clang libclang-rt-14-dev pkg-config libhdf5-dev hdf5-tools libopenblas-dev parallel bats \
             bats-support bats-assert libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
             libpng-dev dataset-fashion-mnist zlib1g-dev gnuplot-nox \
-            openssh-server openssh-client iproute2 rsync
+            openssh-server openssh-client iproute2 rsync munge slurmctld slurmd slurm-client
 # the test runtime for export-onnx: Debian's node and npm (kept when a node is
 # already installed from elsewhere), then onnxruntime-node from npm into
 # tests/node (pinned by its package-lock.json; node_modules is not in git)
@@ -130,11 +130,13 @@ check: deps
 
 unit-build: $(UNITS) $(REPLAYS)
 
-# `make check-distributed`: the two-host test alone (make check runs it too,
-# in tests/bats/distributed.bats); exit 77 means skipped (no namespaces here)
+# `make check-distributed`: the two-host tests alone, over ssh and under Slurm
+# (make check runs them too, in tests/bats/distributed.bats); a test that
+# exits 77 was skipped (no namespaces or no root here), and says why
 check-distributed: deps
 	@$(MAKE) --no-print-directory all
-	@tests/distributed/run
+	@tests/distributed/run; a=$$?; tests/distributed/slurm; b=$$?; \
+	for s in $$a $$b; do [ $$s = 0 ] || [ $$s = 77 ] || exit 1; done; [ $$a$$b != 7777 ] || exit 77
 
 unit: $(UNITS) $(REPLAYS)
 	@tests/run-all --unit-only $(UNITS) $(REPLAYS)

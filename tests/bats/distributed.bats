@@ -14,6 +14,17 @@ load helper
   assert_output --partial "packed model: cmp identical to the one-host run"
 }
 
+@test "distributed: a real Slurm cluster (munged, slurmctld, two slurmd): sbatch --array gives the one-host bytes; a failed task is requeued" {
+  run "$ROOT/tests/distributed/slurm"
+  echo "$output"
+  if [ "$status" = 77 ]; then skip "$(grep '^SKIP:' <<<"$output" | head -n 1)"; fi
+  assert_success
+  assert_output --partial "scontrol requeue"
+  assert_output --partial "joined synthetic set: cmp identical to the one-host run"
+  assert_output --partial "packed model: cmp identical to the one-host run"
+  assert_output --partial "unit 3 redone"
+}
+
 @test "distill.sh and recon-parallel.sh: bad host options are usage errors" {
   cd "$BATS_TEST_TMPDIR"
   for d in distill.sh recon-parallel.sh; do
