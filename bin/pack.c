@@ -1,5 +1,8 @@
 /* pack - hardens the rounding of a quantised model and stores integer
- * weights, steps and zero points: a packed model (genie-packed(5)). */
+ * weights, steps and zero points: a packed model (genie-packed(5)). With
+ * --qmodel, applies unit files to a quantised model and writes that instead:
+ * the input of the next round of Jacobi-type reconstruction. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,11 +16,14 @@
 static void usage(void)
 {
     printf("Usage: pack Q.h5 [UNIT.h5 ...] -o MODEL.int.h5\n"
+           "       pack Q.h5 [UNIT.h5 ...] --qmodel -o Q2.h5\n"
            "Harden the rounding of a quantised model and write integer weight codes\n"
            "(2- and 4-bit codes packed into bytes), per-channel steps and zero points,\n"
            "activation steps, bit-widths and signedness. UNIT files (recon-block\n"
            "--independent, made from Q) replace their units' parameters first.\n\n"
            "  -o, --output FILE  the packed model ('-' for stdout)\n"
+           "  --qmodel           write the quantised model with the units applied\n"
+           "                     instead (genie-qmodel(5)): the next round's input\n"
            "  -q, --quiet        no summary\n"
            "  -h, --help, --version\n\n"
            "genie-eval runs packed models; their logits equal the quantised model's bit\n"
@@ -26,13 +32,22 @@ static void usage(void)
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 
+static int on_opt(void *ctx, int c, const char *arg)
+{
+    (void)arg;
+    if (c == 'Q') *(int *)ctx = 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     const char *out = NULL;
-    int quiet = 0;
-    gn_cli_spec cs = {.out = &out, .quiet = &quiet, .usage = usage};
+    int quiet = 0, qmodel = 0;
+    static const struct option lo[] = {{"qmodel", 0, 0, 'Q'}, {0, 0, 0, 0}};
+    gn_cli_spec cs = {.out = &out, .quiet = &quiet, .longopts = lo, .opt = on_opt, .ctx = &qmodel,
+                      .usage = usage};
     int st = gn_cli_parse(argc, argv, &cs);
     if (st >= 0) return st;
     if (argc - optind < 1) return gn_usage_error("expected a quantised model");
@@ -48,10 +63,11 @@ int main(int argc, char **argv)
     for (int i = optind + 1; i < argc && !rc; i++) rc = gn_unit_apply(argv[i], &q, sha);
     int done = 0;
     for (int k = 0; k < q.nunits; k++) done += q.done[k];
-    if (!rc) rc = gn_packed_save(out, &q);
+    if (!rc) rc = qmodel ? gn_qmodel_save(out, &q) : gn_packed_save(out, &q);
     if (!rc && !quiet) {
-        fprintf(stderr, "%s: W%dA%d, %d of %d units reconstructed%s\n", gn_prog(), q.wbits, q.abits,
-                done, q.nunits, done < q.nunits ? " (the others keep round-to-nearest)" : "");
+        fprintf(stderr, "%s: W%dA%d, %d of %d units reconstructed%s%s\n", gn_prog(), q.wbits, q.abits,
+                done, q.nunits, done < q.nunits ? " (the others keep round-to-nearest)" : "",
+                qmodel ? "; quantised model written" : "");
     }
     gn_qmodel_free(&q);
     return rc ? gn_fail() : 0;

@@ -145,7 +145,12 @@ int main(int argc, char **argv)
                 gn_warn("unit %d of %s is not reconstructed yet: unit %d's input is not exact Genie-M's", k, qpath, unit);
                 break;
             }
-    if (!rc && indep)
+    /* a Jacobi round after the first (every other unit reconstructed already)
+     * is what genie-parallel(7) proposes at 2 bits: no warning then */
+    int others_done = 1;
+    for (int k = 0; k < q.nunits; k++)
+        if (k != unit && !q.done[k]) others_done = 0;
+    if (!rc && indep && !others_done)
         for (int j = 0; j < q.g->nn; j++)
             if (q.g->nodes[j].wbits && q.g->nodes[j].wbits <= 2) {
                 gn_warn("%s has %d-bit weights: independent reconstruction measured far below "

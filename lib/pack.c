@@ -360,7 +360,12 @@ int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)
                 else q->g->nodes[j].asigned = s[0] != 0;
                 free(s);
             }
-        if (!rc) q->done[range[0]] = 1;
+        /* the unit's activation steps are the learned ones now: a later
+         * reconstruction of the unit (a Jacobi round) keeps them */
+        if (!rc) {
+            q->done[range[0]] = 1;
+            if (q->fitted) q->fitted[range[0]] = 1;
+        }
     }
     free(sha);
     H5Fclose(f);

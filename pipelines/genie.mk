@@ -36,10 +36,15 @@
 #   RECON_ITERS    reconstruction iterations per unit (20000)
 #   RECON_BATCH    reconstruction batch (SAMPLES/32, at least 1: the authors'
 #                  N/32, so 32 for 1024 images and 8 for 256)
-#   MODE           sequential (exact Genie-M: OUT/q.K.h5 unit after unit) or
+#   MODE           sequential (exact Genie-M: OUT/q.K.h5 unit after unit),
 #                  independent (all units at once, JOBS at a time, with
-#                  pipelines/recon-parallel.sh: OUT/unit.K.h5, then pack)
-#                  (sequential)
+#                  pipelines/recon-parallel.sh: OUT/unit.K.h5, then pack) or
+#                  jacobi (ROUNDS rounds of all units at once: round 1 is
+#                  independent; in round r+1 every unit again, from its
+#                  round-r parameters, its input through the round-r model;
+#                  round r is the stage OUT/jq.r.h5, its units in
+#                  OUT/round.r/; see genie-parallel(7)) (sequential)
+#   ROUNDS         rounds of MODE=jacobi (3)
 #   SEED           seed of distill and recon-block (0)
 #   JOBS           processes GNU parallel runs at a time, on each host (2)
 #   THREADS        OpenBLAS threads of each program (all cores; under GNU
@@ -90,6 +95,7 @@ DISTILL_ITERS ?= 4000
 RECON_ITERS   ?= 20000
 RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge 32 ] && echo $$(( s / 32 )) || echo 1)
 MODE          ?= sequential
+ROUNDS        ?= 3
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
@@ -146,7 +152,8 @@ $(call count,EVAL_BATCH,$(EVAL_BATCH),1,1048576)
 $(if $(THREADS),$(call count,THREADS,$(THREADS),1,1024))
 $(if $(RETRIES),$(call count,RETRIES,$(RETRIES),1,100))
 $(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
-$(if $(filter $(MODE),sequential independent),,$(error MODE=$(MODE): expected sequential or independent))
+$(if $(filter $(MODE),sequential independent jacobi),,$(error MODE=$(MODE): expected sequential, independent or jacobi))
+$(call count,ROUNDS,$(ROUNDS),1,100)
 $(if $(filter $(METHOD),genie pixel noise),,$(error METHOD=$(METHOD): expected genie, pixel or noise))
 
 # distillation batches: BATCH, or all SAMPLES in one batch when fewer
@@ -195,6 +202,7 @@ $(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(cal
 $(call stamp,calib,data=$(CAL) wbits=$(WBITS) abits=$(ABITS) first_last=$(FIRST_LAST) bits=$(BITS))
 $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED))
 $(call stamp,test,test=$(abspath $(TESTSET)))
+$(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -249,6 +257,21 @@ $(OUT)/q.h5: $(Q0) $(CAL) $(OUT)/recon.args
 
 $(PACKED): $(OUT)/q.h5
 	$(B)pack $(Q) $< -o $@
+else ifeq ($(MODE),jacobi)
+# round r: every unit at once from jq.r-1.h5 (q.0.h5 for round 1), its unit
+# files in round.r/, and jq.r.h5 that model with them applied (pack
+# --qmodel); each round a stage of its own, so an interrupted run resumes at
+# its round. More ROUNDS later reuses the rounds made.
+define jacobi_round
+$(OUT)/jq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/jq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args
+	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
+	  -s $(SEED) $(THR) $(PAR) --joblog $(OUT)/recon.$(1).joblog -d $(OUT)/round.$(1) $(Q) \
+	  --next $$@ $$< $(CAL)
+endef
+$(foreach r,$(shell seq 1 $(ROUNDS)),$(eval $(call jacobi_round,$(r))))
+
+$(PACKED): $(OUT)/jq.$(ROUNDS).h5 $(OUT)/rounds.args
+	$(B)pack $(Q) $< -o $@
 else
 # every unit at once from q.0.h5, then pack q.0.h5 unit.*.h5
 $(PACKED): $(Q0) $(CAL) $(OUT)/recon.args
@@ -273,7 +296,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", "recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS), )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -283,7 +306,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) rounds)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \
@@ -302,7 +325,7 @@ stats: $(OUT)/stats.h5
 synth: $(OUT)/synth.h5
 data: $(CAL)
 calib: $(Q0)
-recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(PACKED))
+recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(if $(filter jacobi,$(MODE)),$(OUT)/jq.$(ROUNDS).h5,$(PACKED)))
 pack: $(PACKED)
 onnx: $(OUT)/model.qdq.onnx
 eval: $(OUT)/result.json
@@ -312,7 +335,8 @@ summary: $(OUT)/summary.txt
 clean:
 	rm -f $(addprefix $(OUT)/,stats.h5 synth.h5 synth.[0-9]*.h5 real.h5 q.h5 q.[0-9]*.h5 unit.[0-9]*.h5 \
 	  unit.args synth.args model.int.h5 model.qdq.onnx test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp* \
-	  distill.joblog recon.joblog)
+	  distill.joblog recon.joblog jq.[0-9]*.h5 recon.[0-9]*.joblog)
+	rm -rf $(OUT)/round.[0-9]*
 
 FORCE:
 

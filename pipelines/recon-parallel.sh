@@ -2,7 +2,12 @@
 # pipelines/recon-parallel.sh - Genie-M with every unit reconstructed at once
 # (genie-method(7), Genie-M): one `recon-block --independent` per unit of a
 # calibrated model, run by GNU parallel on this host or on others, then `pack`
-# of the calibrated model with the unit files.
+# of the calibrated model with the unit files. With --rounds R, R rounds of
+# Jacobi type (genie-parallel(7)): round 1 is the above; in round r+1 every
+# unit is reconstructed again, all at once, each from its round-r parameters
+# and with its input through the round-r model (every other unit
+# reconstructed), which is the calibrated model with the round-r unit files
+# applied (`pack --qmodel`).
 #
 # Usage: pipelines/recon-parallel.sh [options] Q.0.h5 DATA.h5 [-o MODEL.int.h5]
 #   -i, --iters N       recon-block --iters (default 20000)
@@ -11,6 +16,12 @@
 #   -d, --dir DIR       where the unit files unit.K.h5 go (default: the
 #                       directory of the output, or of Q.0.h5 without -o)
 #   -o, --output FILE   the packed model; without it only the unit files are made
+#   -r, --rounds R      rounds of Jacobi type (default 1: independent units);
+#                       round 1's unit files go to DIR, round r's to
+#                       DIR/round.r, and the quantised model after round r
+#                       (every unit of that round applied) to DIR/q.round.r.h5
+#   --next FILE         also write the quantised model after the last round
+#                       (pack --qmodel): the input of a further round
 #   -f, --force         redo every unit, even those already made
 #   -q, --quiet         no progress from recon-block
 #   shared with distill.sh (see pipelines/parallel.bash):
@@ -44,7 +55,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -55,6 +66,8 @@ while [ $# -gt 0 ]; do
        [[ $2 =~ ^[0-9]+$ ]] || usage_error "$1: not a non-negative integer: '$2'"; seed=$2; shift 2 ;;
     -d|--dir) [ $# -ge 2 ] || usage_error "$1 needs a value"; dir=$2; shift 2 ;;
     -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a value"; out=$2; shift 2 ;;
+    -r|--rounds) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; rounds=$2; shift 2 ;;
+    --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
     -q|--quiet) quiet=-q; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -77,24 +90,29 @@ units=$(calib --list-units "$q" | cut -f1) || exit 1
 mkdir -p "$dir"
 n=$(printf '%s\n' "$units" | wc -l)
 gp_settle "$n" recon
-: "${gp_joblog:=$dir/recon.joblog}"
+joblog0=$gp_joblog
 
-# settings the unit files depend on; a change invalidates all of them
-settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
-stamp=$dir/unit.args
-if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
-  rm -f "$dir"/unit.[0-9]*.h5
-  printf '%s\n' "$settings" >"$stamp.tmp.$$" && mv "$stamp.tmp.$$" "$stamp"
-fi
-todo=()
-for k in $units; do
-  f=$dir/unit.$k.h5
-  if [ -f "$f" ] && [ "$f" -nt "$q" ] && [ "$f" -nt "$data" ] && [ "$f" -nt "$stamp" ]; then continue; fi
-  todo+=("$k")
-done
-
-if [ ${#todo[@]} -gt 0 ]; then
-  echo "$prog: $n units of $q, ${#todo[@]} to reconstruct, $gp_jobs at a time, $gp_threads thread(s) each ($iters iterations)$(gp_remote && echo ", on other hosts")" >&2
+# one round: every unit of quantised model $1 at once, unit files in $2
+round() {
+  local q=$1 dir=$2 settings stamp todo k f work w qn dn st
+  gp_joblog=${joblog0:-$dir/recon.joblog}
+  [ -z "$joblog0" ] || [ "$rounds" = 1 ] || gp_joblog=$joblog0.$r
+  mkdir -p "$dir"
+  # settings the unit files depend on; a change invalidates all of them
+  settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
+  stamp=$dir/unit.args
+  if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
+    rm -f "$dir"/unit.[0-9]*.h5
+    printf '%s\n' "$settings" >"$stamp.tmp.$$" && mv "$stamp.tmp.$$" "$stamp"
+  fi
+  todo=()
+  for k in $units; do
+    f=$dir/unit.$k.h5
+    if [ -f "$f" ] && [ "$f" -nt "$q" ] && [ "$f" -nt "$data" ] && [ "$f" -nt "$stamp" ]; then continue; fi
+    todo+=("$k")
+  done
+  [ ${#todo[@]} -gt 0 ] || return 0
+  echo "$prog: $([ "$rounds" = 1 ] || echo "round $r of $rounds: ")$n units of $q, ${#todo[@]} to reconstruct, $gp_jobs at a time, $gp_threads thread(s) each ($iters iterations)$(gp_remote && echo ", on other hosts")" >&2
   work=$(mktemp -d "$dir/.recon-parallel.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   w=$work/$gp_workdir
@@ -115,12 +133,33 @@ if [ ${#todo[@]} -gt 0 ]; then
   for k in "${todo[@]}"; do
     if [ -f "$w/unit.$k.h5" ]; then mv "$w/unit.$k.h5" "$dir/unit.$k.h5"; fi
   done
+  rm -rf "$work"
+  trap - EXIT
   [ $st = 0 ] || die "reconstruction failed (job log: $gp_joblog; units done so far are kept)"
   for k in "${todo[@]}"; do [ -f "$dir/unit.$k.h5" ] || die "unit $k did not come back from its host"; done
-fi
+}
+
+# the files of round $1: its directory
+round_dir() { if [ "$1" = 1 ]; then echo "$dir"; else echo "$dir/round.$1"; fi; }
+unit_files() { local k; files=(); for k in $units; do files+=("$(round_dir "$1")/unit.$k.h5"); done; }
+
+qr=$q
+for r in $(seq 1 "$rounds"); do
+  round "$qr" "$(round_dir "$r")"
+  # the quantised model after round r: the next round's input (kept while
+  # newer than its inputs, so an interrupted run resumes at the round it was in)
+  if [ "$r" -lt "$rounds" ] || [ -n "$next" ]; then
+    nq=$dir/q.round.$r.h5
+    [ "$r" -lt "$rounds" ] || nq=$next
+    unit_files "$r"
+    fresh=1
+    for f in "$qr" "${files[@]}"; do [ -f "$nq" ] && [ "$nq" -nt "$f" ] || fresh=0; done
+    [ "$fresh" = 1 ] || pack -q --qmodel "$qr" "${files[@]}" -o "$nq" || exit 1
+    [ "$r" = "$rounds" ] || qr=$nq
+  fi
+done
 
 if [ -n "$out" ]; then
-  files=()
-  for k in $units; do files+=("$dir/unit.$k.h5"); done
-  pack $quiet "$q" "${files[@]}" -o "$out" || exit 1
+  unit_files "$rounds"
+  pack $quiet "$qr" "${files[@]}" -o "$out" || exit 1
 fi

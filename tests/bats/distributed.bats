@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # genie over two hosts for real (tests/distributed/run): network namespaces
 # with an sshd each, distill batches and independent units sent there with
-# GNU parallel, results bit-identical to one host. Skipped, with the reason,
-# where network namespaces cannot be created.
+# GNU parallel, results bit-identical to one host; and a real Slurm cluster
+# in the same namespaces (tests/distributed/slurm). Skipped, with the reason,
+# where network namespaces cannot be created (or Slurm cannot run).
 load helper
 
 @test "distributed: two ssh hosts in network namespaces give the one-host bytes; failures retried or leave nothing" {

@@ -26,7 +26,29 @@ setup_file() {
   run pack --help
   assert_success
   assert_output --partial "Usage: pack Q.h5 [UNIT.h5 ...] -o MODEL.int.h5"
-  for o in --output --quiet --version; do assert_output --partial -- "$o"; done
+  for o in --output --quiet --version --qmodel; do assert_output --partial -- "$o"; done
+}
+
+@test "pack --qmodel: the quantised model with the unit applied, packing to the same bytes; a unit made from it is refused by Q" {
+  q=$(q44)
+  u=$BATS_FILE_TMPDIR/unit.4.h5
+  run pack "$q" "$u" --qmodel -o q2.h5
+  assert_success
+  assert_output "pack: W4A4, 1 of 11 units reconstructed (the others keep round-to-nearest); quantised model written"
+  run h5dump -a genie_kind q2.h5
+  assert_output --partial '"qmodel"'
+  pack -q q2.h5 -o a.int.h5
+  pack -q "$q" "$u" -o b.int.h5
+  cmp a.int.h5 b.int.h5
+  # unit 4 is marked reconstructed, with its steps kept at its next turn
+  run recon-block q2.h5 "$(fmnist_n train 64)" --unit 4 --independent --iters 2 --batch 16 -t 1 -q -o u2.h5
+  assert_success
+  assert_output --partial "steps kept"
+  # a unit file made from q2.h5 belongs to q2.h5, not to the calibrated model
+  run pack "$q" u2.h5 -o c.int.h5
+  assert_failure 1
+  assert_output --partial "made from another calibrated model"
+  assert_no_output . 'c.int.h5'
 }
 
 @test "pack: the packed model's logits equal the quantised model's bit for bit" {

@@ -100,6 +100,47 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_output --partial "bin/pack"
 }
 
+@test "genie.mk MODE=jacobi: each round a cached stage, every unit again from the round before" {
+  cp "$(ref_model)" model.h5
+  real=$(fmnist_n train 64); test=$(fmnist_n t10k 200)
+  args=(-f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=2 RECON_BATCH=4 TEST="$test"
+        OUT=out THREADS=1 JOBS=2 QUIET=1 MODE=jacobi)
+  run make "${args[@]}" ROUNDS=2
+  echo "$output"
+  assert_success
+  assert_output --partial "-d out/round.1 -q --next out/jq.1.h5 out/q.0.h5"
+  assert_output --partial "-d out/round.2 -q --next out/jq.2.h5 out/jq.1.h5"
+  for r in 1 2; do
+    for k in 0 1 2 3 4 5 6 7 8 9 10; do [ -s out/round.$r/unit.$k.h5 ]; done
+  done
+  run cat out/summary.txt
+  assert_output --partial "jacobi (2 rounds), 2 iterations per unit"
+  # round 2's units belong to the model after round 1, and packed into it
+  # they give the packed model
+  files=(); for k in 0 1 2 3 4 5 6 7 8 9 10; do files+=(out/round.2/unit.$k.h5); done
+  pack -q out/jq.1.h5 "${files[@]}" -o again.int.h5
+  cmp again.int.h5 out/model.int.h5
+  run pack out/q.0.h5 "${files[@]}" -o no.int.h5
+  assert_failure 1
+  assert_output --partial "made from another calibrated model"
+  # round 2 started from round 1's parameters: they differ from the calibrated ones
+  run h5diff -q out/q.0.h5 out/jq.1.h5
+  assert_failure 1
+  # nothing to redo; a third round redoes neither round 1 nor round 2
+  run make -q "${args[@]}" ROUNDS=2
+  assert_success
+  run make -n "${args[@]}" ROUNDS=3
+  assert_output --partial "-d out/round.3 -q --next out/jq.3.h5 out/jq.2.h5"
+  refute_output --partial "out/round.1"
+  refute_output --partial "out/round.2"
+  # fewer rounds: the packed model is made again, from jq.1.h5
+  run make -n "${args[@]}" ROUNDS=1
+  assert_output --partial "pack -q out/jq.1.h5 -o out/model.int.h5"
+  run make "${args[@]}" ROUNDS=0
+  assert_failure
+  assert_output --partial "ROUNDS=0: expected an integer in 1..100"
+}
+
 @test "genie.mk zero-shot: bnstats and distill batches with GNU parallel, then h5cat" {
   for p in bnstats distill h5cat; do [ -x "$ROOT/bin/$p" ] || skip "bin/$p is not built"; done
   m=$(ref_model)
