@@ -306,7 +306,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) rounds)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \
