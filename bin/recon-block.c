@@ -155,7 +155,9 @@ int main(int argc, char **argv)
             if (q.g->nodes[j].wbits && q.g->nodes[j].wbits <= 2) {
                 gn_warn("%s has %d-bit weights: independent reconstruction measured far below "
                         "sequential there (W2A4 on the bundled resnet20: 30.5%% against 93.4%%, "
-                        "genie-parallel(7)); reconstruct sequentially", qpath, q.g->nodes[j].wbits);
+                        "genie-parallel(7)); reconstruct sequentially, or in rounds "
+                        "(recon-parallel.sh --rounds)",
+                        qpath, q.g->nodes[j].wbits);
                 break;
             }
     if (!o.batch) o.batch = gn_recon_batch(d.n);
