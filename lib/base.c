@@ -18,13 +18,19 @@ void gn_prog_set(const char *name)
 
 const char *gn_prog(void) { return prog; }
 
+/* "PROG: KIND" then the message and a newline, on stderr */
+static void vmsg(const char *kind, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: %s", prog, kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void gn_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("", fmt, ap);
     va_end(ap);
 }
 
@@ -32,9 +38,7 @@ void gn_warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: warning: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("warning: ", fmt, ap);
     va_end(ap);
 }
 
