@@ -61,9 +61,13 @@ typedef struct {
 /* Finds the reconstruction units of a (quantised or folded) graph: one per
  * residual block (the nodes from the fork of its input to the add and the
  * activation after it), one per inverted residual without a shortcut
- * (expand-depthwise-project), and one per conv/linear outside any block
- * (with the parameter-free nodes before it and its activation). Units are
- * contiguous, in order, and cover every node. */
+ * (expand-depthwise-project), one per other branching piece with weights
+ * that one tensor enters and leaves, one per dense block's layer (from the
+ * concatenation it reads to its new feature), and one per conv/linear
+ * outside any block (with the parameter-free nodes before it and its
+ * activation). Units are in order and cover every node except a dense
+ * block's concatenations (glue: no weights, no quantisers), which lie
+ * between units and run as part of the model around them. */
 int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits);
 /* Fills in/out of a unit from its node range; error if the range has more
  * than one outside input or leaks an inner tensor. */

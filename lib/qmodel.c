@@ -320,8 +320,9 @@ static int is_act(const gn_node *n)
  * tensor crosses, a unit may end: the node ranges between such cuts are the
  * atoms, the smallest pieces a unit is made of. A residual block, an
  * Inception module, a Fire module, a ShuffleNet unit, a squeeze-excitation
- * and a whole dense block are each one atom (a dense layer reads every
- * earlier feature of its block, so no cut falls inside the block). */
+ * and a whole dense block are each one atom (a dense layer's earlier
+ * features pass by it to later concatenations, so no cut falls inside the
+ * block; dense_block splits it). */
 enum { AT_WL, AT_AQ, AT_ACT, AT_SE, AT_MULTI, AT_OTHER };
 
 typedef struct {
@@ -403,6 +404,77 @@ static int range_free(const char *cov, int s, int e)
 {
     for (int k = s; k <= e; k++)
         if (cov[k]) return 0;
+    return 1;
+}
+
+/* Nodes s..e (a piece of a dense block between its concatenations) read
+ * exactly one tensor made before s (`in`, when in >= 0 it must be that one),
+ * hold a weight layer and no concatenation, use no inner tensor after e, and
+ * make a tensor (node e's) that only concatenations read. */
+static int dense_piece(const gn_graph *g, const int *prod, int s, int e, int in)
+{
+    int ext = -1, w = 0;
+    for (int k = s; k <= e; k++) {
+        const gn_node *n = &g->nodes[k];
+        if (n->op == GN_OP_CONCAT) return 0;
+        w |= is_wlayer_n(n);
+        for (int j = 0; j < n->nin; j++) {
+            int t = n->in[j];
+            if (prod[t] >= s) continue;
+            if (ext >= 0 && ext != t) return 0;
+            ext = t;
+        }
+    }
+    if (!w || ext < 0 || (in >= 0 && ext != in)) return 0;
+    int readers = 0;
+    for (int k = e + 1; k < g->nn; k++)
+        for (int j = 0; j < g->nodes[k].nin; j++) {
+            int t = g->nodes[k].in[j], p = prod[t];
+            if (p < s || p > e) continue;
+            if (p < e || g->nodes[k].op != GN_OP_CONCAT) return 0;
+            readers++;
+        }
+    for (int k = s; k <= e; k++)
+        if (g->nodes[k].out == g->output) return 0;
+    return readers > 0;
+}
+
+/* Atom a is a dense block (DenseNet) when it ends in a concatenation and its
+ * other nodes, cut at its concatenations, are dense pieces: each a dense
+ * layer, reading one tensor (the concatenation before it, or the block's
+ * input for a first layer without one) and making one new feature, which
+ * only later concatenations read while the earlier features pass by it.
+ * Then each layer is a unit (blk, cov) and the concatenations, which have
+ * no weights and no quantisers, are glue: in no unit, run between units
+ * (glue, cov). Returns 1 when it marked the block. */
+static int dense_block(const gn_graph *g, const int *prod, const atoms *A, int a, int *blk, char *cov,
+                       char *glue)
+{
+    int s = A->s[a], e = A->e[a], pieces = 0;
+    if (g->nodes[e].op != GN_OP_CONCAT || !range_free(cov, s, e)) return 0;
+    for (int k = s; k <= e;) {
+        if (g->nodes[k].op == GN_OP_CONCAT) {
+            k++;
+            continue;
+        }
+        int q = k;
+        while (g->nodes[q + 1].op != GN_OP_CONCAT) q++;
+        if (!dense_piece(g, prod, k, q, k > s ? g->nodes[k - 1].out : -1)) return 0;
+        pieces++;
+        k = q + 1;
+    }
+    if (!pieces) return 0;
+    for (int k = s; k <= e;) {
+        cov[k] = 1;
+        if (g->nodes[k].op == GN_OP_CONCAT) {
+            glue[k++] = 1;
+            continue;
+        }
+        int q = k;
+        while (g->nodes[q + 1].op != GN_OP_CONCAT) cov[++q] = 1;
+        blk[k] = q;
+        k = q + 1;
+    }
     return 1;
 }
 
@@ -497,8 +569,12 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
         for (int p = start; p <= end; p++) cov[p] = 1;
         blk[start] = end;
     }
+    /* dense blocks: a unit per dense layer, the concatenations glue */
+    char *glue = gn_xcalloc((size_t)nn, 1);
+    for (int a = 0; a < A.n; a++)
+        if (atom_is(&A, a, AT_MULTI)) dense_block(g, prod, &A, a, blk, cov, glue);
     /* any other atom with branches and weights (Inception and Fire modules,
-     * ShuffleNet units, dense blocks, a squeeze-excitation on its own): a
+     * ShuffleNet units, a squeeze-excitation on its own): a
      * unit, with the activation quantiser of its input before it and an
      * activation atom after it */
     for (int a = 0; a < A.n; a++) {
@@ -515,6 +591,17 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
     gn_unit *u = gn_xcalloc((size_t)nn + 1, sizeof *u);
     int nu = 0, pend = -1, rc = 0;
     for (int k = 0; k < nn;) {
+        if (glue[k]) {
+            /* a dense block's concatenation, in no unit: parameter-free
+             * nodes pending before it end the unit before */
+            if (pend >= 0) {
+                if (nu > 0 && u[nu - 1].last == pend) u[nu - 1].last = k;
+                else u[nu].first = pend, u[nu].last = k, nu++;
+            }
+            pend = -1;
+            k++;
+            continue;
+        }
         if (blk[k] >= 0) {
             /* weight-free nodes between a unit and a block (a stem's max
              * pool, a channel shuffle) end the unit before; the activation
@@ -546,7 +633,7 @@ int gn_find_units(const gn_graph *g, gn_unit **units, int *nunits)
         else u[nu].first = pend, u[nu].last = nn, nu++;
     }
     for (int i = 0; i < nu && !rc; i++) rc = gn_unit_resolve(g, &u[i]);
-    free(prod), free(blk), free(cov), free(a0), free(a1);
+    free(prod), free(blk), free(cov), free(glue), free(a0), free(a1);
     free_atoms(&A);
     if (rc) {
         free(u);
@@ -643,11 +730,15 @@ static int read_q(hid_t f, const char *path, gn_qmodel *q)
         q->units[i].first = row[0], q->units[i].last = row[1], q->done[i] = row[2];
         q->fitted[i] = nc == 4 ? row[3] : 0;
         if (q->units[i].first < 0 || q->units[i].last > q->g->nn || q->units[i].first >= q->units[i].last ||
-            (i && q->units[i].first != q->units[i - 1].last))
+            (i && q->units[i].first < q->units[i - 1].last))
             rc = gn_err_set("%s: /units row %d: bad node range %d..%d", path, i, q->units[i].first,
                             q->units[i].last);
-        else if (gn_unit_resolve(q->g, &q->units[i]))
-            gn_err_prefix("%s", path), rc = GN_EIO;
+        /* between units only glue: nodes without weights or quantisers */
+        for (int k = i ? q->units[i - 1].last : q->units[i].first; k < q->units[i].first && !rc; k++)
+            if (q->g->nodes[k].wbits || q->g->nodes[k].op == GN_OP_AQUANT)
+                rc = gn_err_set("%s: /units row %d: node %d (%s) between units has a quantiser", path, i, k,
+                                q->g->nodes[k].name);
+        if (!rc && gn_unit_resolve(q->g, &q->units[i])) gn_err_prefix("%s", path), rc = GN_EIO;
     }
     free(r);
     return rc;
