@@ -7,7 +7,9 @@
  * them); BatchNorm's output statistics and running update by hand.
  * What it does not do: golden numbers from PyTorch (tests/fixtures has
  * those) or timing. */
+#define FD_SEED 0x9E3779B97F4A7C15ull
 #include "check.h"
+#include "fd.h"
 #include "gn_blas.h"
 #include "gn_err.h"
 #include "gn_ops.h"
@@ -22,42 +24,11 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static uint32_t xorshift(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
-
-static float urand(float lo, float hi)
-{
-    return lo + (hi - lo) * (float)((xorshift() >> 8) * (1.0 / 16777216.0));
-}
-
-static float *vec(size_t n) { return gn_xcalloc(n ? n : 1, sizeof(float)); }
-
-static float *rvec(size_t n, float lo, float hi)
-{
-    float *a = vec(n);
-    for (size_t i = 0; i < n; i++) a[i] = urand(lo, hi);
-    return a;
-}
-
 static float *copy(const float *a, size_t n)
 {
     float *b = vec(n);
     memcpy(b, a, n * sizeof(float));
     return b;
-}
-
-static double dot(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
 }
 
 static double maxdiff(const float *a, const float *b, size_t n)
@@ -87,37 +58,6 @@ static double maxdiff2(const float *a, const float *b, size_t n)
         if (d > m) m = d;
     }
     return m;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Central differences of f in p[i] against grad[i], over all n entries or a
- * random `maxn` of them: each must satisfy |num - grad| <= atol + rtol*|grad|.
- * The step is the float difference actually taken. One CHECK per call. */
-static void fd_check(const char *what, loss_fn f, void *ctx, float *p, const float *grad,
-                     size_t n, size_t maxn, float h, double atol, double rtol)
-{
-    int bad = 0;
-    size_t m = n <= maxn ? n : maxn;
-    for (size_t k = 0; k < m; k++) {
-        size_t i = n <= maxn ? k : xorshift() % n;
-        float save = p[i], a = save + h, b = save - h;
-        p[i] = a;
-        double lp = f(ctx);
-        p[i] = b;
-        double lm = f(ctx);
-        p[i] = save;
-        double num = (lp - lm) / ((double)a - (double)b);
-        double err = fabs(num - grad[i]), tol = atol + rtol * fabs(grad[i]);
-        if (!(err <= tol)) {
-            if (bad < 3)
-                fprintf(stderr, "  fd %s[%zu]: numeric %.7g analytic %.7g (tol %.2g)\n", what, i,
-                        num, grad[i], tol);
-            bad++;
-        }
-    }
-    if (bad) fprintf(stderr, "  fd %s: %d of %zu entries off\n", what, bad, m);
-    CHECK(bad == 0);
 }
 
 /* ---- convolution ---------------------------------------------------------- */
