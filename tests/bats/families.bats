@@ -111,10 +111,26 @@ pipeline() {
   run units shufflenetv2
   assert_line --index 1 --partial "/stage2/stage2.0/Reshape_1 (14 nodes, 5 weight layers)"
   assert_line --index 2 --partial "/stage2/stage2.1/Slice .. /stage2/stage2.1/Reshape_1 (12 nodes, 3 weight layers)"
-  # DenseNet: a dense block is one unit; GoogLeNet: an Inception module
+  # DenseNet: a unit per dense layer, from after the concatenation it reads
+  # to its new feature; the concatenations lie between units; GoogLeNet: an
+  # Inception module
   run units densenet
-  assert_line --index 1 --partial "/denseblock1/denselayer1/Concat .. /features/denseblock1/Concat (17 nodes, 4 weight layers)"
+  assert_line --index 1 --partial "/features/denseblock1/denselayer1/norm1/BatchNormalization .. /features/denseblock1/denselayer1/conv2/Conv (7 nodes, 2 weight layers)"
+  assert_line --index 2 --partial "/features/denseblock1/denselayer2/norm1/BatchNormalization .. /features/denseblock1/denselayer2/conv2/Conv (7 nodes, 2 weight layers)"
+  assert_line --index 3 --partial "/features/transition1/norm/BatchNormalization .. /features/transition1/pool/AveragePool (6 nodes, 1 weight layers)"
+  refute_output --partial "Concat"
   run units googlenet
   assert_line --index 3 --partial "/inception3a/Concat (18 nodes, 6 weight layers)"
   refute_output --partial "0 weight layers"
+}
+
+@test "families: unit counts (README's table)" {
+  local want="resnet18 10 resnet50 8 resnext 6 mobilenetv2 13 mobilenetv3 15 regnetx 7
+regnety 7 mnasnet 20 efficientnet 13 shufflenetv2 9 densenet 11 googlenet 8 squeezenet 10 vgg11bn 11"
+  local got="" f
+  for f in $FAMILIES; do
+    onnx2h5 -q "$FIX/fam/$f.onnx" -o "$f.h5"
+    got="$got $f $(calib "$f.h5" "$FIX/fam/$f.ref.h5" -w 4 -a 4 -q -t 1 --list-units -o "$f.q.h5" | wc -l)"
+  done
+  [ "$(echo $got)" = "$(echo $want)" ] || { echo "got:  $got"; echo "want: $(echo $want)"; false; }
 }

@@ -4,7 +4,9 @@
  * finite differences of L = sum(y * r); forward values by hand; backward
  * adding into its gradients. Then, through gn_run on every fixture in
  * tests/fixtures/fam, the gradient of the model input against finite
- * differences (Genie-D needs the backward to the input).
+ * differences (Genie-D needs the backward to the input). And DenseNet's
+ * units: each dense layer one unit, its x~ and y through the concatenation
+ * that other features bypass it by.
  * What it does not do: compare logits with PyTorch (tests/bats/families.bats). */
 #define FD_SEED 0x2545F4914F6CDD1Dull
 #include "check.h"
@@ -13,6 +15,10 @@
 #include "gn_graph.h"
 #include "gn_onnx.h"
 #include "gn_ops.h"
+#include "gn_calibrate.h"
+#include "gn_h5.h"
+#include "gn_qmodel.h"
+#include "gn_recon.h"
 #include "gn_run.h"
 
 #include <math.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- element-wise: sigmoid, hard sigmoid, hard swish ----------------------- */
 
@@ -309,6 +316,146 @@ static void model_case(const char *name)
     gn_graph_free(g);
 }
 
+/* ---- DenseNet: a dense layer is a unit ------------------------------------ */
+
+/* the unit holding node k of q, or -1 */
+static int unit_of(const gn_qmodel *q, int k)
+{
+    for (int i = 0; i < q->nunits; i++)
+        if (k >= q->units[i].first && k < q->units[i].last) return i;
+    return -1;
+}
+
+static int weight_layers(const gn_graph *g, const gn_unit *u)
+{
+    int w = 0;
+    for (int k = u->first; k < u->last; k++) w += g->nodes[k].op == GN_OP_CONV || g->nodes[k].op == GN_OP_LINEAR;
+    return w;
+}
+
+/* mean over samples and positions of the channel-summed squared error, as
+ * recon-block's rec */
+static double rec_of(const float *a, const float *b, size_t n, size_t chw, int c)
+{
+    double s = 0;
+    for (size_t i = 0; i < n * chw; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return s / ((double)n * (double)(chw / (size_t)c));
+}
+
+/* DenseNet's calibrated units: a unit per dense layer (its input the
+ * concatenation it reads, its output its new feature, 2 weight layers, all
+ * nodes of that layer), the concatenations in no unit; then x~ and y of a
+ * dense layer whose concatenation carries features made by earlier,
+ * reconstructed units: recon-block's round-to-nearest error of the unit
+ * equals the one of the whole quantised model's run against the whole FP32
+ * model's; and the qmodel file keeps the gaps, refusing one that holds a
+ * quantiser */
+static void test_dense_units(void)
+{
+    gn_graph *g = NULL;
+    char warn[1024];
+    gn_dataset d;
+    if (gn_onnx_import("tests/fixtures/fam/densenet.onnx", &g, warn, sizeof warn) ||
+        gn_dataset_load("tests/fixtures/fam/densenet.ref.h5", &d)) {
+        fprintf(stderr, "  densenet: %s\n", gn_err_msg());
+        CHECK(0);
+        gn_graph_free(g);
+        return;
+    }
+    gn_qconfig cfg = {.wbits = 4, .abits = 4, .first_last = 8};
+    gn_qmodel q;
+    CHECK(gn_calibrate(g, d.x, d.n, &cfg, &q, NULL) == 0);
+    gn_graph *qg = q.g;
+    /* stem, 2 + 3 + 2 dense layers, 2 transitions, classifier */
+    CHECK(q.nunits == 11);
+    int layers = 0, concats = 0, five = -1;
+    for (int c = 0; c < qg->nn; c++) {
+        const gn_node *n = &qg->nodes[c];
+        if (n->op != GN_OP_CONCAT) {
+            CHECK(unit_of(&q, c) >= 0); /* only concatenations lie between units */
+            continue;
+        }
+        concats++;
+        CHECK(unit_of(&q, c) < 0);
+        const char *tail = strstr(n->name, "/Concat");
+        if (!strstr(n->name, "/denselayer") || !tail) continue; /* a block's last concatenation */
+        int i = -1;
+        for (int j = 0; j < q.nunits; j++)
+            if (q.units[j].in == n->out) i = j;
+        CHECK(i >= 0);
+        if (i < 0) continue;
+        const gn_unit *u = &q.units[i];
+        size_t plen = (size_t)(tail - n->name) + 1; /* "/features/denseblockB/denselayerL/" */
+        int same = 1;
+        for (int k = u->first; k < u->last; k++) same &= !strncmp(qg->nodes[k].name, n->name, plen);
+        CHECK(same && u->first == c + 1 && weight_layers(qg, u) == 2);
+        CHECK(qg->nodes[u->last - 1].op == GN_OP_CONV && u->out == qg->nodes[u->last - 1].out);
+        CHECK(strstr(qg->nodes[u->last - 1].name, "/conv2/Conv") != NULL);
+        if (strstr(n->name, "denseblock2/denselayer2/")) five = i;
+        layers++;
+    }
+    CHECK(layers == 7 && concats == 10 && five == 5);
+
+    /* units 0..4 reconstructed (a few iterations), then unit 5: its input
+     * concatenates transition 1's output (unit 3) and dense layer 1's
+     * feature (unit 4) */
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    o.iters = 20, o.batch = 2;
+    gn_recon_log lg;
+    for (int k = 0; k < 5; k++) CHECK(gn_recon_unit(&q, k, d.x, d.n, &o, &lg) == 0);
+    gn_recon_fit_steps(&q, 5, d.x, d.n);
+    const gn_unit *u = &q.units[5];
+    size_t n = d.n, in_sz = gn_tensor_size(qg, u->in), out_sz = gn_tensor_size(qg, u->out);
+    gn_run *r = gn_run_new(qg, (int)n, 0);
+    r->qmode = 1;
+    gn_run_forward(r, d.x, (int)n);
+    float *xt = vec(n * in_sz), *yq = vec(n * out_sz);
+    memcpy(xt, r->val[u->in], n * in_sz * sizeof(float));
+    memcpy(yq, r->val[u->out], n * out_sz * sizeof(float));
+    r->qmode = 0;
+    gn_run_forward(r, d.x, (int)n);
+    double want = rec_of(yq, r->val[u->out], n, out_sz, qg->t[u->out].c);
+    /* x~'s first channels, transition 1's output bypassing dense layer 1,
+     * are the quantised model's (not FP32's) */
+    const gn_node *cat = &qg->nodes[u->first - 1];
+    size_t by = gn_tensor_size(qg, cat->in[0]);
+    CHECK(cat->op == GN_OP_CONCAT && cat->nin == 2 && cat->in[0] == q.units[3].out);
+    double dq = 0;
+    for (size_t s = 0; s < n; s++)
+        for (size_t i = 0; i < by; i++) dq = fmax(dq, fabs(xt[s * in_sz + i] - r->val[u->in][s * in_sz + i]));
+    CHECK(dq > 1e-3);
+    CHECK(gn_recon_unit(&q, 5, d.x, d.n, &o, &lg) == 0);
+    CHECK_NEAR(lg.rec_before, want, 1e-6 * want);
+    CHECK(want > 0);
+    gn_run_free(r);
+    free(xt), free(yq);
+
+    /* the file keeps the units with their gaps; a gap with a quantiser is refused */
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_families.%ld.h5", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    gn_qmodel b;
+    CHECK(gn_qmodel_save(path, &q) == 0);
+    CHECK(gn_qmodel_load(path, &b) == 0);
+    int eq = b.nunits == q.nunits;
+    for (int i = 0; eq && i < q.nunits; i++)
+        eq = b.units[i].first == q.units[i].first && b.units[i].last == q.units[i].last &&
+             b.units[i].in == q.units[i].in && b.units[i].out == q.units[i].out && b.done[i] == q.done[i];
+    CHECK(eq);
+    int aq = q.units[1].first;
+    while (qg->nodes[aq].op != GN_OP_AQUANT) aq++;
+    b.units[1].first = aq + 1; /* the layer's first quantiser left between units */
+    CHECK(gn_qmodel_save(path, &b) == 0);
+    gn_qmodel_free(&b);
+    CHECK(gn_qmodel_load(path, &b) != 0);
+    CHECK(strstr(gn_err_msg(), "between units has a quantiser") != NULL);
+    remove(path);
+    gn_qmodel_free(&q);
+    gn_dataset_free(&d);
+    gn_graph_free(g);
+}
+
 int main(void)
 {
     test_elementwise();
@@ -319,5 +466,6 @@ int main(void)
                                 "efficientnet", "shufflenetv2", "densenet", "googlenet",
                                 "squeezenet",  "vgg11bn"};
     for (size_t i = 0; i < sizeof fam / sizeof *fam; i++) model_case(fam[i]);
+    test_dense_units();
     return check_summary("test_families");
 }
