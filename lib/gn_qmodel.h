@@ -62,8 +62,8 @@ typedef struct {
  * residual block (the nodes from the fork of its input to the add and the
  * activation after it), one per inverted residual without a shortcut
  * (expand-depthwise-project), one per other branching piece with weights
- * that one tensor enters and leaves, one per dense block's layer (from the
- * concatenation it reads to its new feature), and one per conv/linear
+ * that one tensor enters and leaves, one per dense block's layer (its input
+ * the concatenation it reads, its output its new feature), one per conv/linear
  * outside any block (with the parameter-free nodes before it and its
  * activation). Units are in order and cover every node except a dense
  * block's concatenations (glue: no weights, no quantisers), which lie
