@@ -694,6 +694,20 @@ int gn_qmodel_save(const char *path, const gn_qmodel *q)
     return gn_h5_save(path, write_q, q);
 }
 
+/* a node that may lie outside every unit: no parameters (no weights, no
+ * quantisers), as a dense block's concatenations */
+static int is_glue(const gn_node *n)
+{
+    for (int s = 0; s < GN_NSLOT; s++)
+        if (n->p[s] >= 0) return 0;
+    return 1;
+}
+
+static int glue_error(const char *path, const gn_graph *g, int k)
+{
+    return gn_err_set("%s: /units: node %d (%s) has parameters and lies in no unit", path, k, g->nodes[k].name);
+}
+
 static int read_q(hid_t f, const char *path, gn_qmodel *q)
 {
     int v = 0, bits[3] = {0, 0, 0};
@@ -733,13 +747,14 @@ static int read_q(hid_t f, const char *path, gn_qmodel *q)
             (i && q->units[i].first < q->units[i - 1].last))
             rc = gn_err_set("%s: /units row %d: bad node range %d..%d", path, i, q->units[i].first,
                             q->units[i].last);
-        /* between units only glue: nodes without weights or quantisers */
-        for (int k = i ? q->units[i - 1].last : q->units[i].first; k < q->units[i].first && !rc; k++)
-            if (q->g->nodes[k].wbits || q->g->nodes[k].op == GN_OP_AQUANT)
-                rc = gn_err_set("%s: /units row %d: node %d (%s) between units has a quantiser", path, i, k,
-                                q->g->nodes[k].name);
+        /* before and between units only glue */
+        for (int k = i ? q->units[i - 1].last : 0; k < q->units[i].first && !rc; k++)
+            if (!is_glue(&q->g->nodes[k])) rc = glue_error(path, q->g, k);
         if (!rc && gn_unit_resolve(q->g, &q->units[i])) gn_err_prefix("%s", path), rc = GN_EIO;
     }
+    /* and after the last */
+    for (int k = q->nunits ? q->units[q->nunits - 1].last : 0; k < q->g->nn && !rc; k++)
+        if (!is_glue(&q->g->nodes[k])) rc = glue_error(path, q->g, k);
     free(r);
     return rc;
 }
