@@ -34,7 +34,8 @@ int gn_h5_open(const char *path, hid_t *f);
  * of that name; every genie reader then reads from memory (the fuzz targets
  * in tests/fuzz do). name NULL forgets the image. */
 void gn_h5_set_image(const char *name, const void *buf, size_t len);
-/* Reads the root attribute genie_kind into buf ("" when absent). */
+/* Reads the root attribute genie_kind into buf ("" when absent); an error
+ * names the file. */
 int gn_h5_kind(hid_t f, char *buf, size_t len);
 /* Creates (truncating) a new HDF5 file at `path` (a temporary name). */
 int gn_h5_create(const char *path, hid_t *f);
@@ -45,6 +46,15 @@ int gn_h5_create(const char *path, hid_t *f);
  * builds the file in memory (the core driver) and writes its image to
  * standard output only when all of that succeeded. */
 int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const void *arg);
+
+/* Checks the attribute and datatype messages of object loc (file, group or
+ * dataset) in its header's bytes before libhdf5 decodes them: libhdf5 1.10.8
+ * reads past a damaged one (h5.c). Every attribute and dataset reader here
+ * calls it first; call it before any other H5A call or H5Dread on an outside
+ * file's object. Error: "damaged HDF5 object header (libhdf5 cannot read
+ * it)" (or "attributes in dense or shared storage, which genie does not
+ * check"), for the caller to prefix with the file and object. */
+int gn_h5_check_header(hid_t loc);
 
 /* String / int / float attributes on an object (loc = file or group). */
 int gn_h5_attr_str_w(hid_t loc, const char *name, const char *value);

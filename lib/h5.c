@@ -209,11 +209,216 @@ int gn_h5_save(const char *path, int (*write)(hid_t f, const void *arg), const v
     return gn_out_commit();
 }
 
+/* ---- checking attribute messages before libhdf5 decodes them --------------
+ * libhdf5 1.10.8 decodes an attribute message (H5O_attr_decode) without
+ * checking that the name, datatype, dataspace and data it announces fit in
+ * the message: it copies npoints x type-size bytes from wherever the data
+ * starts, so a damaged message reads past its buffer (heap overflow or
+ * SEGV, found by fuzzing). Every call that looks at an object's attributes
+ * (H5Aexists, H5Aopen, H5Aiterate2, H5Aopen_by_idx) decodes them all, so no
+ * other call avoids it; only H5Oget_info does not. gn_h5_check_header reads
+ * the object header's bytes itself (through the file driver's handle: the
+ * file descriptor, or the memory image) and checks every attribute message
+ * of it before any of those calls; and the datatype messages of datasets,
+ * whose conversion reads as many bits as the type's precision claims. */
+
+typedef struct {
+    const unsigned char *mem; /* the core driver's image, or NULL: fd */
+    int fd;
+    haddr_t base, eof;        /* file offsets */
+    unsigned sa, ss;          /* sizeof offsets, sizeof lengths */
+} raw_file;
+
+static int raw_read(const raw_file *r, haddr_t addr, unsigned char *buf, size_t n)
+{
+    if (r->base > r->eof || addr > r->eof - r->base || n > r->eof - r->base - addr) return -1;
+    if (r->mem) memcpy(buf, r->mem + r->base + addr, n);
+    else if (pread(r->fd, buf, n, (off_t)(r->base + addr)) != (ssize_t)n) return -1;
+    return 0;
+}
+
+static uint64_t le(const unsigned char *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;) v = v << 8 | p[i];
+    return v;
+}
+
+/* an atomic datatype message t[0..len): its bits lie inside its bytes
+ * (libhdf5 1.10.8 converts an integer or float of 4 bytes whose precision
+ * claims 23840 bits by reading 2980 bytes past it) */
+static int dtype_ok(const unsigned char *t, size_t len)
+{
+    if (len < 8) return 0;
+    unsigned c = t[0] & 15;
+    uint64_t bits = le(t + 4, 4) * 8;
+    if (c == 0 || c == 4) { /* fixed-point, bitfield: offset, precision */
+        if (len < 12) return 0;
+        uint64_t off = le(t + 8, 2), prec = le(t + 10, 2);
+        return prec >= 1 && off + prec <= bits;
+    }
+    if (c == 1) { /* floating point: and the sign, exponent and mantissa in it */
+        if (len < 20) return 0;
+        uint64_t off = le(t + 8, 2), prec = le(t + 10, 2);
+        return prec >= 1 && off + prec <= bits && t[2] < prec && (uint64_t)t[12] + t[13] <= prec &&
+               (uint64_t)t[14] + t[15] <= prec;
+    }
+    return c <= 10;
+}
+
+/* one attribute message p[0..size): does what it announces fit in it? (1
+ * yes, 0 no, -1 its datatype or dataspace is shared: not checked) */
+static int attr_msg_ok(const unsigned char *p, size_t size, const raw_file *r)
+{
+    if (size < 8 || p[0] < 1 || p[0] > 3) return 0;
+    unsigned v = p[0];
+    if (v >= 2 && p[1]) return -1; /* a shared datatype or dataspace: elsewhere */
+    size_t len[3] = {le(p + 2, 2), le(p + 4, 2), le(p + 6, 2)}, at[3];
+    size_t o = v == 3 ? 9 : 8;
+    for (int i = 0; i < 3; i++) {
+        at[i] = o;
+        size_t l = v == 1 ? (len[i] + 7) & ~(size_t)7 : len[i];
+        if (l > size - o) return 0;
+        o += l;
+    }
+    /* the name ends at its announced length (libhdf5 strdup's it) */
+    if (!len[0] || memchr(p + at[0], 0, len[0]) != p + at[0] + len[0] - 1) return 0;
+    /* the datatype: class and size (a variable-length one takes its size on
+     * disk, a length, a heap address and an index) */
+    const unsigned char *t = p + at[1];
+    if (!dtype_ok(t, len[1])) return 0;
+    uint64_t tsize = le(t + 4, 4);
+    if ((t[0] & 15) == 9 && tsize < 8u + r->sa) tsize = 8u + r->sa;
+    /* the dataspace: version 1 (8-byte header) or 2 (4 bytes, with a type) */
+    const unsigned char *s = p + at[2];
+    if (len[2] < 4 || (s[0] != 1 && s[0] != 2) || s[1] > 32) return 0;
+    size_t h = s[0] == 1 ? 8 : 4, rank = s[1];
+    if (h + rank * r->ss * ((s[2] & 1) ? 2 : 1) > len[2]) return 0;
+    uint64_t n = 1;
+    if (s[0] == 2 && s[3] == 2) n = 0; /* the null dataspace */
+    for (size_t i = 0; i < rank && n; i++)
+        if (__builtin_mul_overflow(n, le(s + h + i * r->ss, r->ss), &n)) return 0;
+    return !n || tsize <= (size - o) / n;
+}
+
+/* checks the object header at addr: 0 ok, 1 damaged, 2 attributes libhdf5
+ * keeps elsewhere (dense storage, shared messages: not checked, refused) */
+static int header_ok(const raw_file *r, haddr_t addr)
+{
+    enum { MAXCHUNK = 64 };
+    haddr_t ca[MAXCHUNK];
+    uint64_t cl[MAXCHUNK];
+    int nc = 0, v2, track;
+    unsigned char pre[32];
+    if (raw_read(r, addr, pre, 16)) return 1;
+    if (pre[0] == 1) { /* version 1: 16-byte prefix, then the first chunk */
+        v2 = track = 0;
+        ca[0] = addr + 16, cl[0] = le(pre + 8, 4), nc = 1;
+    } else if (!memcmp(pre, "OHDR", 4) && pre[4] == 2) {
+        unsigned fl = pre[5], o = 6 + ((fl & 0x20) ? 16 : 0) + ((fl & 0x10) ? 4 : 0);
+        unsigned w = 1u << (fl & 3);
+        if (raw_read(r, addr, pre, o + w)) return 1;
+        v2 = 1, track = (fl & 0x04) != 0;
+        ca[0] = addr + o + w, cl[0] = le(pre + o, w), nc = 1;
+    } else return 1;
+    int rc = 0;
+    for (int c = 0; c < nc && !rc; c++) {
+        uint64_t len = cl[c];
+        haddr_t a = ca[c];
+        if (c && v2) { /* "OCHK", the messages, a checksum */
+            if (len < 8) return 1;
+            a += 4, len -= 8;
+        }
+        if (len > (64u << 20)) return 1;
+        unsigned char *b = gn_xmalloc(len ? len : 1);
+        if (raw_read(r, a, b, len)) rc = 1;
+        size_t mh = v2 ? (track ? 6 : 4) : 8;
+        for (size_t o = 0; !rc && o + mh <= len;) {
+            int k;
+            unsigned type = v2 ? b[o] : (unsigned)le(b + o, 2);
+            size_t size = le(b + o + (v2 ? 1 : 2), 2);
+            unsigned mf = b[o + (v2 ? 3 : 4)];
+            const unsigned char *p = b + o + mh;
+            if (size > len - o - mh) rc = 1;
+            else if (type == 0x0c && (mf & 2)) rc = 2;
+            else if (type == 0x0c && (k = attr_msg_ok(p, size, r)) != 1) rc = k ? 2 : 1;
+            else if (type == 0x03 && !(mf & 2) && !dtype_ok(p, size)) rc = 1; /* a dataset's */
+            else if (type == 0x15 && size >= 2 + r->sa) { /* attribute info */
+                size_t q = 2 + ((p[1] & 1) ? 2 : 0);
+                if (q + r->sa > size) rc = 1;
+                else if (le(p + q, r->sa) != (r->sa == 8 ? UINT64_MAX : (UINT64_C(1) << 8 * r->sa) - 1))
+                    rc = 2; /* a fractal heap of attributes (dense storage) */
+            } else if (type == 0x10) { /* continuation */
+                if (size < r->sa + r->ss) rc = 1;
+                else if (nc == MAXCHUNK) rc = 1;
+                else ca[nc] = le(p, r->sa), cl[nc++] = le(p + r->sa, r->ss);
+            }
+            o += mh + size;
+        }
+        free(b);
+    }
+    return rc;
+}
+
+/* how to read file f's bytes: 1 checked (r filled), 0 a driver not checked,
+ * -1 unknown */
+static int raw_open(hid_t loc, raw_file *r)
+{
+    hid_t f = H5Iget_file_id(loc), fapl = -1, fcpl = -1;
+    void *h = NULL;
+    hsize_t ub = 0, eof = 0;
+    size_t sa = 0, ss = 0;
+    int rc = -1;
+    if (f >= 0 && (fapl = H5Fget_access_plist(f)) >= 0 && (fcpl = H5Fget_create_plist(f)) >= 0 &&
+        H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0 &&
+        H5Fget_filesize(f, &eof) >= 0 && sa >= 2 && sa <= 8 && ss >= 2 && ss <= 8 &&
+        H5Fget_vfd_handle(f, H5P_DEFAULT, &h) >= 0 && h) {
+        hid_t drv = H5Pget_driver(fapl);
+        *r = (raw_file){NULL, -1, ub, eof, (unsigned)sa, (unsigned)ss};
+        if (drv == H5FD_CORE) r->mem = *(const unsigned char **)h, rc = r->mem ? 1 : -1;
+        else if (drv == H5FD_SEC2) r->fd = *(int *)h, rc = 1;
+        else rc = 0;
+    }
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f >= 0) H5Fclose(f);
+    return rc;
+}
+
+int gn_h5_check_header(hid_t loc)
+{
+    /* the file last asked about and the last object found sound in it (a
+     * reader reads several attributes of one object in a row; file numbers
+     * are not reused within a process) */
+    static unsigned long file;
+    static int how = -1;
+    static raw_file r;
+    static haddr_t last = HADDR_UNDEF;
+    H5O_info_t oi;
+    int rc = 1;
+    if (H5Oget_info2(loc, &oi, H5O_INFO_BASIC) >= 0) {
+        if (oi.fileno != file || how < 0) file = oi.fileno, how = raw_open(loc, &r), last = HADDR_UNDEF;
+        if (how == 0 || (how > 0 && oi.addr == last)) rc = 0;
+        else if (how > 0 && !(rc = header_ok(&r, oi.addr))) last = oi.addr;
+    }
+    if (!rc) return 0;
+    if (rc == 2) return gn_err_set("attributes in dense or shared storage, which genie does not check");
+    return gn_err_set("damaged HDF5 object header (libhdf5 cannot read it)");
+}
+
 int gn_h5_kind(hid_t f, char *buf, size_t len)
 {
     char *s = NULL;
     buf[0] = 0;
-    if (gn_h5_attr_str_r(f, "genie_kind", &s, 1)) return GN_EIO;
+    if (gn_h5_attr_str_r(f, "genie_kind", &s, 1)) {
+        /* the file's name, as its reader was given it ("-" for standard input) */
+        ssize_t n = H5Fget_name(f, NULL, 0);
+        char *name = gn_xcalloc(n > 0 ? (size_t)n + 1 : 2, 1);
+        if (n > 0) H5Fget_name(f, name, (size_t)n + 1);
+        gn_err_prefix("%s", !strncmp(name, "standard input ", 15) ? "-" : name);
+        free(name);
+        return GN_EIO;
+    }
     if (s) snprintf(buf, len, "%s", s);
     free(s);
     return 0;
@@ -237,6 +442,7 @@ int gn_h5_attr_str_w(hid_t loc, const char *name, const char *value)
 int gn_h5_attr_str_r(hid_t loc, const char *name, char **out, int optional)
 {
     *out = NULL;
+    if (gn_h5_check_header(loc)) return GN_EIO;
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0) return optional ? 0 : gn_err_set("attribute %s missing", name);
     int rc = 0;
@@ -284,6 +490,7 @@ static int attr_num_w(hid_t loc, const char *name, hid_t ftype, hid_t mtype, con
 
 static int attr_num_r(hid_t loc, const char *name, hid_t mtype, void *v, int n, int optional)
 {
+    if (gn_h5_check_header(loc)) return GN_EIO;
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0) return optional ? 0 : gn_err_set("attribute %s missing", name);
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
@@ -371,6 +578,11 @@ static int open_ds(hid_t loc, const char *file, const char *name, H5T_class_t cl
         return gn_err_set("%s: no dataset %s", file, name);
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) return gn_err_set("%s: %s is not a dataset", file, name);
+    if (gn_h5_check_header(ds)) {
+        gn_err_prefix("%s: %s", file, name);
+        H5Dclose(ds);
+        return GN_EIO;
+    }
     hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t d[H5S_MAX_RANK];
@@ -451,6 +663,11 @@ int gn_h5_read_f32_rows(hid_t loc, const char *file, const char *name, size_t fi
 {
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) return gn_err_set("%s: no dataset %s", file, name);
+    if (gn_h5_check_header(ds)) {
+        gn_err_prefix("%s: %s", file, name);
+        H5Dclose(ds);
+        return GN_EIO;
+    }
     hid_t sp = H5Dget_space(ds);
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t d[H5S_MAX_RANK], start[H5S_MAX_RANK] = {0};
@@ -615,9 +832,9 @@ static herr_t read_param(hid_t loc, const char *name, const H5L_info_t *info, vo
     hid_t sp = H5Dget_space(ds);
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     if (sp >= 0) H5Sclose(sp);
-    int rc = gn_h5_attr_str_r(ds, "name", &pname, 1);
-    H5Dclose(ds);
+    int rc = gn_h5_attr_str_r(ds, "name", &pname, 1); /* checks the header first */
     if (rc) gn_err_prefix("%s: %s", it->path, full);
+    H5Dclose(ds);
     if (rc || gn_h5_read_f32(loc, it->path, name, 0, dims, &v)) {
         free(pname);
         it->rc = GN_EIO;

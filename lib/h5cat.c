@@ -200,6 +200,11 @@ static int ds_shape(hid_t f, const char *path, const char *name, hid_t *type, in
 {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return gn_err_set("%s: no dataset /%s", path, name);
+    if (gn_h5_check_header(d)) {
+        gn_err_prefix("%s: /%s", path, name);
+        H5Dclose(d);
+        return GN_EIO;
+    }
     hid_t sp = H5Dget_space(d);
     *rank = H5Sget_simple_extent_ndims(sp);
     int rc = 0;

@@ -108,3 +108,24 @@ tiny_packed() {
   run calib tiny.h5 nx.h5 -w 4 -a 4 -q -o out.h5
   assert_refused calib nx.h5 "non-finite inputs are refused"
 }
+
+# libhdf5 1.10.8 reads past a damaged attribute message (H5O_attr_decode)
+# and past a value whose datatype claims more bits than its bytes hold; genie
+# checks an object's header messages before any H5A call or H5Dread (h5.c
+# gn_h5_check_header). These are fuzz inputs that crashed inside libhdf5.
+@test "a damaged attribute or datatype message: refused before libhdf5 reads past it (file, stdin, packed)" {
+  cp "$ROOT/tests/fuzz/regress/model/libhdf5-attribute-overread-ef992a1b" m.h5
+  run bnstats m.h5 -o out.h5
+  assert_refused bnstats m.h5 "damaged HDF5 object header (libhdf5 cannot read it)"
+  run bash -c "bnstats - -o out.h5 < m.h5"
+  assert_refused bnstats - "damaged HDF5 object header (libhdf5 cannot read it)"
+  cp "$ROOT/tests/fuzz/regress/packed/libhdf5-attribute-overread-dc393a62" p.h5
+  make_dataset d.h5 8 1 8 8
+  run "$EVAL" p.h5 d.h5 -q --logits out.h5
+  assert_refused genie-eval p.h5 "damaged HDF5 object header (libhdf5 cannot read it)"
+  # an integer attribute of 4 bytes claiming a precision of 23840 bits, which
+  # libhdf5 converts by reading past it (valgrind: H5T__bit_find)
+  cp "$ROOT/tests/fuzz/regress/packed/libhdf5-datatype-precision-a44285f6" q.h5
+  run "$EVAL" q.h5 d.h5 -q --logits out.h5
+  assert_refused genie-eval q.h5 "damaged HDF5 object header (libhdf5 cannot read it)"
+}

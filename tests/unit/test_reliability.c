@@ -1,6 +1,7 @@
 /* test_reliability.c - readers against files that lie: dimensions whose
  * product overflows, datasets bigger than their file, names of 10 KB, a
- * packed weight with zero channels, NaN weights. Each reader must fail with
+ * packed weight with zero channels, NaN weights, damaged attribute messages
+ * and datatypes (gn_h5_check_header). Each reader must fail with
  * one line naming the file and the object (or, for long names, just work).
  *
  * `test_reliability --write KIND OUT [SRC]` writes one such file for the bats
@@ -11,7 +12,8 @@
  *   zerochan   SRC (a packed model) with its first weight's shape[0] = 0
  *   nan, inf   SRC (a model) with one weight NaN / +Inf
  *   nanx       SRC (a dataset) with one pixel NaN
- *   graphds    SRC (a model) with /graph a dataset, not a group */
+ *   graphds    SRC (a model) with /graph a dataset, not a group
+ * `test_reliability --time-check MODEL` times gn_h5_check_header (README). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "gn_base.h"
 #include "gn_err.h"
 #include "gn_h5.h"
 #include "gn_pack.h"
@@ -231,8 +234,127 @@ static void test_attrs(const char *dir)
     unlink(p);
 }
 
+/* ---- object headers checked before libhdf5 decodes them ----------------- */
+
+/* a file with root attributes genie_kind and a0..a(n-1) (3 ints each) and a
+ * float dataset /x, in version-2 object headers when `latest` */
+static void attr_file(const char *p, int latest, int n)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (latest) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    CHECK(f >= 0 && !gn_h5_attr_str_w(f, "genie_kind", "dataset"));
+    for (int i = 0; i < n; i++) {
+        char nm[16];
+        int v[3] = {i, 7, 7};
+        snprintf(nm, sizeof nm, "a%d", i);
+        CHECK(!gn_h5_attr_ints_w(f, nm, v, 3));
+    }
+    size_t dims[1] = {4};
+    float x[4] = {1, 2, 3, 4};
+    CHECK(!gn_h5_write_f32(f, "x", 1, dims, x));
+    H5Fclose(f);
+    H5Pclose(fapl);
+}
+
+/* overwrites `len` bytes at offset `at` past the first "a0\0" of file p (a
+ * version-1 attribute message: name at +0, datatype at +8, dataspace at
+ * +24, its first dimension at +32), after checking they held `was` */
+static int patch_a0(const char *p, long at, const void *was, const void *now, size_t len)
+{
+    FILE *fp = fopen(p, "r+b");
+    static unsigned char b[1 << 16];
+    size_t n = fp ? fread(b, 1, sizeof b, fp) : 0;
+    unsigned char *q = memmem(b, n, "a0\0", 3);
+    int ok = q && q + at + (long)len <= b + n && !memcmp(q + at, was, len);
+    if (ok) fseek(fp, q + at - b, SEEK_SET), fwrite(now, 1, len, fp);
+    if (fp) fclose(fp);
+    return ok ? 0 : -1;
+}
+
+static void test_headers(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/hdr.h5", dir);
+    int v[3];
+    size_t dims[4];
+    float *x = NULL;
+    hid_t f;
+    /* sound files, version-1 and version-2 headers: read as before */
+    for (int latest = 0; latest < 2; latest++) {
+        attr_file(p, latest, 3);
+        char kind[64];
+        CHECK(!gn_h5_open(p, &f));
+        CHECK(!gn_h5_kind(f, kind, sizeof kind) && !strcmp(kind, "dataset"));
+        CHECK(!gn_h5_attr_ints_r(f, "a2", v, 3, 0) && v[0] == 2 && v[2] == 7);
+        CHECK(!gn_h5_read_f32(f, p, "x", 1, dims, &x) && x[3] == 4);
+        free(x), x = NULL;
+        H5Fclose(f);
+    }
+    /* 20 attributes in a version-2 header: dense storage, not checked: refused */
+    attr_file(p, 1, 20);
+    CHECK(!gn_h5_open(p, &f));
+    char kind[64];
+    EXPECT_MSG(gn_h5_kind(f, kind, sizeof kind), p, "attributes in dense or shared storage");
+    H5Fclose(f);
+    /* an attribute whose dataspace claims 1000 values in a message with room for 3 */
+    attr_file(p, 0, 1);
+    const unsigned char three[2] = {3, 0}, many[2] = {0xe8, 0x03};
+    CHECK(!patch_a0(p, 32, three, many, 2));
+    CHECK(!gn_h5_open(p, &f));
+    EXPECT_MSG(gn_h5_kind(f, kind, sizeof kind), p, "damaged HDF5 object header (libhdf5 cannot read it)");
+    H5Fclose(f);
+    /* an int of 4 bytes claiming a precision of 23840 bits */
+    attr_file(p, 0, 1);
+    const unsigned char p32[2] = {32, 0}, pbig[2] = {0x20, 0x5d};
+    CHECK(!patch_a0(p, 8 + 10, p32, pbig, 2));
+    CHECK(!gn_h5_open(p, &f));
+    EXPECT_MSG(gn_h5_kind(f, kind, sizeof kind), p, "damaged HDF5 object header");
+    H5Fclose(f);
+    unlink(p);
+}
+
+/* `test_reliability --time-check FILE`: the cost of gn_h5_check_header, per
+ * object of a model file and per gn_model_load (for README) */
+static int nobj;
+static hid_t objs[4096];
+static herr_t add_obj(hid_t o, const char *name, const H5O_info_t *oi, void *d)
+{
+    if (nobj < 4096) objs[nobj++] = H5Oopen(o, name, H5P_DEFAULT);
+    return 0;
+}
+
+static int time_check(const char *path)
+{
+    enum { REPS = 50 };
+    double t0 = gn_now();
+    for (int i = 0; i < REPS; i++) {
+        gn_graph *g = NULL;
+        if (gn_model_load(path, &g)) {
+            fprintf(stderr, "test_reliability: %s\n", gn_err_msg());
+            return 1;
+        }
+        gn_graph_free(g);
+    }
+    double t1 = gn_now();
+    hid_t f;
+    if (gn_h5_open(path, &f)) return 1;
+    H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, add_obj, NULL, H5O_INFO_BASIC);
+    double t2 = gn_now();
+    int bad = 0;
+    for (int i = 0; i < REPS; i++)
+        for (int k = 0; k < nobj; k++) bad += gn_h5_check_header(objs[k]) != 0;
+    double t3 = gn_now();
+    printf("gn_model_load %.2f ms; %d objects, gn_h5_check_header %.1f us each (%.2f ms for all; %d refused)\n",
+           (t1 - t0) / REPS * 1e3, nobj, (t3 - t2) / REPS / nobj * 1e6, (t3 - t2) / REPS * 1e3, bad);
+    for (int k = 0; k < nobj; k++) H5Oclose(objs[k]);
+    H5Fclose(f);
+    return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--time-check")) return time_check(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "--write")) {
         int rc = write_kind(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
         if (rc) fprintf(stderr, "test_reliability: cannot write %s %s: %s\n", argv[2], argv[3], gn_err_msg());
@@ -247,6 +369,7 @@ int main(int argc, char **argv)
     test_claims(dir);
     test_long_names(dir);
     test_attrs(dir);
+    test_headers(dir);
     rmdir(dir);
     return check_summary("test_reliability");
 }
