@@ -24,6 +24,25 @@ size_t gn_packed_bytes(size_t n, int bits);
 int gn_packed_save(const char *path, const gn_qmodel *q);
 int gn_packed_load(const char *path, gn_graph **out);
 
+/* One weight of a packed file, /qweights/NAME, as stored: n = the product of
+ * shape codes, each checked below 2^bits; shape[0] per-channel steps (each
+ * finite) and zero points. */
+typedef struct {
+    char *name; /* the weight parameter's name */
+    int bits, ndim, shape[4];
+    size_t n;
+    uint8_t *codes;
+    float *step;
+    int *zp;
+} gn_packed_weight;
+/* Reads /qweights/GNAME (GNAME a link in the open group qw) of the packed
+ * file `path`, checking it: bits 2..8, the shape, step and zero_point per
+ * channel, the codes' byte count and every code against the bit-width
+ * ("FILE: /qweights/GNAME: code C out of range for B bits"). gn_packed_load
+ * and export-onnx read through it. */
+int gn_packed_weight_read(hid_t qw, const char *path, const char *gname, gn_packed_weight *pw);
+void gn_packed_weight_free(gn_packed_weight *pw);
+
 /* Unit files: recon-block --independent writes unit k's learned parameters
  * (weight steps, rounding variables, activation steps and signedness). */
 int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha);

@@ -63,76 +63,36 @@ struct qw_it {
     int rc;
 };
 
-/* /qweights/NAME of a packed file: the codes as stored, checked against
- * their bit-width, attached to the node whose weight is NAME */
+/* /qweights/NAME of a packed file: the codes as stored (checked against
+ * their bit-width by gn_packed_weight_read), attached to the node whose
+ * weight is NAME */
 static herr_t read_qw(hid_t loc, const char *gname, const H5L_info_t *info, void *arg)
 {
     struct qw_it *it = arg;
     gn_graph *g = it->m->g;
-    hid_t gw = H5Gopen2(loc, gname, H5P_DEFAULT);
-    char *pn = NULL;
-    int bits = 0, rc = 0, *zp = NULL;
-    float *st = NULL;
-    uint8_t *packed = NULL;
-    size_t dims[4];
-    if (gw < 0) rc = gn_err_set("%s: /qweights/%s is not a group", it->path, gname);
-    if (!rc && (gn_h5_attr_str_r(gw, "name", &pn, 0) || gn_h5_attr_ints_r(gw, "bits", &bits, 1, 0)))
-        gn_err_prefix("%s: /qweights/%s", it->path, gname), rc = 1;
-    if (!rc && (bits < 2 || bits > 8)) rc = gn_err_set("%s: /qweights/%s: bits %d outside 2..8", it->path, gname, bits);
-    int k = -1;
+    gn_packed_weight pw;
+    int rc = gn_packed_weight_read(loc, it->path, gname, &pw), k = -1;
     for (int j = 0; !rc && j < g->nn && k < 0; j++) {
         const gn_node *n = &g->nodes[j];
         if ((n->op == GN_OP_CONV || n->op == GN_OP_LINEAR) && n->p[GN_P_W] >= 0 &&
-            !strcmp(g->params[n->p[GN_P_W]].name, pn))
+            !strcmp(g->params[n->p[GN_P_W]].name, pw.name))
             k = j;
     }
-    if (!rc && k < 0) rc = gn_err_set("%s: /qweights/%s: no conv or linear layer has weight %s", it->path, gname, pn);
-    if (!rc && it->m->qw[k].bits) rc = gn_err_set("%s: /qweights/%s: weight %s stored twice", it->path, gname, pn);
+    if (!rc && k < 0) rc = gn_err_set("%s: /qweights/%s: no conv or linear layer has weight %s", it->path, gname, pw.name);
+    if (!rc && it->m->qw[k].bits) rc = gn_err_set("%s: /qweights/%s: weight %s stored twice", it->path, gname, pw.name);
     const gn_param *w = rc ? NULL : &g->params[g->nodes[k].p[GN_P_W]];
-    int cout = w ? w->dims[0] : 0;
-    if (!rc && (gn_h5_read_f32(gw, it->path, "step", 1, dims, &st) ||
-                (dims[0] != (size_t)cout &&
-                 gn_err_set("%s: /qweights/%s/step has %zu values for %d channels", it->path, gname, dims[0], cout)) ||
-                gn_h5_read_i32(gw, it->path, "zero_point", 1, dims, &zp) ||
-                (dims[0] != (size_t)cout &&
-                 gn_err_set("%s: /qweights/%s/zero_point has %zu values for %d channels", it->path, gname, dims[0], cout))))
-        rc = 1;
-    if (!rc) {
-        hid_t ds = H5Dopen2(gw, "codes", H5P_DEFAULT);
-        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
-        size_t nb = sp >= 0 ? (size_t)H5Sget_simple_extent_npoints(sp) : 0;
-        if (ds < 0 || nb != gn_packed_bytes(w->n, bits))
-            rc = gn_err_set("%s: /qweights/%s/codes has %zu bytes, expected %zu", it->path, gname, nb,
-                            gn_packed_bytes(w->n, bits));
-        else {
-            packed = gn_xmalloc(nb ? nb : 1);
-            if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) < 0)
-                rc = gn_err_set("%s: cannot read /qweights/%s/codes", it->path, gname);
-        }
-        if (sp >= 0) H5Sclose(sp);
-        if (ds >= 0) H5Dclose(ds);
-    }
+    if (!rc && (w->n != pw.n || w->dims[0] != pw.shape[0]))
+        rc = gn_err_set("%s: /qweights/%s: %zu codes in %d channels for weight %s of %zu values in %d", it->path,
+                        gname, pw.n, pw.shape[0], pw.name, w->n, w->dims[0]);
+    for (int c = 0; !rc && c < pw.shape[0]; c++)
+        if (!(pw.step[c] > 0))
+            rc = gn_err_set("%s: /qweights/%s/step[%d]: %g is not a positive step", it->path, gname, c, pw.step[c]);
     if (!rc) {
         gn_qweight *q = &it->m->qw[k];
-        uint8_t *codes = gn_xmalloc(w->n ? w->n : 1);
-        /* unpack 8 bits at a time: at widths packed one to a byte a code can
-         * exceed the bit-width, which the file's readers must refuse */
-        gn_unpack_codes(codes, packed, w->n, bits == 2 || bits == 4 ? bits : 8);
-        for (size_t i = 0; i < w->n && !rc; i++)
-            if (codes[i] >> bits)
-                rc = gn_err_set("%s: /qweights/%s/codes: code %u at %zu outside 0..%d (%d bits)", it->path, gname,
-                                codes[i], i, (1 << bits) - 1, bits);
-        for (int c = 0; c < cout && !rc; c++)
-            if (!isfinite(st[c]) || !(st[c] > 0))
-                rc = gn_err_set("%s: /qweights/%s/step[%d]: %g is not a positive step", it->path, gname, c, st[c]);
-        if (rc) free(codes);
-        else {
-            q->bits = bits, q->cout = cout, q->n = w->n, q->codes = codes, q->step = st, q->zp = zp;
-            st = NULL, zp = NULL;
-        }
+        q->bits = pw.bits, q->cout = pw.shape[0], q->n = pw.n, q->codes = pw.codes, q->step = pw.step, q->zp = pw.zp;
+        pw.codes = NULL, pw.step = NULL, pw.zp = NULL;
     }
-    if (gw >= 0) H5Gclose(gw);
-    free(pn), free(st), free(zp), free(packed);
+    gn_packed_weight_free(&pw); /* (what the model did not take) */
     it->rc = rc;
     return rc ? -1 : 0;
 }

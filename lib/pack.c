@@ -127,6 +127,85 @@ int gn_packed_save(const char *path, const gn_qmodel *q)
     return gn_h5_save(path, write_packed, q);
 }
 
+/* reads /qweights/GNAME of a packed file (see gn_pack.h) */
+int gn_packed_weight_read(hid_t qw, const char *path, const char *gname, gn_packed_weight *pw)
+{
+    memset(pw, 0, sizeof *pw);
+    for (int d = 0; d < 4; d++) pw->shape[d] = 1;
+    hid_t gw = H5Gopen2(qw, gname, H5P_DEFAULT);
+    uint8_t *packed = NULL;
+    size_t dims[4], n = 1;
+    int rc = 0, *shape = pw->shape;
+    if (gw < 0) rc = gn_err_set("%s: /qweights/%s is not a group", path, gname);
+    if (!rc && (gn_h5_attr_str_r(gw, "name", &pw->name, 0) || gn_h5_attr_ints_r(gw, "bits", &pw->bits, 1, 0)))
+        gn_err_prefix("%s: /qweights/%s", path, gname), rc = 1;
+    if (!rc) { /* (its header checked by the reads above) */
+        hid_t a = H5Aopen(gw, "shape", H5P_DEFAULT);
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+        pw->ndim = sp >= 0 ? (int)H5Sget_simple_extent_npoints(sp) : 0;
+        if (sp >= 0) H5Sclose(sp);
+        if (a >= 0) H5Aclose(a);
+        if (pw->ndim < 1 || pw->ndim > 4 || gn_h5_attr_ints_r(gw, "shape", shape, pw->ndim, 0))
+            rc = gn_err_set("%s: /qweights/%s: bad shape attribute", path, gname);
+    }
+    for (int d = 0; d < pw->ndim && !rc; d++)
+        if (shape[d] < 1 || __builtin_mul_overflow(n, (size_t)shape[d], &n) || n > GN_MAX_PARAM)
+            rc = gn_err_set("%s: /qweights/%s: shape dimension %d is %d (or too many values)", path, gname, d,
+                            shape[d]);
+    int bits = pw->bits;
+    if (!rc && (bits < 2 || bits > 8)) rc = gn_err_set("%s: /qweights/%s: bits %d outside 2..8", path, gname, bits);
+    if (!rc && (gn_h5_read_f32(gw, path, "step", 1, dims, &pw->step) ||
+                (dims[0] != (size_t)shape[0] &&
+                 gn_err_set("%s: /qweights/%s/step has %zu values for %d channels", path, gname, dims[0], shape[0])) ||
+                gn_h5_read_i32(gw, path, "zero_point", 1, dims, &pw->zp) ||
+                (dims[0] != (size_t)shape[0] &&
+                 gn_err_set("%s: /qweights/%s/zero_point has %zu values for %d channels", path, gname, dims[0],
+                            shape[0]))))
+        rc = 1;
+    if (!rc) {
+        hid_t ds = H5Dopen2(gw, "codes", H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        size_t nb = sp >= 0 ? (size_t)H5Sget_simple_extent_npoints(sp) : 0;
+        char obj[1100];
+        snprintf(obj, sizeof obj, "/qweights/%s/codes", gname);
+        if (ds < 0 || sp < 0 || nb != gn_packed_bytes(n, bits))
+            rc = gn_err_set("%s: %s has %zu bytes, expected %zu", path, obj, nb, gn_packed_bytes(n, bits));
+        else if (gn_h5_check_header(ds)) gn_err_prefix("%s: %s", path, obj), rc = 1;
+        else if (gn_h5_check_size(ds, path, obj, nb)) rc = 1;
+        else {
+            packed = gn_xmalloc(nb);
+            if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) < 0)
+                rc = gn_err_set("%s: cannot read %s", path, obj);
+        }
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+    }
+    if (!rc) {
+        /* at widths stored one code to a byte (3, 5-8 bits) a byte can hold
+         * more than the width: every code is checked */
+        pw->n = n;
+        pw->codes = gn_xmalloc(n);
+        gn_unpack_codes(pw->codes, packed, n, bits);
+        for (size_t i = 0; i < n && !rc; i++)
+            if (pw->codes[i] >> bits)
+                rc = gn_err_set("%s: /qweights/%s: code %u out of range for %d bits", path, gname,
+                                pw->codes[i], bits);
+        for (int c = 0; c < shape[0] && !rc; c++)
+            if (!isfinite(pw->step[c]))
+                rc = gn_err_set("%s: /qweights/%s/step[%d]: %g is not finite", path, gname, c, pw->step[c]);
+    }
+    if (gw >= 0) H5Gclose(gw);
+    free(packed);
+    if (rc) gn_packed_weight_free(pw);
+    return rc ? GN_EIO : 0;
+}
+
+void gn_packed_weight_free(gn_packed_weight *pw)
+{
+    free(pw->name), free(pw->codes), free(pw->step), free(pw->zp);
+    memset(pw, 0, sizeof *pw);
+}
+
 struct qw_it {
     const char *path;
     gn_graph *g;
@@ -137,66 +216,20 @@ struct qw_it {
 static herr_t read_qw(hid_t loc, const char *name, const H5L_info_t *info, void *arg)
 {
     struct qw_it *it = arg;
-    hid_t gw = H5Gopen2(loc, name, H5P_DEFAULT);
-    char *pn = NULL;
-    int bits = 0, shape[4] = {1, 1, 1, 1}, ndim = 0, rc = 0;
-    float *st = NULL;
-    int *zi = NULL;
-    uint8_t *packed = NULL, *codes = NULL;
-    if (gw < 0) rc = gn_err_set("%s: /qweights/%s is not a group", it->path, name);
-    if (!rc && (gn_h5_attr_str_r(gw, "name", &pn, 0) || gn_h5_attr_ints_r(gw, "bits", &bits, 1, 0)))
-        gn_err_prefix("%s: /qweights/%s", it->path, name), rc = 1;
+    gn_packed_weight pw;
+    int rc = gn_packed_weight_read(loc, it->path, name, &pw);
     if (!rc) {
-        hid_t a = H5Aopen(gw, "shape", H5P_DEFAULT);
-        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-        ndim = sp >= 0 ? (int)H5Sget_simple_extent_npoints(sp) : 0;
-        if (sp >= 0) H5Sclose(sp);
-        if (a >= 0) H5Aclose(a);
-        if (ndim < 1 || ndim > 4 || gn_h5_attr_ints_r(gw, "shape", shape, ndim, 0))
-            rc = gn_err_set("%s: /qweights/%s: bad shape attribute", it->path, name);
-    }
-    size_t dims[4], n = 1;
-    for (int d = 0; d < ndim && !rc; d++)
-        if (shape[d] < 1 || __builtin_mul_overflow(n, (size_t)shape[d], &n) || n > GN_MAX_PARAM)
-            rc = gn_err_set("%s: /qweights/%s: shape dimension %d is %d (or too many values)",
-                            it->path, name, d, shape[d]);
-    if (!rc && (bits < 2 || bits > 8)) rc = gn_err_set("%s: /qweights/%s: bits %d outside 2..8", it->path, name, bits);
-    if (!rc && (gn_h5_read_f32(gw, it->path, "step", 1, dims, &st) ||
-                (dims[0] != (size_t)shape[0] && gn_err_set("%s: /qweights/%s/step has %zu values for %d channels", it->path, name, dims[0], shape[0])) ||
-                gn_h5_read_i32(gw, it->path, "zero_point", 1, dims, &zi) ||
-                (dims[0] != (size_t)shape[0] && gn_err_set("%s: /qweights/%s/zero_point has %zu values", it->path, name, dims[0]))))
-        rc = 1;
-    if (!rc) {
-        hid_t ds = H5Dopen2(gw, "codes", H5P_DEFAULT);
-        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
-        size_t nb = sp >= 0 ? (size_t)H5Sget_simple_extent_npoints(sp) : 0;
-        if (ds < 0 || sp < 0 || nb != gn_packed_bytes(n, bits))
-            rc = gn_err_set("%s: /qweights/%s/codes has %zu bytes, expected %zu", it->path, name, nb,
-                            gn_packed_bytes(n, bits));
-        else if (gn_h5_check_size(ds, it->path, "/qweights/codes", n * sizeof(float))) rc = 1;
-        else {
-            packed = gn_xmalloc(nb);
-            if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) < 0)
-                rc = gn_err_set("%s: cannot read /qweights/%s/codes", it->path, name);
-        }
-        if (sp >= 0) H5Sclose(sp);
-        if (ds >= 0) H5Dclose(ds);
-    }
-    if (!rc) {
-        codes = gn_xmalloc(n ? n : 1);
-        gn_unpack_codes(codes, packed, n, bits);
-        float *w = gn_xmalloc((n ? n : 1) * sizeof(float));
-        size_t K = n / (size_t)shape[0];
-        for (int c = 0; c < shape[0]; c++) {
-            float z = (float)zi[c], d = st[c];
+        float *w = gn_xmalloc(pw.n * sizeof(float));
+        size_t K = pw.n / (size_t)pw.shape[0];
+        for (int c = 0; c < pw.shape[0]; c++) {
+            float z = (float)pw.zp[c], d = pw.step[c];
             /* the same float operations as gn_wquant_forward's hard path */
-            for (size_t i = (size_t)c * K; i < (size_t)(c + 1) * K; i++) w[i] = ((float)codes[i] - z) * d;
+            for (size_t i = (size_t)c * K; i < (size_t)(c + 1) * K; i++) w[i] = ((float)pw.codes[i] - z) * d;
         }
-        if (gn_graph_add_param(it->g, pn, ndim, shape, w) < 0) gn_err_prefix("%s", it->path), rc = 1;
+        if (gn_graph_add_param(it->g, pw.name, pw.ndim, pw.shape, w) < 0) gn_err_prefix("%s", it->path), rc = 1;
         free(w);
+        gn_packed_weight_free(&pw);
     }
-    if (gw >= 0) H5Gclose(gw);
-    free(pn), free(st), free(zi), free(packed), free(codes);
     it->rc = rc;
     return rc ? -1 : 0;
 }

@@ -129,3 +129,17 @@ tiny_packed() {
   run "$EVAL" q.h5 d.h5 -q --logits out.h5
   assert_refused genie-eval q.h5 "damaged HDF5 object header (libhdf5 cannot read it)"
 }
+
+# one checking reader of /qweights (gn_packed_weight_read) for genie-eval,
+# pack's readers and export-onnx: every code against its layer's bit-width
+@test "a packed model with one code out of range: genie-eval and export-onnx refuse it, no output" {
+  tiny_packed
+  name=$(bad badcode b.h5 p.h5)
+  [ -n "$name" ]
+  run "$EVAL" b.h5 d.h5 -q --logits out.h5
+  assert_refused genie-eval b.h5 "/qweights/$name: code 200 out of range for 7 bits"
+  assert_output "genie-eval: b.h5: /qweights/$name: code 200 out of range for 7 bits"
+  run export-onnx b.h5 -o out.onnx
+  assert_refused export-onnx b.h5 "/qweights/$name: code 200 out of range for 7 bits"
+  assert_output "export-onnx: b.h5: /qweights/$name: code 200 out of range for 7 bits"
+}

@@ -10,6 +10,8 @@
  *   huge       dataset file whose /x claims 2^30 x 1 x 28 x 28 floats (no data)
  *   longname   model whose tensors, node and parameters have 10 KB names
  *   zerochan   SRC (a packed model) with its first weight's shape[0] = 0
+ *   badcode    SRC (a packed model) with one code out of range: its first
+ *              8-bit weight relabelled 7-bit, one code 200 (prints its name)
  *   nan, inf   SRC (a model) with one weight NaN / +Inf
  *   nanx       SRC (a dataset) with one pixel NaN
  *   graphds    SRC (a model) with /graph a dataset, not a group
@@ -134,6 +136,46 @@ static int zero_channels(const char *path)
     return rc;
 }
 
+/* SRC's first 8-bit /qweights entry relabelled 7-bit, its codes clamped to
+ * 0..127 but one, code 0, set to 200 (out of range); prints the entry's name */
+struct eight_it { char name[4096]; };
+static herr_t first_eight(hid_t loc, const char *name, const H5L_info_t *info, void *arg)
+{
+    hid_t w = H5Gopen2(loc, name, H5P_DEFAULT);
+    int bits = 0;
+    gn_h5_attr_ints_r(w, "bits", &bits, 1, 0);
+    H5Gclose(w);
+    if (bits != 8) return 0;
+    snprintf(((struct eight_it *)arg)->name, 4096, "%s", name);
+    return 1;
+}
+
+static int bad_code(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return 1;
+    hid_t q = H5Gopen2(f, "qweights", H5P_DEFAULT);
+    struct eight_it it = {""};
+    H5Literate(q, H5_INDEX_NAME, H5_ITER_INC, NULL, first_eight, &it);
+    int rc = !*it.name, seven = 7;
+    hid_t w = rc ? -1 : H5Gopen2(q, it.name, H5P_DEFAULT);
+    hid_t ds = w < 0 ? -1 : H5Dopen2(w, "codes", H5P_DEFAULT), sp = ds < 0 ? -1 : H5Dget_space(ds);
+    hssize_t n = sp < 0 ? 0 : H5Sget_simple_extent_npoints(sp);
+    uint8_t *c = malloc(n > 0 ? (size_t)n : 1);
+    rc = rc || n < 1 || H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) < 0;
+    for (hssize_t i = 0; !rc && i < n; i++) c[i] = c[i] > 127 ? 127 : c[i];
+    if (!rc) c[0] = 200;
+    rc = rc || H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) < 0 ||
+         gn_h5_attr_ints_w(w, "bits", &seven, 1);
+    if (!rc) printf("%s\n", it.name);
+    free(c);
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    if (w >= 0) H5Gclose(w);
+    H5Gclose(q), H5Fclose(f);
+    return rc;
+}
+
 static int write_kind(const char *kind, const char *out, const char *src)
 {
     gn_h5_quiet();
@@ -153,6 +195,7 @@ static int write_kind(const char *kind, const char *out, const char *src)
     }
     if (!src || copy(src, out)) return 1;
     if (!strcmp(kind, "zerochan")) return zero_channels(out);
+    if (!strcmp(kind, "badcode")) return bad_code(out);
     if (!strcmp(kind, "nan")) return poison(out, "params", NAN);
     if (!strcmp(kind, "inf")) return poison(out, "params", INFINITY);
     if (!strcmp(kind, "nanx")) return poison(out, "x", NAN);
