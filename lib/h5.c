@@ -252,6 +252,10 @@ static int dtype_ok(const unsigned char *t, size_t len)
     if (len < 8) return 0;
     unsigned c = t[0] & 15;
     uint64_t bits = le(t + 4, 4) * 8;
+    /* an integer or float wider than 32 bytes (HDF5's widest are 16) is
+     * damaged: libhdf5 allocates a conversion buffer of that size, 2 GB for
+     * one fuzz input, before reading anything */
+    if ((c == 0 || c == 1 || c == 4) && (bits < 8 || bits > 32 * 8)) return 0;
     if (c == 0 || c == 4) { /* fixed-point, bitfield: offset, precision */
         if (len < 12) return 0;
         uint64_t off = le(t + 8, 2), prec = le(t + 10, 2);

@@ -354,6 +354,14 @@ static void test_headers(const char *dir)
     CHECK(!gn_h5_open(p, &f));
     EXPECT_MSG(gn_h5_kind(f, kind, sizeof kind), p, "damaged HDF5 object header");
     H5Fclose(f);
+    /* an int claiming 2 GB per value (libhdf5 allocates a conversion buffer
+     * of that size before reading) */
+    attr_file(p, 0, 1);
+    const unsigned char s4[4] = {4, 0, 0, 0}, s2g[4] = {0x0c, 0, 0, 0x7e};
+    CHECK(!patch_a0(p, 8 + 4, s4, s2g, 4));
+    CHECK(!gn_h5_open(p, &f));
+    EXPECT_MSG(gn_h5_kind(f, kind, sizeof kind), p, "damaged HDF5 object header");
+    H5Fclose(f);
     unlink(p);
 }
 
