@@ -403,7 +403,10 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
         return rc;
     }
     d->ws = gn_xmalloc(4 * (size_t)cmax * sizeof(double));
-    d->rt = gn_run_new(t, o->batch, 1);
+    /* the teacher's weights are fixed: its backward goes to the input only,
+     * so it keeps no convolution inputs and no weight gradients, and holds
+     * values and gradients only while they are live (gn_run_new_lean) */
+    d->rt = gn_run_new_lean(t, o->batch, GN_WANT_INPUT);
     d->rt->bn_train = 0;
     d->rt->update_running = 0;
     for (int k = 0, m = 0; k < t->nn; k++)
@@ -415,7 +418,7 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
             gn_distiller_free(d);
             return GN_EINVAL;
         }
-        d->rg = gn_run_new(d->gen, o->batch, 1);
+        d->rg = gn_run_new_lean(d->gen, o->batch, GN_WANT_INPUT | GN_WANT_PARAMS);
         d->rg->bn_train = 1;
         d->rg->update_running = 0;
         d->z = gn_xmalloc((size_t)o->batch * o->latent * sizeof(float));

@@ -68,11 +68,32 @@ typedef struct {
                       * stale (after gn_run_forget_grad, until first written) */
     const gn_bn_tap **bntap; /* [nn] a loss carried by inference-mode BN node k's
                               * passes (gn_ops.h), or NULL; see gn_run_bn_tap */
+    /* a lean run (gn_run_new_lean): values and gradients live in shared
+     * blocks, planned by lifetime; 0 for gn_run_new's one buffer each */
+    int lean;
+    unsigned lean_want; /* what its backward may be asked for (GN_WANT_*) */
+    int nblk;
+    float **blk;        /* [nblk] the blocks val[t] and grad[t] point into */
+    size_t *blk_n;      /* [nblk] floats in each */
+    char *own;          /* [nt] 1: t's gradient has a block of its own (the
+                         * graph's input and output) */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad
  * allocates activation gradients too. Never fails (aborts on no memory). */
 gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
+/* A run that holds only what is live: each tensor's value from the node
+ * that makes it to its last reader (forward, or the backward that needs it:
+ * a BatchNorm's input, an activation's mask, a convolution's input only
+ * when its weight gradient is wanted), each gradient from its first writer
+ * to the backward of its producer, with blocks reused by lifetime (the
+ * same bits as gn_run_new's run). want: what gn_run_backward may be asked
+ * for (GN_WANT_INPUT, GN_WANT_PARAMS); 0 = forward only. Rules: forward runs
+ * the whole graph (gn_run_forward); backward any prefix [0, last) of it;
+ * after them only the graph's input and output values and gradients are
+ * readable (theirs are never shared, so their addresses are stable), and
+ * the taps. */
+gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want);
 void gn_run_free(gn_run *r);
 /* Attaches tap to BatchNorm node k (NULL detaches): while the run uses
  * running statistics (bn_train 0), every forward fills tap->mom and every
@@ -110,7 +131,7 @@ void gn_run_backward(gn_run *r, unsigned want);
 void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last);
 /* Pointer to sample 0 of tensor t's value / gradient. */
 static inline float *gn_run_val(gn_run *r, int t) { return r->val[t]; }
-/* Memory held by the run, in bytes (activations, gradients, caches, ws). */
+/* Memory held by the run, in bytes (activations, gradients, ws). */
 size_t gn_run_bytes(const gn_run *r);
 /* GN_PROFILE (genie(7)): when that environment variable was set at the
  * process's first run, every run's forward and backward nodes are timed by

@@ -114,7 +114,8 @@ static gn_act_fuse fused_act(const gn_run *r, int k)
     return a;
 }
 
-gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
+/* everything of a run but its values and gradients */
+static gn_run *run_init(gn_graph *g, int Bmax, int with_grad)
 {
     GN_ASSERT(Bmax >= 1);
     gn_run *r = gn_xcalloc(1, sizeof *r);
@@ -133,11 +134,6 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     size_t maxw = 1;
     r->trainable = gn_xmalloc((size_t)g->np + 1);
     memset(r->trainable, 1, (size_t)g->np + 1);
-    for (int t = 0; t < g->nt; t++) {
-        size_t n = (size_t)Bmax * gn_tensor_size(g, t);
-        r->val[t] = gn_xcalloc(n, sizeof(float));
-        if (with_grad) r->grad[t] = gn_xcalloc(n, sizeof(float));
-    }
     r->fuse = gn_xcalloc((size_t)g->nn + 1, 1);
     r->ffwd = gn_xcalloc((size_t)g->nn + 1, 1);
     r->skip = gn_xcalloc((size_t)g->nt + 1, 1);
@@ -177,6 +173,183 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
     memset(r->gvalid, 1, (size_t)g->nt + 1); /* calloc'ed: valid zeros */
     r->nws = ws;
     r->ws = gn_xcalloc(ws ? ws : 1, sizeof(float));
+    r->own = gn_xmalloc((size_t)g->nt + 1);
+    memset(r->own, 1, (size_t)g->nt + 1);
+    return r;
+}
+
+gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad)
+{
+    gn_run *r = run_init(g, Bmax, with_grad);
+    for (int t = 0; t < g->nt; t++) {
+        size_t n = (size_t)Bmax * gn_tensor_size(g, t);
+        r->val[t] = gn_xcalloc(n, sizeof(float));
+        if (with_grad) r->grad[t] = gn_xcalloc(n, sizeof(float));
+    }
+    return r;
+}
+
+/* ---- lean runs: values and gradients placed by lifetime ------------------
+ * Time is a line of steps: node k's forward at step k, its backward at
+ * step 2nn-1-k. A fused pair (k, k+1) counts as both of its steps either
+ * way. Each tensor's value is live from its producer's forward to its last
+ * reader (forward, or a backward that reads it); its gradient from the
+ * backward of its first writer (its last consumer) to the backward of its
+ * producer. Spans that are not live at the same time may share memory; the
+ * graph's input and output are live throughout. A pair's middle tensor has no value (never stored)
+ * and a gradient only over the pair's backward (read, zero, when a
+ * backward's range ends inside the pair; none for an upsample's output,
+ * whose pair's backward is never split). Spans are placed in one arena. */
+
+typedef struct {
+    int s0, s1;  /* live over steps [s0, s1] */
+    size_t n;    /* floats */
+    float **at;  /* where its address goes */
+} span;
+
+static int pair_lo(const gn_run *r, int k) { return k > 0 && r->fuse[k - 1] ? k - 1 : k; }
+static int pair_hi(const gn_run *r, int k) { return r->fuse[k] ? k + 1 : k; }
+static int fwd_lo(const gn_run *r, int k) { return pair_lo(r, k); }
+static int fwd_hi(const gn_run *r, int k) { return pair_hi(r, k); }
+static int bwd_lo(const gn_run *r, int k) { return 2 * r->g->nn - 1 - pair_hi(r, k); }
+static int bwd_hi(const gn_run *r, int k) { return 2 * r->g->nn - 1 - pair_lo(r, k); }
+
+static int node_has_trainable(const gn_run *r, const gn_node *n);
+
+static void extend(int *end, int s)
+{
+    if (s > *end) *end = s;
+}
+
+/* the tensors whose values node k's backward reads (lean want), added to
+ * vend: the last step each is needed */
+static void bwd_reads(const gn_run *r, int k, int *vend)
+{
+    const gn_graph *g = r->g;
+    const gn_node *n = &g->nodes[k];
+    const int s = bwd_hi(r, k), second = k > 0 && r->fuse[k - 1];
+    const int wparams = (r->lean_want & GN_WANT_PARAMS) && node_has_trainable(r, n);
+    switch (n->op) {
+    case GN_OP_CONV: case GN_OP_LINEAR:
+        if (wparams) {
+            /* a convolution fused with its upsample reads the upsample's input */
+            int t = second && g->nodes[k - 1].op == GN_OP_UPSAMPLE ? g->nodes[k - 1].in[0] : n->in[0];
+            extend(&vend[t], s);
+        }
+        break;
+    case GN_OP_BN:
+        extend(&vend[n->in[0]], s);
+        if (r->fuse[k]) extend(&vend[g->nodes[k + 1].out], s);
+        break;
+    case GN_OP_ADD:
+        if (r->fuse[k]) extend(&vend[g->nodes[k + 1].out], s);
+        break;
+    case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_HSIGMOID: case GN_OP_HSWISH:
+    case GN_OP_AQUANT:
+        extend(&vend[second ? n->out : n->in[0]], s);
+        break;
+    case GN_OP_TANH: case GN_OP_SIGMOID: extend(&vend[n->out], s); break;
+    case GN_OP_MUL:
+        extend(&vend[n->in[0]], s);
+        extend(&vend[n->in[1]], s);
+        break;
+    default: break;
+    }
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->n != y->n) return x->n > y->n ? -1 : 1;
+    return x->s0 < y->s0 ? -1 : x->s0 > y->s0;
+}
+
+gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
+{
+    gn_run *r = run_init(g, Bmax, want != 0);
+    r->lean = 1;
+    r->lean_want = want;
+    const int nt = g->nt, nn = g->nn, END = 2 * nn + 1;
+    int *prod = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
+    int *vend = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
+    int *gbeg = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
+    char *mid = gn_xcalloc((size_t)nt + 1, 1);
+    for (int t = 0; t < nt; t++) prod[t] = -1, vend[t] = -1, gbeg[t] = END;
+    for (int k = 0; k < nn; k++) {
+        const gn_node *n = &g->nodes[k];
+        prod[n->out] = k;
+        if (r->fuse[k]) mid[n->out] = 1;
+        for (int j = 0; j < n->nin; j++) {
+            const int t = n->in[j];
+            if (!mid[t]) extend(&vend[t], fwd_hi(r, k));
+            if (bwd_lo(r, k) < gbeg[t]) gbeg[t] = bwd_lo(r, k);
+        }
+        if (want) bwd_reads(r, k, vend);
+    }
+    memset(r->own, 0, (size_t)nt);
+    span *sp = gn_xmalloc(2 * ((size_t)nt + 1) * sizeof *sp);
+    int ns = 0;
+    for (int t = 0; t < nt; t++) {
+        const size_t n = (size_t)Bmax * gn_tensor_size(g, t);
+        const int k = prod[t];
+        r->own[t] = t == g->input || t == g->output || k < 0;
+        if (r->own[t]) {
+            sp[ns++] = (span){-1, END, n, &r->val[t]};
+            if (want) sp[ns++] = (span){-1, END, n, &r->grad[t]};
+            continue;
+        }
+        if (!mid[t]) {
+            int e = vend[t] > fwd_hi(r, k) ? vend[t] : fwd_hi(r, k);
+            sp[ns++] = (span){fwd_lo(r, k), e, n, &r->val[t]};
+        }
+        /* an upsample's output fused into its convolution has no gradient:
+         * their backward always runs as one */
+        if (want && !(mid[t] && g->nodes[k].op == GN_OP_UPSAMPLE)) {
+            int b0 = gbeg[t] < bwd_lo(r, k) ? gbeg[t] : bwd_lo(r, k);
+            sp[ns++] = (span){b0, bwd_hi(r, k), n, &r->grad[t]};
+        }
+    }
+    /* greedy by size: biggest first, each at the lowest offset where it
+     * meets no span placed before it that is live at the same time */
+    qsort(sp, (size_t)ns, sizeof *sp, span_cmp);
+    size_t *lo = gn_xmalloc(((size_t)ns + 1) * sizeof(size_t));
+    int *near = gn_xmalloc(((size_t)ns + 1) * sizeof(int));
+    size_t total = 0;
+    for (int i = 0; i < ns; i++) {
+        int m = 0;
+        for (int j = 0; j < i; j++)
+            if (sp[j].s0 <= sp[i].s1 && sp[i].s0 <= sp[j].s1) near[m++] = j;
+        /* the placed spans it meets, by offset (insertion sort: few) */
+        for (int x = 1; x < m; x++)
+            for (int y = x; y > 0 && lo[near[y - 1]] > lo[near[y]]; y--) {
+                int tmp = near[y];
+                near[y] = near[y - 1], near[y - 1] = tmp;
+            }
+        size_t off = 0;
+        for (int x = 0; x < m; x++) {
+            const int j = near[x];
+            if (lo[j] >= off + sp[i].n) break; /* it fits below j */
+            const size_t e = (lo[j] + sp[j].n + 63) & ~(size_t)63; /* 256-byte aligned */
+            if (e > off) off = e;
+        }
+        lo[i] = off;
+        if (off + sp[i].n > total) total = off + sp[i].n;
+    }
+    r->nblk = 1;
+    r->blk = gn_xcalloc(1, sizeof(float *));
+    r->blk_n = gn_xcalloc(1, sizeof(size_t));
+    r->blk_n[0] = total;
+    r->blk[0] = gn_xcalloc(total ? total : 1, sizeof(float));
+    for (int i = 0; i < ns; i++) *sp[i].at = r->blk[0] + lo[i];
+    /* shared gradients start stale; the graph's own ones are zeros */
+    memcpy(r->gvalid, r->own, (size_t)nt);
+    free(near);
+    free(lo);
+    free(sp);
+    free(mid);
+    free(gbeg);
+    free(vend);
+    free(prod);
     return r;
 }
 
@@ -189,10 +362,16 @@ void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap)
 void gn_run_free(gn_run *r)
 {
     if (!r) return;
-    for (int t = 0; t < r->g->nt; t++) {
-        free(r->val[t]);
-        free(r->grad[t]);
-    }
+    if (r->lean)
+        for (int b = 0; b < r->nblk; b++) free(r->blk[b]);
+    else
+        for (int t = 0; t < r->g->nt; t++) {
+            free(r->val[t]);
+            free(r->grad[t]);
+        }
+    free(r->blk);
+    free(r->blk_n);
+    free(r->own);
     for (int k = 0; k < r->g->nn; k++) {
         free(r->cache[k]);
         free(r->argmax[k]);
@@ -225,7 +404,8 @@ void gn_run_free(gn_run *r)
 size_t gn_run_bytes(const gn_run *r)
 {
     size_t b = 0;
-    for (int t = 0; t < r->g->nt; t++)
+    for (int i = 0; i < r->nblk; i++) b += r->blk_n[i] * sizeof(float);
+    for (int t = 0; t < r->g->nt && !r->lean; t++)
         b += (r->with_grad ? 2 : 1) * (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float);
     return b + r->nws * sizeof(float);
 }
@@ -420,6 +600,7 @@ static void prof_add(int dir, gn_opkind op, double t0)
 
 void gn_run_forward_nodes(gn_run *r, int first, int last)
 {
+    GN_ASSERT(!r->lean || (first == 0 && last == r->g->nn));
     const int prof = prof_enabled();
     for (int k = first; k < last; k++) {
         const int f = r->fuse[k] && k + 1 < last;
@@ -445,9 +626,11 @@ void gn_run_forward(gn_run *r, const float *x, int b)
 void gn_run_zero_grad(gn_run *r)
 {
     GN_ASSERT(r->with_grad);
-    for (int t = 0; t < r->g->nt; t++)
-        memset(r->grad[t], 0, (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float));
-    memset(r->gvalid, 1, (size_t)r->g->nt);
+    for (int t = 0; t < r->g->nt; t++) {
+        r->gvalid[t] = r->own[t]; /* a lean run's shared ones: stale */
+        if (r->own[t])
+            memset(r->grad[t], 0, (size_t)r->Bmax * gn_tensor_size(r->g, t) * sizeof(float));
+    }
 }
 
 void gn_run_forget_grad(gn_run *r)
@@ -458,7 +641,7 @@ void gn_run_forget_grad(gn_run *r)
 
 float *gn_run_grad(gn_run *r, int t)
 {
-    GN_ASSERT(r->with_grad && t >= 0 && t < r->g->nt);
+    GN_ASSERT(r->with_grad && t >= 0 && t < r->g->nt && r->grad[t]);
     if (!r->gvalid[t]) {
         memset(r->grad[t], 0, (size_t)r->b * gn_tensor_size(r->g, t) * sizeof(float));
         r->gvalid[t] = 1;
@@ -770,8 +953,12 @@ static int node_has_trainable(const gn_run *r, const gn_node *n)
 
 void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
 {
-    GN_ASSERT(r->with_grad);
+    GN_ASSERT(r->with_grad && !(want & ~(r->lean ? r->lean_want : ~0u)));
+    GN_ASSERT(!r->lean || first == 0);
     gn_graph *g = r->g;
+    /* a lean run's shared gradient blocks hold whatever was there last */
+    for (int t = 0; t < g->nt && r->lean; t++)
+        if (!r->own[t]) r->gvalid[t] = 0;
     /* need[t]: some gradient asked for lies upstream of tensor t, so dL/dt must
      * be computed. The first node's inputs count as "input" for slices. */
     char *need = r->need;
@@ -812,7 +999,7 @@ void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
     /* a needed gradient no node wrote is zero (but a fused pair's middle
      * gradient is never formed) */
     for (int t = 0; t < g->nt; t++)
-        if (need[t] && !r->gvalid[t] && !r->skip[t]) gn_run_grad(r, t);
+        if (need[t] && !r->gvalid[t] && !r->skip[t] && r->own[t]) gn_run_grad(r, t);
 }
 
 void gn_run_backward(gn_run *r, unsigned want) { gn_run_backward_nodes(r, want, 0, r->g->nn); }

@@ -4,7 +4,8 @@
  * teacher equal to the plain model), the loss kernels against naive double
  * code and finite differences, the whole loss's gradient with respect to
  * the images on a tiny model, batches independent of their neighbours, and
- * a loss that falls.
+ * a loss that falls; a lean run (values and gradients placed by lifetime)
+ * against a plain one, bit for bit.
  *
  * `test_distill --write-fixture tiny|nobn|tiny2 PATH` writes a small model file
  * (with BatchNorm / without / the same graph with other weights) for the
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gn_arch.h"
 #include "gn_distill.h"
 #include "gn_err.h"
 #include "gn_h5.h"
@@ -623,6 +625,86 @@ static int write_fixture(const char *kind, const char *path)
     return rc ? 1 : 0;
 }
 
+/* ---- lean runs ----------------------------------------------------------- */
+
+/* One forward and backward of graph g on x (b images) with dL/dout = dy,
+ * in run r: the output, the input's gradient and every parameter's
+ * gradient appended to out (which it returns advanced). */
+static float *lean_pass(gn_run *r, gn_graph *g, const float *x, const float *dy, int b,
+                        unsigned want, int last, float *out)
+{
+    const size_t nx = (size_t)b * gn_tensor_size(g, g->input), ny = (size_t)b * gn_tensor_size(g, g->output);
+    gn_graph_zero_grads(g);
+    gn_run_forward(r, x, b);
+    memcpy(out, gn_run_val(r, g->output), ny * sizeof(float)), out += ny;
+    gn_run_forget_grad(r);
+    memcpy(gn_run_grad_set(r, g->output), dy, ny * sizeof(float));
+    gn_run_backward_nodes(r, want, 0, last);
+    memcpy(out, gn_run_grad(r, g->input), nx * sizeof(float)), out += nx;
+    for (int i = 0; i < g->np && (want & GN_WANT_PARAMS); i++)
+        if (g->params[i].grad && r->trainable[i])
+            memcpy(out, g->params[i].grad, g->params[i].n * sizeof(float)), out += g->params[i].n;
+    return out;
+}
+
+/* A lean run gives a plain run's bits (output, input gradient, parameter
+ * gradients) for ResNet-18, MobileNetV2 (3x32x32) and the generator, with
+ * BatchNorm in inference and training mode, input gradients alone or with
+ * the parameters', over the whole graph and a prefix that ends inside a
+ * fused BN -> ReLU pair (the distiller's backward), twice in a row (the
+ * shared memory holds the last pass's numbers), at a batch below its
+ * capacity; and it holds less memory. */
+static void test_lean(void)
+{
+    gn_graph *gs[3];
+    CHECK(gn_arch_build("resnet18", 3, 32, 32, 10, 1, &gs[0]) == 0);
+    CHECK(gn_arch_build("mobilenet_v2", 3, 32, 32, 10, 2, &gs[1]) == 0);
+    CHECK(gn_generator_build(&gs[2], 3, 32, 32, 16) == 0);
+    gn_rng rng;
+    gn_rng_seed(&rng, 7, 0);
+    for (int m = 0; m < 3; m++) {
+        gn_graph *g = gs[m];
+        if (!g) continue;
+        if (m == 2) gn_generator_init(g, &rng);
+        gn_graph_alloc_grads(g);
+        const int B = 3, b = m == 1 ? 2 : 3;
+        const size_t nx = (size_t)B * gn_tensor_size(g, g->input), ny = (size_t)B * gn_tensor_size(g, g->output);
+        size_t np = 0;
+        for (int i = 0; i < g->np; i++) np += g->params[i].n;
+        float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+        gn_rng_fill_normal(&rng, x, nx, 0.0f, 1.0f);
+        gn_rng_fill_normal(&rng, dy, ny, 0.0f, 1.0f);
+        /* a prefix ending between a BN and the ReLU fused into it */
+        int cut = g->nn;
+        for (int k = g->nn - 2; k > 0 && cut == g->nn; k--)
+            if (g->nodes[k].op == GN_OP_BN && g->nodes[k + 1].op == GN_OP_RELU) cut = k + 1;
+        const size_t cap = 2 * (ny + nx + np);
+        float *a = malloc(cap * sizeof(float)), *c = malloc(cap * sizeof(float));
+        for (int bt = 0; bt < 2; bt++)
+            for (unsigned want = 1; want <= 3; want += 2)
+                for (int pre = 0; pre < 2; pre++) {
+                    if (m == 2 && pre) continue; /* the generator's backward is whole */
+                    const int last = pre ? cut : g->nn;
+                    gn_run *rp = gn_run_new(g, B, 1), *rl = gn_run_new_lean(g, B, want);
+                    rp->bn_train = rl->bn_train = bt;
+                    float *ea = a, *ec = c;
+                    for (int rep = 0; rep < 2; rep++) {
+                        ea = lean_pass(rp, g, x, dy, b, want, last, ea);
+                        ec = lean_pass(rl, g, x, dy, b, want, last, ec);
+                    }
+                    CHECK(ea - a == ec - c);
+                    const int same = !memcmp(a, c, (size_t)(ea - a) * sizeof(float));
+                    if (!same) fprintf(stderr, "graph %d bn_train %d want %u last %d: the lean run differs\n", m, bt, want, last);
+                    CHECK(same);
+                    CHECK(gn_run_bytes(rl) < gn_run_bytes(rp));
+                    gn_run_free(rp);
+                    gn_run_free(rl);
+                }
+        free(a), free(c), free(x), free(dy);
+        gn_graph_free(g);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--write-fixture")) return write_fixture(argv[2], argv[3]);
@@ -634,5 +716,6 @@ int main(int argc, char **argv)
     test_loss_gradient();
     test_batches();
     test_stats();
+    test_lean();
     return check_summary("test_distill");
 }
