@@ -4,7 +4,12 @@
  * one thread. Set-up is the distiller's construction plus the first
  * iteration's excess over the second (first touch of buffers, the
  * generator's initialisation). Peak resident memory is the process's
- * (getrusage), model and statistics included. Prints what it measured;
+ * (getrusage), model and statistics included. Then the teacher's forward
+ * and backward to the input alone (what PyTorch's figure in README
+ * measures), in a child process each, with a plain run (one buffer per
+ * tensor and gradient) and a lean one (gn_run_new_lean, what distill
+ * uses), at batch B and B/4: peak resident memory of each, the ratio, and
+ * the memory per image from the two batches. Prints what it measured;
  * asserts nothing.
  * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2; ITERS 0:
  *                     only the distiller's own estimate of its memory, untouched)
@@ -13,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gn_arch.h"
 #include "gn_blas.h"
@@ -21,6 +28,7 @@
 #include "gn_distill.h"
 #include "gn_err.h"
 #include "gn_h5.h"
+#include "gn_rng.h"
 #include "gn_run.h"
 #include "gn_stats.h"
 
@@ -38,6 +46,37 @@ static double peak_mb(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0; /* kB on Linux */
+}
+
+/* peak RSS in MB of a child that runs the teacher of g forward and
+ * backward to the input once at batch B, in a plain or lean run; -1 if
+ * the child failed */
+static double teacher_pass_mb(gn_graph *g, int B, int lean)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        gn_graph *t = gn_teacher_build(g, 0, NULL);
+        if (!t) _exit(1);
+        gn_run *r = lean ? gn_run_new_lean(t, B, GN_WANT_INPUT) : gn_run_new(t, B, 1);
+        r->bn_train = 0;
+        const size_t nx = (size_t)B * gn_tensor_size(t, t->input), ny = (size_t)B * gn_tensor_size(t, t->output);
+        float *x = malloc(nx * sizeof(float));
+        gn_rng rng;
+        gn_rng_seed(&rng, 1, 0);
+        gn_rng_fill_normal(&rng, x, nx, 0.0f, 1.0f);
+        gn_run_forward(r, x, B);
+        gn_run_forget_grad(r);
+        float *dy = gn_run_grad_set(r, t->output);
+        for (size_t i = 0; i < ny; i++) dy[i] = 1.0f; /* d(sum of logits) */
+        gn_run_backward(r, GN_WANT_INPUT);
+        _exit(0);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) return -1;
+    return ru.ru_maxrss / 1024.0;
 }
 
 int main(int argc, char **argv)
@@ -83,6 +122,11 @@ int main(int argc, char **argv)
         gn_distiller_free(d), gn_bnstats_free(&st), gn_graph_free(g);
         return 0;
     }
+    /* first, while this process is small: the teacher alone, in children */
+    double tm[2][2]; /* [batch B/4, B][plain, lean] */
+    const int Bq = B / 4 > 1 ? B / 4 : 2;
+    for (int i = 0; i < 2; i++)
+        for (int l = 0; l < 2; l++) tm[i][l] = teacher_pass_mb(g, i ? B : Bq, l);
     float *x = malloc(sizeof(float) * gn_tensor_size(g, g->input) * B);
     gn_distiller_batch(d, 0, x, NULL, on_iter, NULL);
     /* process CPU seconds are the figures: on a shared machine, wall time
@@ -94,6 +138,12 @@ int main(int argc, char **argv)
            "(the distiller's estimate of what it allocates %.0f MB)\n",
            arch, B, c1 - c0, (c2 - c1) + (first - second), c2 - c1, first - second, second,
            t_it[2] - w0, peak_mb(), gn_distiller_bytes(d) / 1e6);
+    printf("%s teacher forward and backward to the input (as PyTorch's figure), peak RSS: "
+           "batch %d plain %.0f MB, lean %.0f MB (plain/lean %.2f); batch %d plain %.0f MB, lean %.0f MB "
+           "(%.2f); per image plain %.1f MB, lean %.1f MB (%.2f)\n",
+           arch, B, tm[1][0], tm[1][1], tm[1][0] / tm[1][1], Bq, tm[0][0], tm[0][1],
+           tm[0][0] / tm[0][1], (tm[1][0] - tm[0][0]) / (B - Bq), (tm[1][1] - tm[0][1]) / (B - Bq),
+           (tm[1][0] - tm[0][0]) / (tm[1][1] - tm[0][1]));
     free(x);
     gn_distiller_free(d);
     gn_bnstats_free(&st);
