@@ -9,7 +9,8 @@
  * measures), in a child process each, with a plain run (one buffer per
  * tensor and gradient) and a lean one (gn_run_new_lean, what distill
  * uses), at batch B and B/4: peak resident memory of each, the ratio, and
- * the memory per image from the two batches. Prints what it measured;
+ * the memory per image from the two batches (not run when the plain run
+ * would allocate over 8 GB). Prints what it measured;
  * asserts nothing.
  * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2; ITERS 0:
  *                     only the distiller's own estimate of its memory, untouched)
@@ -125,7 +126,12 @@ int main(int argc, char **argv)
     /* first, while this process is small: the teacher alone, in children */
     double tm[2][2]; /* [batch B/4, B][plain, lean] */
     const int Bq = B / 4 > 1 ? B / 4 : 2;
-    for (int i = 0; i < 2; i++)
+    /* a plain run's activations and gradients at batch B; above 8 GB (a
+     * full-size ResNet-50 at 128 is 41 GB) the comparison is not run */
+    double plain = 0;
+    for (int t = 0; t < g->nt; t++) plain += 2.0 * B * gn_tensor_size(g, t) * sizeof(float);
+    const int compare = plain < 8e9;
+    for (int i = 0; i < 2 && compare; i++)
         for (int l = 0; l < 2; l++) tm[i][l] = teacher_pass_mb(g, i ? B : Bq, l);
     float *x = malloc(sizeof(float) * gn_tensor_size(g, g->input) * B);
     gn_distiller_batch(d, 0, x, NULL, on_iter, NULL);
@@ -138,7 +144,10 @@ int main(int argc, char **argv)
            "(the distiller's estimate of what it allocates %.0f MB)\n",
            arch, B, c1 - c0, (c2 - c1) + (first - second), c2 - c1, first - second, second,
            t_it[2] - w0, peak_mb(), gn_distiller_bytes(d) / 1e6);
-    printf("%s teacher forward and backward to the input (as PyTorch's figure), peak RSS: "
+    if (!compare)
+        printf("%s teacher alone: not compared (a plain run would allocate %.0f MB)\n", arch, plain / 1e6);
+    else
+        printf("%s teacher forward and backward to the input (as PyTorch's figure), peak RSS: "
            "batch %d plain %.0f MB, lean %.0f MB (plain/lean %.2f); batch %d plain %.0f MB, lean %.0f MB "
            "(%.2f); per image plain %.1f MB, lean %.1f MB (%.2f)\n",
            arch, B, tm[1][0], tm[1][1], tm[1][0] / tm[1][1], Bq, tm[0][0], tm[0][1],
