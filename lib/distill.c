@@ -404,9 +404,11 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
     }
     d->ws = gn_xmalloc(4 * (size_t)cmax * sizeof(double));
     /* the teacher's weights are fixed: its backward goes to the input only,
-     * so it keeps no convolution inputs and no weight gradients, and holds
-     * values and gradients only while they are live (gn_run_new_lean) */
-    d->rt = gn_run_new_lean(t, o->batch, GN_WANT_INPUT);
+     * so it keeps no convolution inputs and no weight gradients, makes its
+     * BN -> ReLU masks again from the BN inputs (which the loss keeps anyway),
+     * and holds values and gradients only while they are live
+     * (gn_run_new_lean) */
+    d->rt = gn_run_new_lean(t, o->batch, GN_WANT_INPUT | GN_LEAN_BN_INFER);
     d->rt->bn_train = 0;
     d->rt->update_running = 0;
     for (int k = 0, m = 0; k < t->nn; k++)

@@ -41,11 +41,16 @@ void gn_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const floa
  * GN_SET_RELU, GN_SET_CLIP (p, q = lo, hi) or GN_SET_LEAKY (p = slope); z
  * is the activation's output, from which its backward recovers the mask
  * (z > 0, lo < z < hi: the same elements as on the input). Results are
- * bit-identical to the two operators run one after the other. */
+ * bit-identical to the two operators run one after the other. In the
+ * inference backward z may be NULL with remake set: each plane of z is
+ * then made again from x, as the forward made it (beta: the BN's shift
+ * parameter, NULL = 0), so z need not be kept (the same bits). */
 typedef struct {
     int kind;
     float p, q;
     const float *z;
+    int remake;
+    const float *beta;
 } gn_act_fuse;
 /* GN_BN_FUSE_MAX_HW: the largest plane (H*W) a fused BatchNorm backward
  * takes (the activation's gradient of one plane is built on the stack). */

@@ -19,6 +19,10 @@
 enum {
     GN_WANT_INPUT = 1,  /* gradient with respect to the model input */
     GN_WANT_PARAMS = 2, /* gradients of the trainable parameters */
+    GN_LEAN_BN_INFER = 4, /* gn_run_new_lean: BatchNorm with running statistics
+                           * stays in inference mode (bn_train 0), so the mask
+                           * of an activation fused into it is made again from
+                           * the BN's input and its output is not kept */
 };
 
 typedef struct {
@@ -88,7 +92,8 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
  * when its weight gradient is wanted), each gradient from its first writer
  * to the backward of its producer, with blocks reused by lifetime (the
  * same bits as gn_run_new's run). want: what gn_run_backward may be asked
- * for (GN_WANT_INPUT, GN_WANT_PARAMS); 0 = forward only. Rules: forward runs
+ * for (GN_WANT_INPUT, GN_WANT_PARAMS; 0 = forward only), and
+ * GN_LEAN_BN_INFER. Rules: forward runs
  * the whole graph (gn_run_forward); backward any prefix [0, last) of it;
  * after them only the graph's input and output values and gradients are
  * readable (theirs are never shared, so their addresses are stable), and

@@ -248,10 +248,24 @@ void gn_bn_forward_infer(float *y, const float *x, const float *gamma, const flo
     gn_bn_forward_infer_act(y, x, gamma, beta, rmean, rvar, s, NULL);
 }
 
+/* plane o's gradient at the BN output, the activation's output z made
+ * again from x (gn_act_fuse.remake): the forward's own affine_act_f on the
+ * same plane, so the same z */
+static const float *bn_dy_remake(const bn_job *j, float *buf, float *zbuf, size_t o, size_t HW,
+                                 float scale, float shift)
+{
+    gn_act_fuse a = *j->act;
+    affine_act_f(zbuf, j->x + o, scale, shift, &a, HW);
+    a.z = zbuf;
+    act_grad(buf, j->dy + o, &a, 0, HW);
+    return buf;
+}
+
 static void infer_bwd_part(void *ctx, int t, int T)
 {
     const bn_job *j = ctx;
     float buf[GN_BN_FUSE_MAX_HW]; /* a fused activation's gradient, one plane */
+    float zbuf[GN_BN_FUSE_MAX_HW]; /* its output, made again (remake) */
     const gn_bn_shape *s = j->s;
     const size_t HW = (size_t)s->HW;
     int c0, c1;
@@ -259,10 +273,13 @@ static void infer_bwd_part(void *ctx, int t, int T)
     for (int c = c0; c < c1; c++) {
         const float inv = (float)(1.0 / sqrt((double)j->rvar[c] + s->eps));
         const float scale = (j->gamma ? j->gamma[c] : 1.0f) * inv;
+        const int remake = j->act && !j->act->z;
+        const float shift = remake ? (j->act->beta ? j->act->beta[c] : 0.0f) - j->rmean[c] * scale : 0.0f;
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < s->B; b++) {
             const size_t o = ((size_t)b * s->C + c) * HW;
-            const float *dyp = bn_dy(j, buf, o, HW); // (HW)
+            const float *dyp = remake ? bn_dy_remake(j, buf, zbuf, o, HW, scale, shift)
+                                      : bn_dy(j, buf, o, HW); // (HW)
             if (j->dx && j->tap && j->tap->a) {
                 /* the loss term first, then the BN's own, as two writers would */
                 float *dxp = j->dx + o;
@@ -309,6 +326,7 @@ static void bn_backward_infer(float *dx, float *dgamma, float *dbeta, const floa
     GN_ASSERT(dy && rvar);
     GN_ASSERT(!dgamma || (x && rmean));
     GN_ASSERT(!tap || !tap->a || (x && tap->b && tap->m));
+    GN_ASSERT(!a || a->z || (x && rmean));
     check_bn(s);
     if (!dx && !dgamma && !dbeta) return;
     bn_job j = {.s = s, .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x,
@@ -440,7 +458,7 @@ static void check_act(const gn_bn_shape *s, const gn_act_fuse *a, int bwd)
     if (!a) return;
     GN_ASSERT(a->kind == GN_SET_RELU || a->kind == GN_SET_CLIP ||
               (a->kind == GN_SET_LEAKY && a->p > 0));
-    GN_ASSERT(!bwd || (a->z && s->HW <= GN_BN_FUSE_MAX_HW));
+    GN_ASSERT(!bwd || ((a->z || a->remake) && s->HW <= GN_BN_FUSE_MAX_HW));
 }
 
 void gn_bn_forward_infer_act(float *z, const float *x, const float *gamma, const float *beta,
@@ -498,7 +516,7 @@ void gn_bn_backward_train_act(float *dx, float *dgamma, float *dbeta, const floa
                               const float *gamma, const gn_bn_shape *s, int set,
                               const gn_act_fuse *a)
 {
-    GN_ASSERT(a);
+    GN_ASSERT(a && a->z); /* no remake here */
     check_act(s, a, 1);
     GN_ASSERT(!set || dx);
     bn_backward_train(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, s, set, a);

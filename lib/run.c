@@ -216,37 +216,47 @@ static int bwd_hi(const gn_run *r, int k) { return 2 * r->g->nn - 1 - pair_lo(r,
 
 static int node_has_trainable(const gn_run *r, const gn_node *n);
 
+/* a lean run's BN node n whose fused activation's mask its backward makes
+ * again from n's input (GN_LEAN_BN_INFER, running statistics) */
+static int remakes_mask(const gn_run *r, const gn_node *n)
+{
+    return r->lean && (r->lean_want & GN_LEAN_BN_INFER) && n->op == GN_OP_BN && n->p[GN_P_MEAN] >= 0;
+}
+
 static void extend(int *end, int s)
 {
     if (s > *end) *end = s;
 }
 
 /* the tensors whose values node k's backward reads (lean want), added to
- * vend: the last step each is needed */
+ * vend: the last step each is needed. A pair's second node reads nothing
+ * of its own: from node 0 on, its backward always runs inside the first's
+ * (gn_run_backward_nodes), which reads for both. */
 static void bwd_reads(const gn_run *r, int k, int *vend)
 {
     const gn_graph *g = r->g;
     const gn_node *n = &g->nodes[k];
-    const int s = bwd_hi(r, k), second = k > 0 && r->fuse[k - 1];
+    const int s = bwd_hi(r, k);
+    if (k > 0 && r->fuse[k - 1]) return;
     const int wparams = (r->lean_want & GN_WANT_PARAMS) && node_has_trainable(r, n);
     switch (n->op) {
+    case GN_OP_UPSAMPLE: /* with its convolution: the weight gradient reads the upsample's input */
+        if (r->fuse[k] && (r->lean_want & GN_WANT_PARAMS) && node_has_trainable(r, &g->nodes[k + 1]))
+            extend(&vend[n->in[0]], s);
+        break;
     case GN_OP_CONV: case GN_OP_LINEAR:
-        if (wparams) {
-            /* a convolution fused with its upsample reads the upsample's input */
-            int t = second && g->nodes[k - 1].op == GN_OP_UPSAMPLE ? g->nodes[k - 1].in[0] : n->in[0];
-            extend(&vend[t], s);
-        }
+        if (wparams) extend(&vend[n->in[0]], s);
         break;
     case GN_OP_BN:
         extend(&vend[n->in[0]], s);
-        if (r->fuse[k]) extend(&vend[g->nodes[k + 1].out], s);
+        if (r->fuse[k] && !remakes_mask(r, n)) extend(&vend[g->nodes[k + 1].out], s);
         break;
     case GN_OP_ADD:
         if (r->fuse[k]) extend(&vend[g->nodes[k + 1].out], s);
         break;
     case GN_OP_RELU: case GN_OP_CLIP: case GN_OP_LEAKY: case GN_OP_HSIGMOID: case GN_OP_HSWISH:
     case GN_OP_AQUANT:
-        extend(&vend[second ? n->out : n->in[0]], s);
+        extend(&vend[n->in[0]], s);
         break;
     case GN_OP_TANH: case GN_OP_SIGMOID: extend(&vend[n->out], s); break;
     case GN_OP_MUL:
@@ -266,7 +276,7 @@ static int span_cmp(const void *a, const void *b)
 
 gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
 {
-    gn_run *r = run_init(g, Bmax, want != 0);
+    gn_run *r = run_init(g, Bmax, (want & ~GN_LEAN_BN_INFER) != 0);
     r->lean = 1;
     r->lean_want = want;
     const int nt = g->nt, nn = g->nn, END = 2 * nn + 1;
@@ -284,7 +294,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
             if (!mid[t]) extend(&vend[t], fwd_hi(r, k));
             if (bwd_lo(r, k) < gbeg[t]) gbeg[t] = bwd_lo(r, k);
         }
-        if (want) bwd_reads(r, k, vend);
+        if (r->with_grad) bwd_reads(r, k, vend);
     }
     memset(r->own, 0, (size_t)nt);
     span *sp = gn_xmalloc(2 * ((size_t)nt + 1) * sizeof *sp);
@@ -295,7 +305,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         r->own[t] = t == g->input || t == g->output || k < 0;
         if (r->own[t]) {
             sp[ns++] = (span){-1, END, n, &r->val[t]};
-            if (want) sp[ns++] = (span){-1, END, n, &r->grad[t]};
+            if (r->with_grad) sp[ns++] = (span){-1, END, n, &r->grad[t]};
             continue;
         }
         if (!mid[t]) {
@@ -304,7 +314,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         }
         /* an upsample's output fused into its convolution has no gradient:
          * their backward always runs as one */
-        if (want && !(mid[t] && g->nodes[k].op == GN_OP_UPSAMPLE)) {
+        if (r->with_grad && !(mid[t] && g->nodes[k].op == GN_OP_UPSAMPLE)) {
             int b0 = gbeg[t] < bwd_lo(r, k) ? gbeg[t] : bwd_lo(r, k);
             sp[ns++] = (span){b0, bwd_hi(r, k), n, &r->grad[t]};
         }
@@ -920,7 +930,11 @@ static void backward_fused(gn_run *r, int k, unsigned want, const char *need)
     gn_node *n = &g->nodes[k];
     const int B = r->b;
     const gn_tensorinfo *ti = &g->t[n->in[0]];
-    const gn_act_fuse a = fused_act(r, k);
+    gn_act_fuse a = fused_act(r, k);
+    if (remakes_mask(r, n)) {
+        GN_ASSERT(!r->bn_train); /* planned so (GN_LEAN_BN_INFER) */
+        a.z = NULL, a.remake = 1, a.beta = pdata(g, n, GN_P_BETA);
+    }
     const float *x = r->val[n->in[0]], *dy = gn_run_grad(r, g->nodes[k + 1].out);
     const size_t nin = (size_t)B * gn_tensor_size(g, n->in[0]);
     int set;
@@ -953,7 +967,7 @@ static int node_has_trainable(const gn_run *r, const gn_node *n)
 
 void gn_run_backward_nodes(gn_run *r, unsigned want, int first, int last)
 {
-    GN_ASSERT(r->with_grad && !(want & ~(r->lean ? r->lean_want : ~0u)));
+    GN_ASSERT(r->with_grad && !(want & ~(r->lean ? r->lean_want : ~0u) & ~GN_LEAN_BN_INFER));
     GN_ASSERT(!r->lean || first == 0);
     gn_graph *g = r->g;
     /* a lean run's shared gradient blocks hold whatever was there last */

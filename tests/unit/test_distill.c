@@ -649,7 +649,8 @@ static float *lean_pass(gn_run *r, gn_graph *g, const float *x, const float *dy,
 
 /* A lean run gives a plain run's bits (output, input gradient, parameter
  * gradients) for ResNet-18, MobileNetV2 (3x32x32) and the generator, with
- * BatchNorm in inference and training mode, input gradients alone or with
+ * BatchNorm in inference mode (masks of the activations fused into it made
+ * again) and training mode, input gradients alone or with
  * the parameters', over the whole graph and a prefix that ends inside a
  * fused BN -> ReLU pair (the distiller's backward), twice in a row (the
  * shared memory holds the last pass's numbers), at a batch below its
@@ -685,7 +686,9 @@ static void test_lean(void)
                 for (int pre = 0; pre < 2; pre++) {
                     if (m == 2 && pre) continue; /* the generator's backward is whole */
                     const int last = pre ? cut : g->nn;
-                    gn_run *rp = gn_run_new(g, B, 1), *rl = gn_run_new_lean(g, B, want);
+                    /* in inference mode, masks made again from BN inputs */
+                    gn_run *rp = gn_run_new(g, B, 1),
+                           *rl = gn_run_new_lean(g, B, want | (bt ? 0 : GN_LEAN_BN_INFER));
                     rp->bn_train = rl->bn_train = bt;
                     float *ea = a, *ec = c;
                     for (int rep = 0; rep < 2; rep++) {
