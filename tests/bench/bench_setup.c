@@ -60,7 +60,7 @@ static double teacher_pass_mb(gn_graph *g, int B, int lean)
     if (pid == 0) {
         gn_graph *t = gn_teacher_build(g, 0, NULL);
         if (!t) _exit(1);
-        gn_run *r = lean ? gn_run_new_lean(t, B, GN_WANT_INPUT) : gn_run_new(t, B, 1);
+        gn_run *r = lean ? gn_run_new_lean(t, B, GN_WANT_INPUT | GN_LEAN_BN_INFER) : gn_run_new(t, B, 1);
         r->bn_train = 0;
         const size_t nx = (size_t)B * gn_tensor_size(t, t->input), ny = (size_t)B * gn_tensor_size(t, t->output);
         float *x = malloc(nx * sizeof(float));
