@@ -39,7 +39,10 @@ static void usage(void)
            "      --lr-z X         Adam lr of the latents (default 0.1)\n"
            "      --lr-g X         Adam lr of the generator (default 0.01)\n"
            "      --lr-pixel X     Adam lr of the pixels, method pixel (default 0.25)\n"
-           "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
+           "      --early-stop[=P] stop a batch once its loss has stopped improving: its\n"
+           "                       moving average (about 100 iterations) not 0.1%% below\n"
+           "                       its best for P iterations (default 100), after at\n"
+           "                       least 200; -i stays the cap (distill(1))\n"           "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
            "  -q, --quiet          no progress\n"
            "  -h, --help           show this help\n      --version        print the version\n\n"
            "The output holds /x [N,C,H,W] (or [B,C,H,W] with --batch-index), /loss [L,3]\n"
@@ -66,6 +69,7 @@ struct provenance {
     const int *batches;
     int nbatches;
     int rows_per_batch;
+    const int *batch_iters; /* iterations each batch ran (early stop) */
 };
 
 /* The settings and the inputs' hashes, never the paths typed: the same job gives
@@ -103,7 +107,11 @@ static int write_provenance(hid_t f, void *arg)
            gn_h5_attr_ints_w(f, "loss_rows_per_batch", &p->rows_per_batch, 1) ||
            gn_h5_attr_str_w(f, "model_sha256", p->model_sha) ||
            gn_h5_attr_str_w(f, "targets_sha256", p->targets_sha) ||
-           gn_h5_attr_ints_w(f, "batches", p->batches, p->nbatches);
+           gn_h5_attr_ints_w(f, "batches", p->batches, p->nbatches) ||
+           /* only with early stop: the output without it stays as it was */
+           (d->early_stop &&
+            (gn_h5_attr_ints_w(f, "early_stop", &d->early_stop, 1) ||
+             gn_h5_attr_ints_w(f, "batch_iters", p->batch_iters, p->nbatches)));
 }
 
 struct progress_arg {
@@ -129,7 +137,7 @@ static void on_iter(void *arg, long it, double total, double mt, double st, doub
     gn_progress_update(&p->pr, p->done + it, s);
 }
 
-enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX };
+enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_ESTOP };
 
 /* distill's own options (the shared ones are gn_cli_parse's) */
 static int on_opt(void *ctx, int c, const char *arg)
@@ -165,6 +173,11 @@ static int on_opt(void *ctx, int c, const char *arg)
     case O_LRX:
         if (gn_parse_float(arg, 1e-12, 1e6, &o->d.lr_x)) return gn_usage_error("--lr-pixel: not a positive number: '%s'", arg);
         break;
+    case O_ESTOP:
+        o->d.early_stop = 100;
+        if (arg && gn_parse_int(arg, 1, 1 << 30, &o->d.early_stop))
+            return gn_usage_error("--early-stop: not a positive patience: '%s'", arg);
+        break;
     }
     return 0;
 }
@@ -176,7 +189,7 @@ static int parse(int argc, char **argv, struct opts *o)
         {"count", 1, 0, 'n'},         {"iters", 1, 0, 'i'},     {"batch-index", 1, 0, 'k'},
         {"method", 1, 0, 'm'},        {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
         {"log-every", 1, 0, O_LOGEVERY}, {"lr-z", 1, 0, O_LRZ}, {"lr-g", 1, 0, O_LRG},
-        {"lr-pixel", 1, 0, O_LRX},    {0, 0, 0, 0}};
+        {"lr-pixel", 1, 0, O_LRX},    {"early-stop", 2, 0, O_ESTOP}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     gn_distill_defaults(&o->d);
     o->n = 1024;
@@ -243,20 +256,33 @@ int main(int argc, char **argv)
     float *loss = gn_xmalloc((size_t)nb * L * 3 * sizeof(float));
     int *loss_iter = gn_xmalloc((size_t)nb * L * sizeof(int));
     int *batches = gn_xmalloc((size_t)nb * sizeof(int));
+    int *batch_iters = gn_xmalloc((size_t)nb * sizeof(int));
     struct progress_arg pa = {.method = o.d.method};
     const long its = o.d.method == GN_DISTILL_NOISE ? 1 : o.d.iters;
+    long done = 0;
     gn_progress_start(&pa.pr, "distill", (long)nb * its, o.quiet);
     for (int i = 0; i < nb; i++) {
         long k = o.batch_index >= 0 ? o.batch_index : i;
         batches[i] = (int)k;
         pa.batch = k;
-        pa.done = (long)i * its;
+        pa.done = done;
         gn_distiller_batch(d, (uint64_t)k, ds.x + (size_t)i * B * per, loss + (size_t)i * L * 3,
                            on_iter, &pa);
         for (int r = 0; r < L; r++) loss_iter[(size_t)i * L + r] = 1 + r * o.d.log_every;
+        const gn_distill_stop *es = gn_distiller_stop(d);
+        batch_iters[i] = (int)(o.d.early_stop ? es->iters : its);
+        done += batch_iters[i];
+        if (es->stopped) {
+            gn_msg("batch %ld stopped early at iteration %ld of %d: the loss's moving average "
+                   "%.6g is not %g%% below its best %.6g (iteration %ld) for %d iterations",
+                   k, es->iters, o.d.iters, es->ema, 100.0 * o.d.es_tol, es->best, es->best_at,
+                   o.d.early_stop);
+        } else if (o.d.early_stop) {
+            gn_msg("batch %ld ran all %d iterations: the loss was still improving", k, o.d.iters);
+        }
     }
     gn_progress_end(&pa.pr);
-    struct provenance p = {&o, sha, tsha, loss, loss_iter, (size_t)nb * L, batches, nb, L};
+    struct provenance p = {&o, sha, tsha, loss, loss_iter, (size_t)nb * L, batches, nb, L, batch_iters};
     /* the grid first: when anything fails, neither output is left behind */
     rc = o.grid ? gn_png_grid(o.grid, ds.x, ds.n, ds.c, ds.h, ds.w, 0, 2) : 0;
     if (!rc) {
@@ -267,6 +293,7 @@ int main(int argc, char **argv)
     free(loss);
     free(loss_iter);
     free(batches);
+    free(batch_iters);
     gn_distiller_free(d);
     gn_bnstats_free(&s);
     gn_graph_free(g);

@@ -32,6 +32,11 @@ static void usage(void)
            "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
            "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
+           "      --early-stop[=F]  run the schedule (warm-up, beta 20 -> 2) over F x N\n"
+           "                     iterations (default 0.3), hold out the last n/16 samples,\n"
+           "                     and stop a unit once under 2%% of its soft bits are\n"
+           "                     undecided and its hard-rounded held-out error has\n"
+           "                     stopped falling; N (-i) is the cap (recon-block(1))\n"
            "      --no-qdrop     no QDrop (ablation)\n"
            "  -t, --threads N    OpenBLAS threads\n"
            "  -o, --output FILE  the quantised model (a unit file with --independent;\n"
@@ -83,6 +88,11 @@ static int on_opt(void *ctx, int c, const char *arg)
         break;
     case 'D': r->o->qdrop = 0, r->o->input_drop = 0; break;
     case 'U': r->o->lazy_steps = 0; break;
+    case 'E':
+        r->o->early_stop = 1;
+        if (arg && (gn_parse_float(arg, 1e-6, 1, &r->o->es_budget)))
+            return gn_usage_error("--early-stop: not a fraction in (0, 1]: '%s'", arg);
+        break;
     }
     return 0;
 }
@@ -93,7 +103,7 @@ int main(int argc, char **argv)
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
-        {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {0, 0, 0, 0}};
+        {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
     struct recon_opts ro = {-1, 0, 0, &o};
@@ -165,6 +175,7 @@ int main(int argc, char **argv)
     gn_recon_progress pg = {.due = progress_due, .report = progress_report, .arg = &pa};
     o.progress = quiet ? NULL : &pg;
     int first = all ? 0 : unit, last = all ? q.nunits : unit + 1;
+    long total_its = 0;
     for (int k = first; k < last && !rc; k++) {
         gn_recon_log lg;
         char what[64];
@@ -183,7 +194,19 @@ int main(int argc, char **argv)
                 gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
                 lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds,
                 refit ? "fitted now" : "kept");
+        if (o.early_stop)
+            fprintf(stderr, "%s: unit %d %s %ld of %ld iterations (schedule over %ld): undecided %.2f%% "
+                    "(stop below %.2f%%), held-out error average %.5g, best %.5g at iteration %ld, "
+                    "%d checks every %ld without a 0.1%% fall to stop, %ld samples held out\n",
+                    gn_prog(), k, lg.stopped ? "stopped early after" : "ran all", lg.iters_run,
+                    o.iters, lg.es_sched, 100.0 * lg.es_share, 100.0 * o.es_undecided,
+                    lg.es_heldout, lg.es_best, lg.es_best_at, o.es_patience, lg.es_every,
+                    lg.nheld);
+        total_its += lg.iters_run;
     }
+    if (!rc && o.early_stop)
+        fprintf(stderr, "%s: early stop: %ld reconstruction iterations in all (%ld without)\n",
+                gn_prog(), total_its, (long)(last - first) * o.iters);
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
     gn_qmodel_free(&q);
     gn_dataset_free(&d);

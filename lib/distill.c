@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gn_err.h"
+#include "gn_estop.h"
 #include "gn_moments.h"
 #include "gn_optim.h"
 
@@ -45,6 +46,9 @@ void gn_distill_defaults(gn_distill_opts *o)
     o->beta2 = 0.999f;
     o->adam_eps = 1e-8f;
     o->log_every = 1;
+    o->es_min = 200;
+    o->es_alpha = 0.01f;
+    o->es_tol = 1e-3f;
 }
 
 int gn_distill_log_rows(const gn_distill_opts *o)
@@ -331,9 +335,12 @@ struct gn_distiller {
     /* pixel / gradient buffer */
     float *x, *dx;    /* (B, C,H,W) */
     gn_adam opt_x;
+    gn_distill_stop stop; /* how the last batch ended */
 };
 
 gn_run *gn_distiller_teacher(gn_distiller *d) { return d->rt; }
+
+const gn_distill_stop *gn_distiller_stop(const gn_distiller *d) { return &d->stop; }
 
 int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats *st,
                      const gn_distill_opts *o)
@@ -523,6 +530,29 @@ static void log_row(const gn_distill_opts *o, float *loss, long it, double total
     r[0] = (float)total, r[1] = (float)mt, r[2] = (float)st;
 }
 
+/* Early stop (off by default; a deviation from GENIE.md's fixed count, see
+ * distill(1)): the criterion of gn_estop.h on the total loss. The learning
+ * rate schedules are per iteration (the plateau scheduler and the
+ * generator's x0.95 every 100), not defined on the total count, so a stop
+ * truncates them: the batch is the full run's prefix. */
+static void es_begin(gn_distiller *d, gn_estop *e, float *loss)
+{
+    const gn_distill_opts *o = &d->o;
+    memset(&d->stop, 0, sizeof d->stop);
+    gn_estop_init(e, o->es_alpha, o->es_tol, o->early_stop, o->es_min);
+    if (o->early_stop && loss)
+        for (size_t i = 0; i < 3 * (size_t)gn_distill_log_rows(o); i++) loss[i] = NAN;
+}
+
+/* whether iteration it (0-based), of loss total, ends the batch */
+static int es_step(gn_distiller *d, gn_estop *e, long it, double total)
+{
+    d->stop.iters = it + 1;
+    if (!d->o.early_stop || !gn_estop_step(e, total)) return 0;
+    d->stop.stopped = 1, d->stop.ema = e->ema, d->stop.best = e->best, d->stop.best_at = e->best_at;
+    return 1;
+}
+
 static void batch_genie(gn_distiller *d, float *x, float *loss, gn_distill_cb cb, void *arg)
 {
     const gn_distill_opts *o = &d->o;
@@ -538,6 +568,8 @@ static void batch_genie(gn_distiller *d, float *x, float *loss, gn_distill_cb cb
                     o->plateau_min_lr);
     double lr_z = o->lr_z, lr_g = o->lr_g;
     const size_t nx = (size_t)B * d->per;
+    gn_estop es;
+    es_begin(d, &es, loss);
     for (long it = 0; it < o->iters; it++) {
         d->opt_z.lr = (float)lr_z;
         d->opt_g.lr = (float)lr_g;
@@ -557,7 +589,9 @@ static void batch_genie(gn_distiller *d, float *x, float *loss, gn_distill_cb cb
          * every g_every-th */
         lr_z = gn_plateau_step(&pl, total, lr_z);
         if ((it + 1) % o->g_every == 0) lr_g *= o->g_gamma;
-        if (it == o->iters - 1) memcpy(x, xg, nx * sizeof(float));
+        const int stop = es_step(d, &es, it, total);
+        if (it == o->iters - 1 || stop) memcpy(x, xg, nx * sizeof(float));
+        if (stop) break;
     }
 }
 
@@ -572,15 +606,19 @@ static void batch_pixel(gn_distiller *d, float *x, float *loss, gn_distill_cb cb
     gn_plateau_init(&pl, o->plateau_factor, o->plateau_patience, o->plateau_threshold, 0,
                     o->plateau_min_lr);
     double lr = o->lr_x;
+    gn_estop es;
+    es_begin(d, &es, loss);
     for (long it = 0; it < o->iters; it++) {
         d->opt_x.lr = (float)lr;
         double mt, st;
         double total = gn_distiller_loss(d, d->x, B, d->dx, &mt, &st);
-        if (it == o->iters - 1) memcpy(x, d->x, nx * sizeof(float));
+        const int stop = es_step(d, &es, it, total);
+        if (it == o->iters - 1 || stop) memcpy(x, d->x, nx * sizeof(float));
         gn_adam_step(&d->opt_x);
         log_row(o, loss, it, total, mt, st);
         if (cb) cb(arg, it + 1, total, mt, st, lr, 0.0);
         lr = gn_plateau_step(&pl, total, lr);
+        if (stop) break;
     }
 }
 

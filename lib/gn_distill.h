@@ -56,6 +56,14 @@ typedef struct {
     int g_every;          /* ... every 100 iterations */
     float beta1, beta2, adam_eps; /* 0.9, 0.999, 1e-8 */
     int log_every;        /* a loss row at iterations 1, 1+k, 1+2k, ... (1) */
+    /* early stop (genie, pixel; off by default, a deviation from GENIE.md's
+     * fixed count): stop a batch once the total loss's moving average
+     * (gn_estop.h) has not improved by es_tol (relative) for early_stop
+     * iterations, after at least es_min iterations; o->iters stays the cap */
+    int early_stop;       /* patience in iterations; 0: off */
+    int es_min;           /* 200 */
+    float es_alpha;       /* 0.01: a moving average over about 100 iterations */
+    float es_tol;         /* 1e-3 */
 } gn_distill_opts;
 
 /* The defaults of GENIE.md (method genie, B 128, 4000 iterations, swing on,
@@ -129,8 +137,10 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
                      const gn_distill_opts *o);
 void gn_distiller_free(gn_distiller *d);
 /* Makes batch k: x (B,C,H,W) receives the images (the generator's output at
- * the last iteration, or the pixels as evaluated at the last iteration),
- * loss (gn_distill_log_rows x 3: total, mean term, std term) the history.
+ * the last iteration, or the pixels as evaluated at the last iteration;
+ * with early stop, the iteration it stopped at, the same images the full
+ * run has there), loss (gn_distill_log_rows x 3: total, mean term, std
+ * term) the history (NaN in rows after an early stop).
  * cb may be NULL. Allocates nothing. Returns 0 (no failure mode left). */
 int gn_distiller_batch(gn_distiller *d, uint64_t k, float *x, float *loss, gn_distill_cb cb,
                        void *arg);
@@ -140,6 +150,16 @@ int gn_distiller_batch(gn_distiller *d, uint64_t k, float *x, float *loss, gn_di
  * total; *mterm and *sterm the parts. Allocates nothing. */
 double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, double *mterm,
                          double *sterm);
+/* How the last batch ended: iterations run, and whether early stop ended it
+ * (then the criterion's moving average and best average, and the
+ * iteration of that best). */
+typedef struct {
+    long iters;
+    int stopped;
+    double ema, best;
+    long best_at;
+} gn_distill_stop;
+const gn_distill_stop *gn_distiller_stop(const gn_distiller *d);
 /* The teacher run (for tests: swing offsets, activations). */
 gn_run *gn_distiller_teacher(gn_distiller *d);
 /* Bytes held (runs, optimiser state, scratch). */

@@ -40,6 +40,20 @@ typedef struct {
     int lazy_steps;    /* 1: fit the unit's activation steps at its turn
                           (gn_recon_fit_steps) unless already fitted; 0: keep
                           the steps q has (calib's up-front ones) */
+    /* early stop (off by default; a deviation from GENIE.md's fixed count,
+     * recon-block(1)): the whole schedule (warm-up, beta 20 -> 2, the
+     * steps' cosine) runs over a budget of es_budget x iters; the last
+     * max(1, n/16) calibration samples are held out of training; from the
+     * budget on, every es_every iterations, the unit stops once fewer than
+     * es_undecided of its soft bits are undecided and its hard-rounded
+     * error on the held-out samples has stopped falling (gn_estop.h:
+     * moving average, weight 0.3, not 0.1% below its best for es_patience
+     * checks); iters stays the cap */
+    int early_stop;
+    float es_budget;    /* 0.3 */
+    float es_undecided; /* 0.02 */
+    long es_every;      /* 0: iters/200, at least 1 */
+    int es_patience;    /* 5 */
     const gn_recon_progress *progress; /* NULL: silent */
 } gn_recon_opts;
 
@@ -54,6 +68,14 @@ typedef struct {
     double rec_before, rec_after; /* hard-rounded output error on the calibration set */
     int undecided;              /* soft bits with 0.01 < h < 0.99 at the end */
     long nsoft;
+    /* early stop: iterations run, whether the criterion ended the unit (0:
+     * it ran to the cap), held-out samples, the held-out error's moving
+     * average and best (at iteration es_best_at) at the last check, and the
+     * undecided share there */
+    long iters_run;
+    int stopped;
+    long nheld, es_best_at, es_sched, es_every;
+    double es_heldout, es_best, es_share;
 } gn_recon_log;
 
 /* The reconstruction loss's kernel: returns sum (yh-y)^2 over n elements

@@ -9,6 +9,7 @@
 #include "gn_base.h"
 #include "gn_calibrate.h"
 #include "gn_err.h"
+#include "gn_estop.h"
 #include "gn_optim.h"
 #include "gn_quant.h"
 #include "gn_rng.h"
@@ -31,6 +32,9 @@ void gn_recon_defaults(gn_recon_opts *o)
     o->qdrop = 1;
     o->collect_batch = 64;
     o->lazy_steps = 1;
+    o->es_budget = 0.3f;
+    o->es_undecided = 0.02f;
+    o->es_patience = 5;
 }
 
 int gn_recon_batch(size_t n) { return n / 32 > 0 ? (int)(n / 32 > 65536 ? 65536 : n / 32) : 1; }
@@ -247,9 +251,62 @@ static void count_undecided(const gn_graph *g, const gn_unit *u, gn_recon_log *l
 }
 
 /* the training loop: soft rounding and QDrop inside the unit */
-static void train(gn_qmodel *q, int k, const unit_data *d, const gn_recon_opts *o,
-                  gn_recon_log *log)
+/* Early stop (off by default; a deviation from GENIE.md's fixed count,
+ * recon-block(1)): the schedule runs over a budget instead of o->iters
+ * (sched, below), the last samples are held out (es_split), and es_check
+ * decides at a check iteration. The held-out error is the unit's hard-rounded
+ * output through rc (plain quantisers), as after the unit: what the next unit
+ * will see, on samples the training never drew. */
+typedef struct {
+    gn_estop e;
+    long every;
+    unit_data held;
+} es_state;
+
+/* splits d into the training samples (*dt) and the held-out last ones */
+static void es_split(const unit_data *d, unit_data *dt, es_state *es)
 {
+    size_t nh = d->n / 16 > 0 ? d->n / 16 : 1;
+    *dt = *d, es->held = *d;
+    dt->n = d->n - nh;
+    es->held.n = nh;
+    es->held.X = d->X + dt->n * d->in_sz, es->held.XT = d->XT + dt->n * d->in_sz;
+    es->held.Y = d->Y + dt->n * d->out_sz; /* YH: the first nh rows of d's scratch */
+}
+
+/* whether the unit stops after iteration t1 (from 1) */
+static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn_graph *g,
+                    const gn_recon_opts *o, long t1, gn_recon_log *log)
+{
+    gn_recon_log c = {0};
+    count_undecided(g, u, &c);
+    double err = hard_error(rc, u, cb, &es->held);
+    int stagnant = gn_estop_step(&es->e, err);
+    log->es_share = c.nsoft ? (double)c.undecided / (double)c.nsoft : 0;
+    log->es_heldout = es->e.ema, log->es_best = es->e.best;
+    log->es_best_at = t1 - (es->e.n - es->e.best_at) * es->every;
+    return stagnant && log->es_share < o->es_undecided;
+}
+
+static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts *o0,
+                  gn_recon_log *log, gn_run *rc, int cb)
+{
+    /* the schedule's length: o0->iters, or the early-stop budget */
+    gn_recon_opts so = *o0;
+    const gn_recon_opts *o = &so;
+    unit_data dt = *d0;
+    const unit_data *d = &dt;
+    es_state es;
+    if (o0->early_stop) {
+        long b = (long)((double)o0->es_budget * (double)o0->iters + 0.5);
+        so.iters = b < 1 ? 1 : b > o0->iters ? o0->iters : b;
+        es_split(d0, &dt, &es);
+        es.every = o0->es_every > 0 ? o0->es_every : o0->iters / 200 > 0 ? o0->iters / 200 : 1;
+        gn_estop_init(&es.e, 0.3, 1e-3, o0->es_patience, 1);
+        log->nheld = (long)es.held.n;
+        log->es_sched = so.iters, log->es_every = es.every;
+    }
+    const long cap = o0->iters;
     gn_graph *g = q->g;
     const gn_unit *u = &q->units[k];
     int B = o->batch;
@@ -276,7 +333,11 @@ static void train(gn_qmodel *q, int k, const unit_data *d, const gn_recon_opts *
     double rec_acc = 0, round_l = 0, beta = o->beta_start;
     long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
     double l0 = gn_now(), lc0 = gn_cpu_now();
-    for (long it = 0; it < o->iters; it++) {
+    long it;
+    double rec_since = 0;
+    long n_since = 0;
+    for (it = 0; it < cap; it++) {
+        const int check = o0->early_stop && it + 1 >= o->iters && ((it + 1 - o->iters) % es.every == 0 || it == cap - 1);
         draw_batch(r, u, d, B, o->input_drop, &rng, &bs);
         r->b = B;
         gn_run_forward_nodes(r, u->first, u->last);
@@ -285,16 +346,26 @@ static void train(gn_qmodel *q, int k, const unit_data *d, const gn_recon_opts *
         gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
         /* the rounding loss's value is only logged: it is computed (a pow in
          * double per weight) at the last iteration and when progress asks */
-        const int show = it == o->iters - 1 || (pg && pg->due && pg->due(pg->arg, it + 1));
+        const int show = it == cap - 1 || check || (pg && pg->due && pg->due(pg->arg, it + 1));
         /* the schedule counts iterations from 1, as the reference does */
         round_l = round_step(r, u, o, it + 1, show, &beta);
         aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
         aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
         if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
-        if (it >= o->iters - win) rec_acc += L, acc_n++;
-        if (show && pg && pg->report) pg->report(pg->arg, k, it + 1, o->iters, L, round_l * o->lambda, beta);
+        if (it >= cap - win) rec_acc += L, acc_n++;
+        rec_since += L, n_since++;
+        if (show && pg && pg->report) pg->report(pg->arg, k, it + 1, cap, L, round_l * o->lambda, beta);
+        if (check && es_check(&es, rc, u, cb, g, o0, it + 1, log)) {
+            log->stopped = 1;
+            it++;
+            break;
+        }
+        if (check) rec_since = 0, n_since = 0;
     }
+    log->iters_run = it;
+    /* stopped: the mean over the last check period */
+    if (log->stopped) rec_acc = rec_since, acc_n = n_since;
     log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;
@@ -323,6 +394,8 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     if (k < 0 || k >= q->nunits) return gn_err_set("unit %d out of range 0..%d", k, q->nunits - 1);
     if (n < 1) return gn_err_set("no calibration samples");
     if (o->batch < 1) return gn_err_set("reconstruction batch %d is not positive", o->batch);
+    if (o->early_stop && n < 2)
+        return gn_err_set("early stop holds samples out: it needs at least 2 calibration samples, not %zu", n);
     const gn_unit *u = &q->units[k];
     memset(log, 0, sizeof *log);
     double t0 = gn_now();
@@ -336,7 +409,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     gn_run *rc = gn_run_new(g, cb, 0);
     collect(rc, u, x, cb, &d);
     log->rec_before = hard_error(rc, u, cb, &d);
-    train(q, k, &d, o, log);
+    train(q, k, &d, o, log, rc, cb);
     /* after: hard rounding, plain quantisers */
     count_undecided(g, u, log);
     log->rec_after = hard_error(rc, u, cb, &d);

@@ -2,7 +2,7 @@
 # tests/layers.sh - lib/'s layers point one way (README "Layout", genie(7)).
 # Reads every #include of lib/*.c and lib/*.h and fails when one runs upward:
 # a file may include headers of its own layer and the layers below it.
-#   1 base      err base tpool rng sha256 cpu stream
+#   1 base      err base tpool rng sha256 cpu stream estop
 #   2 kernels   blas blas_* ops op_*
 #   3 graph     graph run arch
 #   4 files     out h5 h5cat onnx onnx_export idx png stats qmodel pack
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.." || exit 2
 
 layer_of() { # file stem (no gn_, no .c/.h) -> layer number, 0 when unknown
   case $1 in
-    err|base|tpool|rng|sha256|cpu|stream) echo 1 ;;
+    err|base|tpool|rng|sha256|cpu|stream|estop) echo 1 ;;
     blas|blas_*|ops|op_*) echo 2 ;;
     graph|run|arch) echo 3 ;;
     out|h5|h5cat|onnx|onnx_export|idx|png|stats|qmodel|pack) echo 4 ;;
