@@ -34,6 +34,8 @@
 #   BATCH          images per distillation batch (128; SAMPLES if smaller)
 #   DISTILL_ITERS  iterations per distillation batch (4000)
 #   RECON_ITERS    reconstruction iterations per unit (20000)
+#   EARLY_STOP     1: distill --early-stop and recon-block --early-stop (the
+#                  counts above become caps; MODE=sequential only; empty)
 #   RECON_BATCH    reconstruction batch (SAMPLES/32, at least 1: the authors'
 #                  N/32, so 32 for 1024 images and 8 for 256)
 #   MODE           sequential (exact Genie-M: OUT/q.K.h5 unit after unit),
@@ -93,6 +95,7 @@ METHOD        ?= genie
 BATCH         ?= 128
 DISTILL_ITERS ?= 4000
 RECON_ITERS   ?= 20000
+EARLY_STOP    ?=
 RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge 32 ] && echo $$(( s / 32 )) || echo 1)
 MODE          ?= sequential
 ROUNDS        ?= 3
@@ -154,6 +157,9 @@ $(if $(RETRIES),$(call count,RETRIES,$(RETRIES),1,100))
 $(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
 $(if $(filter $(MODE),sequential independent jacobi),,$(error MODE=$(MODE): expected sequential, independent or jacobi))
 $(call count,ROUNDS,$(ROUNDS),1,100)
+$(if $(filter-out 0 1,$(EARLY_STOP)),$(error EARLY_STOP=$(EARLY_STOP): expected 1 or empty))
+$(if $(filter 1,$(EARLY_STOP)),$(if $(filter sequential,$(MODE)),,$(error EARLY_STOP=1 takes MODE=sequential, not $(MODE))))
+ES := $(if $(filter 1,$(EARLY_STOP)),--early-stop)
 $(if $(filter $(METHOD),genie pixel noise),,$(error METHOD=$(METHOD): expected genie, pixel or noise))
 
 # distillation batches: BATCH, or all SAMPLES in one batch when fewer
@@ -198,9 +204,9 @@ endif
 endef
 ifneq ($(filter-out help clean,$(GOALS)),)
 $(call stamp,model,model=$(abspath $(MODEL)))
-$(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(call stamp,distill,method=$(METHOD) samples=$(SAMPLES) batch=$(DBATCH) iters=$(DISTILL_ITERS) seed=$(SEED)))
+$(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(call stamp,distill,method=$(METHOD) samples=$(SAMPLES) batch=$(DBATCH) iters=$(DISTILL_ITERS) seed=$(SEED)$(if $(ES), early_stop=1)))
 $(call stamp,calib,data=$(CAL) wbits=$(WBITS) abits=$(ABITS) first_last=$(FIRST_LAST) bits=$(BITS))
-$(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED))
+$(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED)$(if $(ES), early_stop=1))
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 endif
@@ -213,7 +219,7 @@ $(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
 # on HOSTS); batches already made are kept
 $(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
 	BIN=$(BIN) $(GENIE_DIR)/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
-	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) \
+	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) $(ES) \
 	  --joblog $(OUT)/distill.joblog -d $(OUT) $(Q) -o $@
 
 # ---- few-shot data: the first SAMPLES images of REAL (h5dump + h5import, bit-exact)
@@ -250,7 +256,7 @@ $(OUT)/q.h5: $(Q0) $(CAL) $(OUT)/recon.args
 	  src=$(OUT)/q.$$k.h5 dst=$(OUT)/q.$$(( k + 1 )).h5; \
 	  if [ -f $$dst ] && [ $$dst -nt $$src ] && [ $$dst -nt $(CAL) ] && [ $$dst -nt $(OUT)/recon.args ]; then continue; fi; \
 	  set -- $(B)recon-block $$src $(CAL) --unit $$k --iters $(RECON_ITERS) --batch $(RECON_BATCH) \
-	    --seed $(SEED) $(THR) $(Q) -o $$dst; \
+	    --seed $(SEED) $(ES) $(THR) $(Q) -o $$dst; \
 	  echo "$$*"; "$$@"; \
 	done; \
 	cp $(OUT)/q.$$n.h5 $@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@

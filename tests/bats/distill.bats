@@ -174,3 +174,32 @@ dims() { h5dump -H -d "$2" "$1" | sed -n 's/.*SIMPLE { ( \([0-9, ]*\) ).*/\1/p';
   assert_failure 2
   assert_no_output . 'x\.h5'
 }
+
+@test "distill --early-stop stops a batch once its loss stalls, says why, the same bits twice" {
+  fixture tiny m.h5
+  bnstats m.h5 -o s.h5
+  run distill m.h5 s.h5 -o a.h5 -n 8 --batch 4 --iters 3000 --seed 7 -q --early-stop=50
+  assert_success
+  echo "$output"
+  for k in 0 1; do
+    line=$(printf '%s\n' "$output" | grep "^distill: batch $k stopped early at iteration ")
+    it=$(echo "$line" | sed -n "s/.*at iteration \([0-9]*\) of 3000: the loss's moving average .* is not 0.1% below its best .* (iteration [0-9]*) for 50 iterations$/\1/p")
+    [ -n "$it" ] && [ "$it" -ge 200 ] && [ "$it" -lt 3000 ]
+    # the rows after the stop are NaN, the one at it is not
+    r=$(loss_rows a.h5 | sed -n "$((k * 3000 + it))p;$((k * 3000 + it + 1))p" | tr '\n' ' ')
+    echo "batch $k rows $it, $((it + 1)): $r"
+    echo "$r" | awk '{ exit !($1 == $1 + 0 && $4 ~ /nan/) }'
+  done
+  [ "$(h5attr a.h5 early_stop)" = 50 ]
+  h5dump -a batch_iters a.h5 >/dev/null
+  distill m.h5 s.h5 -o b.h5 -n 8 --batch 4 --iters 3000 --seed 7 -q --early-stop=50 2>/dev/null
+  cmp a.h5 b.h5
+  # the batch kept is the full run's at the stop iteration
+  it0=$(printf '%s\n' "$output" | sed -n 's/^distill: batch 0 stopped early at iteration \([0-9]*\) .*/\1/p')
+  distill m.h5 s.h5 -o c.h5 -n 4 --batch 4 --iters "$it0" --seed 7 -q
+  h5dump -d /x -b LE -o xa.bin a.h5 >/dev/null; h5dump -d /x -b LE -o xc.bin c.h5 >/dev/null
+  cmp -n "$(stat -c %s xc.bin)" xa.bin xc.bin
+  run distill m.h5 s.h5 -o d.h5 -n 8 --batch 4 --early-stop=x
+  assert_failure 2
+  assert_output --partial "--early-stop: not a positive patience: 'x'"
+}
