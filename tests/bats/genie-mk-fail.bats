@@ -66,3 +66,15 @@ ONNX="$FIX/resnet20_fmnist.onnx"
   run bash -c "ls -A o | grep -v '\.args$' || true"
   assert_output ""
 }
+
+@test "genie.mk: EARLY_STOP is 1 or empty, and takes MODE=sequential only; nothing is made" {
+  m=$(ref_model)
+  quick make -s -f "$GENIE_MK" MODEL="$m" EARLY_STOP=2
+  assert_failure 2
+  assert_output --partial "EARLY_STOP=2: expected 1 or empty"
+  quick make -s -f "$GENIE_MK" MODEL="$m" EARLY_STOP=1 MODE=jacobi
+  assert_failure 2
+  assert_output --partial "EARLY_STOP=1 takes MODE=sequential, not jacobi"
+  run ls -A
+  assert_output ""
+}
