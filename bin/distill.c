@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gn_blas.h"
+#include "gn_blas_bf16.h"
 #include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_distill.h"
@@ -42,7 +43,10 @@ static void usage(void)
            "      --early-stop[=P] stop a batch once its loss has stopped improving: its\n"
            "                       moving average (about 100 iterations) not 0.1%% below\n"
            "                       its best for P iterations (default 100), after at\n"
-           "                       least 200; -i stays the cap (distill(1))\n"           "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
+           "                       least 200; -i stays the cap (distill(1))\n"
+           "      --products P     the teacher's convolution products: fp32 (default) or\n"
+           "                       bf16 (fp32 sums; where the CPU has AVX512_BF16, else fp32)\n"
+           "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
            "  -q, --quiet          no progress\n"
            "  -h, --help           show this help\n      --version        print the version\n\n"
            "The output holds /x [N,C,H,W] (or [B,C,H,W] with --batch-index), /loss [L,3]\n"
@@ -71,6 +75,13 @@ struct provenance {
     int rows_per_batch;
     const int *batch_iters; /* iterations each batch ran (early stop) */
 };
+
+/* The products the teacher ran: bf16 only where the CPU has them. */
+static int products_run(const gn_distill_opts *d)
+{
+    return d->products == GN_PRODUCTS_BF16 && gn_bf16_available() ? GN_PRODUCTS_BF16
+                                                                   : GN_PRODUCTS_FP32;
+}
 
 /* The settings and the inputs' hashes, never the paths typed: the same job gives
  * the same bytes whether it read files or a pipe, in whatever directory. */
@@ -104,6 +115,7 @@ static int write_provenance(hid_t f, void *arg)
            gn_h5_attr_floats_w(f, "adam_betas", betas, 2) ||
            gn_h5_attr_floats_w(f, "adam_eps", &d->adam_eps, 1) ||
            gn_h5_attr_ints_w(f, "log_every", &d->log_every, 1) ||
+           gn_h5_attr_str_w(f, "products", gn_products_name(products_run(d))) ||
            gn_h5_attr_ints_w(f, "loss_rows_per_batch", &p->rows_per_batch, 1) ||
            gn_h5_attr_str_w(f, "model_sha256", p->model_sha) ||
            gn_h5_attr_str_w(f, "targets_sha256", p->targets_sha) ||
@@ -137,7 +149,7 @@ static void on_iter(void *arg, long it, double total, double mt, double st, doub
     gn_progress_update(&p->pr, p->done + it, s);
 }
 
-enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_ESTOP };
+enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_ESTOP, O_PRODUCTS };
 
 /* distill's own options (the shared ones are gn_cli_parse's) */
 static int on_opt(void *ctx, int c, const char *arg)
@@ -178,6 +190,12 @@ static int on_opt(void *ctx, int c, const char *arg)
         if (arg && gn_parse_int(arg, 1, 1 << 30, &o->d.early_stop))
             return gn_usage_error("--early-stop: not a positive patience: '%s'", arg);
         break;
+    case O_PRODUCTS: {
+        int p = gn_products_from_name(arg);
+        if (p < 0) return gn_usage_error("--products: '%s' is not fp32 or bf16", arg);
+        o->d.products = p;
+        break;
+    }
     }
     return 0;
 }
@@ -189,7 +207,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"count", 1, 0, 'n'},         {"iters", 1, 0, 'i'},     {"batch-index", 1, 0, 'k'},
         {"method", 1, 0, 'm'},        {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
         {"log-every", 1, 0, O_LOGEVERY}, {"lr-z", 1, 0, O_LRZ}, {"lr-g", 1, 0, O_LRG},
-        {"lr-pixel", 1, 0, O_LRX},    {"early-stop", 2, 0, O_ESTOP}, {0, 0, 0, 0}};
+        {"lr-pixel", 1, 0, O_LRX},    {"early-stop", 2, 0, O_ESTOP}, {"products", 1, 0, O_PRODUCTS},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     gn_distill_defaults(&o->d);
     o->n = 1024;
@@ -259,6 +278,8 @@ int main(int argc, char **argv)
     int *batch_iters = gn_xmalloc((size_t)nb * sizeof(int));
     struct progress_arg pa = {.method = o.d.method};
     const long its = o.d.method == GN_DISTILL_NOISE ? 1 : o.d.iters;
+    if (o.d.products == GN_PRODUCTS_BF16 && !gn_bf16_available() && !o.quiet)
+        gn_msg("--products bf16: this CPU has no AVX512_BF16 (or GN_NO_BF16 is set); fp32 runs");
     long done = 0;
     gn_progress_start(&pa.pr, "distill", (long)nb * its, o.quiet);
     for (int i = 0; i < nb; i++) {

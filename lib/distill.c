@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gn_blas_bf16.h"
 #include "gn_err.h"
 #include "gn_estop.h"
 #include "gn_moments.h"
@@ -49,6 +50,7 @@ void gn_distill_defaults(gn_distill_opts *o)
     o->es_min = 200;
     o->es_alpha = 0.01f;
     o->es_tol = 1e-3f;
+    o->products = GN_PRODUCTS_FP32;
 }
 
 int gn_distill_log_rows(const gn_distill_opts *o)
@@ -493,6 +495,7 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
     gn_run *r = d->rt;
     gn_graph *t = d->teacher;
     r->swing_rng = d->o.swing ? &d->rng : NULL;
+    const int products = gn_products_set(d->o.products); /* the teacher's only */
     gn_run_forward(r, x, b); /* the BN nodes' taps record their inputs' moments */
     double mt = 0, st = 0;
     for (int l = 0; l < d->nbn; l++) {
@@ -512,6 +515,7 @@ double gn_distiller_loss(gn_distiller *d, const float *x, int b, float *dx, doub
         gn_run_backward_nodes(r, GN_WANT_INPUT, 0, d->last_bn + 1);
         memcpy(dx, gn_run_grad(r, t->input), (size_t)b * d->per * sizeof(float));
     }
+    gn_products_set(products);
     double m, s;
     gn_inputloss_forward_backward(&m, &s, dx, x, b, d->C, d->H * d->W, 1.0f);
     mt += m;

@@ -64,6 +64,9 @@ typedef struct {
     int es_min;           /* 200 */
     float es_alpha;       /* 0.01: a moving average over about 100 iterations */
     float es_tol;         /* 1e-3 */
+    int products;         /* the teacher's convolutions: GN_PRODUCTS_FP32 (the
+                           * default) or _BF16 (gn_blas_bf16.h; fp32 where the
+                           * CPU lacks bf16) */
 } gn_distill_opts;
 
 /* The defaults of GENIE.md (method genie, B 128, 4000 iterations, swing on,

@@ -33,6 +33,14 @@ size_t gn_wino_floats(int Ko, int Ci, int H, int W);
 void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
                  int Ci, int H, int W, int nb, float *ws);
 
+/* The same with bf16 products (gn_blas_bf16.h; only when
+ * gn_bf16_available(), Ci even): Ub is U after gn_wino_weights_bf16(U, Ko,
+ * Ci), which rounds the 16*Ko*Ci weights to bf16 in place (U keeps its
+ * size). The transforms stay fp32; V is rounded in the scratch. */
+void gn_wino_weights_bf16(float *U, int Ko, int Ci);
+void gn_wino_run_bf16(float *y, int acc, const float *x, const float *Ub, const float *bias,
+                      int Ko, int Ci, int H, int W, int nb, float *ws);
+
 /* Nearest upsample x2 followed by a 3x3/s1/p1 convolution, by the same
  * transforms with the 7 products the repeated pixels zero left out (9 per
  * tile of 2x2 outputs, one tile per input pixel; op_wino.c):

@@ -38,6 +38,7 @@
  * threads are the one-off exception). */
 #include "gn_conv.h"
 #include "gn_blas.h"
+#include "gn_blas_bf16.h"
 #include "gn_err.h"
 #include "gn_ops.h"
 #include "gn_tpool.h"
@@ -652,6 +653,7 @@ typedef struct {
     float *col, *acc;   /* per-thread im2col buffers and dw accumulators, in ws */
     const float *U;     /* Winograd weights (wino() only: forward, or backward to dx) */
     int set;            /* backward: dx = the gradient (first writer), not += */
+    int bf16;           /* U holds bf16 weights: Winograd runs bf16 products */
     float *wg;          /* per-thread Winograd scratch, in ws */
 } conv_job;
 
@@ -689,8 +691,9 @@ static void conv_part(void *ctx, int t, int T)
     const int direct = is_pointwise(s), blk = blk_layout(s);
     const int use_wg = wino(s);
     if (use_wg && j->y) {
-        gn_wino_run(j->y + (size_t)b0 * s->Cout * P, 0, j->x + (size_t)b0 * s->Cin * HW, j->U,
-                    j->b, s->Cout, s->Cin, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
+        (j->bf16 ? gn_wino_run_bf16 : gn_wino_run)(
+            j->y + (size_t)b0 * s->Cout * P, 0, j->x + (size_t)b0 * s->Cin * HW, j->U, j->b,
+            s->Cout, s->Cin, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
         return;
     }
     for (int b = b0; b < b1; b++) {
@@ -735,8 +738,9 @@ static void conv_part(void *ctx, int t, int T)
         }
     }
     if (use_wg && j->dx)
-        gn_wino_run(j->dx + (size_t)b0 * s->Cin * HW, !j->set, j->dy + (size_t)b0 * s->Cout * P, j->U,
-                    NULL, s->Cin, s->Cout, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
+        (j->bf16 ? gn_wino_run_bf16 : gn_wino_run)(
+            j->dx + (size_t)b0 * s->Cin * HW, !j->set, j->dy + (size_t)b0 * s->Cout * P, j->U,
+            NULL, s->Cin, s->Cout, s->H, s->W, b1 - b0, j->wg + t * wino_floats(s));
 }
 
 /* Runs conv_part over the batch on up to gn_get_threads() threads, then adds
@@ -763,6 +767,10 @@ static void conv_run(conv_job *j, float *ws)
     if (wino(s) && (j->y || j->dx)) {
         float *U = ws; // (16, Cout, Cin) forward, (16, Cin, Cout) backward
         gn_wino_weights(U, j->w, s->Cout, s->Cin, !j->y);
+        /* bf16 products (gn_products_set): U rounded in place, once per
+         * call; V is rounded per chunk in the products' scratch */
+        j->bf16 = gn_products_bf16();
+        if (j->bf16) gn_wino_weights_bf16(U, j->y ? s->Cout : s->Cin, j->y ? s->Cin : s->Cout);
         j->U = U;
     }
     if (wino_shape(s)) ws += gn_wino_u_floats(s->Cout, s->Cin);

@@ -20,6 +20,7 @@
 #include "gn_wino.h"
 
 #include "gn_blas.h"
+#include "gn_blas_bf16.h"
 #include "gn_base.h"
 #include "gn_err.h"
 
@@ -584,8 +585,30 @@ int gn_wino_pays(void)
            __atomic_load_n(&wg_asked, __ATOMIC_RELAXED);
 }
 
+static void wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
+                     int Ci, int H, int W, int nb, float *ws, int bf16);
+
 void gn_wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
                  int Ci, int H, int W, int nb, float *ws)
+{
+    wino_run(y, acc, x, U, bias, Ko, Ci, H, W, nb, ws, 0);
+}
+
+void gn_wino_run_bf16(float *y, int acc, const float *x, const float *Ub, const float *bias,
+                      int Ko, int Ci, int H, int W, int nb, float *ws)
+{
+    GN_ASSERT(Ci % 2 == 0 && gn_bf16_available());
+    wino_run(y, acc, x, Ub, bias, Ko, Ci, H, W, nb, ws, 1);
+}
+
+void gn_wino_weights_bf16(float *U, int Ko, int Ci)
+{
+    GN_ASSERT(Ci % 2 == 0 && gn_bf16_available());
+    gn_bf16_round_rows(U, (size_t)16 * Ko, (size_t)Ci);
+}
+
+static void wino_run(float *y, int acc, const float *x, const float *U, const float *bias, int Ko,
+                     int Ci, int H, int W, int nb, float *ws, int bf16)
 {
     GN_ASSERT(Ko % WG_KB == 0 && Ko >= WG_KB && Ci >= 1);
     const wg_gemm_fn gemm = wg_pick();
@@ -618,8 +641,14 @@ void gn_wino_run(float *y, int acc, const float *x, const float *U, const float 
         if (used < nc)
             for (size_t r = 0; r < 16 * (size_t)Ci; r++)
                 memset(V + r * ld + used, 0, sizeof(float) * (nc - used));
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < 16; xi++) {
+            if (bf16) {
+                gn_bf16_pair_rows(V + xi * xs, Ci, ld, nc);
+                gn_bf16_gemm(M + xi * ms, U + (size_t)xi * Ko * Ci, V + xi * xs, Ko, Ci, ld, nc);
+                continue;
+            }
             gemm(M + xi * ms, U + (size_t)xi * Ko * Ci, V + xi * xs, Ko, Ci, ld, nc);
+        }
         for (int b = 0; b < n; b++) {
             float *yb = y + (size_t)(b0 + b) * out;
 #if defined(__x86_64__) && defined(__GNUC__)

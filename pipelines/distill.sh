@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
     -b|--batch) [ $# -ge 2 ] || usage_error "$1 needs a number"; batch=$2; pass+=("$1" "$2"); shift 2 ;;
     --batch=*) batch=${1#*=}; pass+=("$1"); shift ;;
     -k|--batch-index|--batch-index=*) usage_error "--batch-index is chosen by the pipeline" ;;
-    -i|--iters|-s|--seed|-m|--method|--log-every|--lr-z|--lr-g|--lr-pixel)
+    -i|--iters|-s|--seed|-m|--method|--log-every|--lr-z|--lr-g|--lr-pixel|--products)
       [ $# -ge 2 ] || usage_error "$1 needs a value"; pass+=("$1" "$2"); shift 2 ;;
     -q|--quiet) quiet=-q; shift ;;
     -*) pass+=("$1"); shift ;;

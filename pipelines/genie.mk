@@ -33,6 +33,9 @@
 #   METHOD         distill --method: genie, pixel or noise (genie)
 #   BATCH          images per distillation batch (128; SAMPLES if smaller)
 #   DISTILL_ITERS  iterations per distillation batch (4000)
+#   PRODUCTS       distill --products: fp32, or bf16 for the teacher's
+#                  convolutions where the CPU has AVX512_BF16 (genie-info
+#                  says; fp32 elsewhere) (fp32)
 #   RECON_ITERS    reconstruction iterations per unit (20000)
 #   EARLY_STOP     1: distill --early-stop and recon-block --early-stop (the
 #                  counts above become caps; MODE=sequential only; empty)
@@ -94,6 +97,7 @@ SAMPLES       ?= 1024
 METHOD        ?= genie
 BATCH         ?= 128
 DISTILL_ITERS ?= 4000
+PRODUCTS      ?= fp32
 RECON_ITERS   ?= 20000
 EARLY_STOP    ?=
 RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge 32 ] && echo $$(( s / 32 )) || echo 1)
@@ -161,6 +165,7 @@ $(if $(filter-out 0 1,$(EARLY_STOP)),$(error EARLY_STOP=$(EARLY_STOP): expected 
 $(if $(filter 1,$(EARLY_STOP)),$(if $(filter sequential,$(MODE)),,$(error EARLY_STOP=1 takes MODE=sequential, not $(MODE))))
 ES := $(if $(filter 1,$(EARLY_STOP)),--early-stop)
 $(if $(filter $(METHOD),genie pixel noise),,$(error METHOD=$(METHOD): expected genie, pixel or noise))
+$(if $(filter $(PRODUCTS),fp32 bf16),,$(error PRODUCTS=$(PRODUCTS): expected fp32 or bf16))
 
 # distillation batches: BATCH, or all SAMPLES in one batch when fewer
 DBATCH := $(shell [ $(SAMPLES) -lt $(BATCH) ] && echo $(SAMPLES) || echo $(BATCH))
@@ -204,7 +209,7 @@ endif
 endef
 ifneq ($(filter-out help clean,$(GOALS)),)
 $(call stamp,model,model=$(abspath $(MODEL)))
-$(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(call stamp,distill,method=$(METHOD) samples=$(SAMPLES) batch=$(DBATCH) iters=$(DISTILL_ITERS) seed=$(SEED)$(if $(ES), early_stop=1)))
+$(if $(REAL),$(call stamp,real,real=$(abspath $(REAL)) samples=$(SAMPLES)),$(call stamp,distill,method=$(METHOD) samples=$(SAMPLES) batch=$(DBATCH) iters=$(DISTILL_ITERS) seed=$(SEED)$(if $(ES), early_stop=1)$(if $(filter bf16,$(PRODUCTS)), products=bf16)))
 $(call stamp,calib,data=$(CAL) wbits=$(WBITS) abits=$(ABITS) first_last=$(FIRST_LAST) bits=$(BITS))
 $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED)$(if $(ES), early_stop=1))
 $(call stamp,test,test=$(abspath $(TESTSET)))
@@ -219,7 +224,8 @@ $(OUT)/stats.h5: $(MODEL) $(OUT)/model.args
 # on HOSTS); batches already made are kept
 $(OUT)/synth.h5: $(OUT)/stats.h5 $(MODEL) $(OUT)/model.args $(OUT)/distill.args
 	BIN=$(BIN) $(GENIE_DIR)/distill.sh $(MODEL) $(OUT)/stats.h5 -n $(SAMPLES) --batch $(DBATCH) \
-	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) -j $(JOBS) $(THR) $(PAR) $(ES) \
+	  --iters $(DISTILL_ITERS) --seed $(SEED) --method $(METHOD) --products $(PRODUCTS) \
+	  -j $(JOBS) $(THR) $(PAR) $(ES) \
 	  --joblog $(OUT)/distill.joblog -d $(OUT) $(Q) -o $@
 
 # ---- few-shot data: the first SAMPLES images of REAL (h5dump + h5import, bit-exact)
