@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gn_blas.h"
+#include "gn_blas_bf16.h"
 #include "gn_blas_init.h"
 #include "gn_blas_pick.h"
 #include "gn_blas_selftest.h"
@@ -26,7 +27,8 @@ static void usage(void)
            "OpenBLAS version and build, the kernel in use and who chose it (openblas, user,\n"
            "genie, fallback, reference), what OpenBLAS chose by itself, threads, the CPU\n"
            "and the features seen (avx2, fma, avx512f/bw/dq/vl), and the start-up sgemm\n"
-           "self-test. See genie-blas(7).\n\n"
+           "self-test, whether distill's bf16 products can run here (bf16_products) and\n"
+           "which products distill runs by default (distill_products). See genie-blas(7).\n\n"
            "      --bench        also measure sgemm GFLOP/s on a 1024^3 product (~1 s)\n"
            "  -t, --threads N    OpenBLAS threads for --bench (default: OpenBLAS's)\n"
            "  -v, --verbose      explain on stderr why this kernel is in use\n"
@@ -107,6 +109,11 @@ int main(int argc, char **argv)
     printf("selftest_ms: %.2f\n", s->selftest_ms);
     printf("selftest_failed: %s\n", *s->failed ? s->failed : "-");
     printf("reexecs: %d\n", s->reexecs);
+    /* distill --products: whether bf16 can run here, and the default */
+    printf("bf16_products: %s\n", gn_bf16_available() ? "yes"
+                                  : gn_bf16_cpu()      ? "no (GN_NO_BF16 is set)"
+                                                       : "no (the CPU has no avx512_bf16)");
+    printf("distill_products: %s\n", gn_products_name(GN_PRODUCTS_FP32));
     printf("hdf5: %u.%u.%u\n", maj, min, rel);
     if (bench) {
         fflush(stdout);

@@ -238,3 +238,15 @@ need_x86() { grep -q '^flags.* sse3\| pni ' /proc/cpuinfo || skip "not an x86 CP
   assert_failure 2
   assert_output --partial "Try 'genie-info --help'"
 }
+
+@test "genie-info: bf16 products available as /proc/cpuinfo says, off with GN_NO_BF16=1; fp32 the default" {
+  run genie-info
+  assert_success
+  f=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  want="no (the CPU has no avx512_bf16)"
+  [[ $f == *" avx512_bf16 "* && $f == *" avx512bw "* && $f == *" avx512f "* ]] && want=yes
+  [ "$(key bf16_products)" = "$want" ]
+  [ "$(key distill_products)" = fp32 ]
+  run env GN_NO_BF16=1 genie-info
+  [[ $(key bf16_products) == no* ]]
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # distill: Genie-D, the pixel and noise baselines, batches across processes.
 load helper
+bats_require_minimum_version 1.5.0
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
@@ -202,4 +203,31 @@ dims() { h5dump -H -d "$2" "$1" | sed -n 's/.*SIMPLE { ( \([0-9, ]*\) ).*/\1/p';
   run distill m.h5 s.h5 -o d.h5 -n 8 --batch 4 --early-stop=x
   assert_failure 2
   assert_output --partial "--early-stop: not a positive patience: 'x'"
+}
+
+@test "distill --products bf16: recorded, the same bits run to run, near fp32; fp32 where bf16 is off" {
+  m=$(ref_model)
+  bnstats "$m" -o s.h5
+  run distill "$m" s.h5 -o x.h5 -n 8 --products tf32
+  assert_failure 2
+  assert_output --partial "Try 'distill --help'"
+  distill "$m" s.h5 -o f.h5 -n 8 --batch 8 --iters 4 --threads 1 -q
+  [ "$(h5str f.h5 products)" = fp32 ]
+  distill "$m" s.h5 -o b1.h5 -n 8 --batch 8 --iters 4 --threads 1 -q --products bf16
+  distill "$m" s.h5 -o b2.h5 -n 8 --batch 8 --iters 4 --threads 1 -q --products bf16
+  cmp b1.h5 b2.h5
+  # bf16 off (as on a CPU without the instruction): fp32 runs, the same bytes, and says so
+  run --separate-stderr env GN_NO_BF16=1 distill "$m" s.h5 -o n.h5 -n 8 --batch 8 --iters 4 --threads 1 --products bf16
+  assert_success
+  [[ $stderr == *"no AVX512_BF16"*"fp32 runs"* ]]
+  cmp n.h5 f.h5
+  if ! grep -qw avx512_bf16 /proc/cpuinfo || ! grep -qw avx512bw /proc/cpuinfo; then
+    cmp b1.h5 f.h5; skip "no AVX512_BF16 here: bf16 runs fp32"
+  fi
+  [ "$(h5str b1.h5 products)" = bf16 ]
+  # the first row (the same generator output) moves by bf16's rounding, not
+  # by more: within 1%, and not 0 (later rows drift apart: Adam's first
+  # steps follow the gradients' signs)
+  paste <(loss_rows f.h5) <(loss_rows b1.h5) | head -n 1 |
+    awk '{ d = $1 - $4; if (d < 0) d = -d; exit !(d <= 0.01 * $1 && d > 0) }'
 }
