@@ -133,8 +133,9 @@ BF16_TARGET static void gemm(float *restrict M, const float *restrict U, const f
     const int P = Ci / 2;
     const size_t vs = 2 * ld; /* floats from one pair row to the next */
     for (int k = 0; k < Ko; k += 4) {
-        const int32_t *u0 = (const int32_t *)(U + (size_t)k * Ci), *u1 = u0 + Ci, *u2 = u1 + Ci,
-                      *u3 = u2 + Ci;
+        /* word p of a row (a pair of bf16) is read as the float it overlays:
+         * a broadcast moves its bits unchanged */
+        const float *u0 = U + (size_t)k * Ci, *u1 = u0 + Ci, *u2 = u1 + Ci, *u3 = u2 + Ci;
         for (size_t n = 0; n < nc; n += 48) {
             __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00,
                    a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
@@ -143,16 +144,16 @@ BF16_TARGET static void gemm(float *restrict M, const float *restrict U, const f
                 const __m512bh v0 = (__m512bh)_mm512_loadu_si512(v),
                                v1 = (__m512bh)_mm512_loadu_si512(v + 16),
                                v2 = (__m512bh)_mm512_loadu_si512(v + 32);
-                __m512bh b = (__m512bh)_mm512_set1_epi32(u0[p]);
+                __m512bh b = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(u0[p]));
                 a00 = _mm512_dpbf16_ps(a00, b, v0), a01 = _mm512_dpbf16_ps(a01, b, v1);
                 a02 = _mm512_dpbf16_ps(a02, b, v2);
-                b = (__m512bh)_mm512_set1_epi32(u1[p]);
+                b = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(u1[p]));
                 a10 = _mm512_dpbf16_ps(a10, b, v0), a11 = _mm512_dpbf16_ps(a11, b, v1);
                 a12 = _mm512_dpbf16_ps(a12, b, v2);
-                b = (__m512bh)_mm512_set1_epi32(u2[p]);
+                b = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(u2[p]));
                 a20 = _mm512_dpbf16_ps(a20, b, v0), a21 = _mm512_dpbf16_ps(a21, b, v1);
                 a22 = _mm512_dpbf16_ps(a22, b, v2);
-                b = (__m512bh)_mm512_set1_epi32(u3[p]);
+                b = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(u3[p]));
                 a30 = _mm512_dpbf16_ps(a30, b, v0), a31 = _mm512_dpbf16_ps(a31, b, v1);
                 a32 = _mm512_dpbf16_ps(a32, b, v2);
             }
