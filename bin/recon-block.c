@@ -28,6 +28,15 @@ static void usage(void)
            "                     file for pack), so units can run on any host at once\n"
            "      --upfront-steps  keep calib's activation steps instead of fitting the\n"
            "                     unit's steps at its turn (an ablation)\n"
+           "      --tight-units  take a unit's input after its leading nodes without\n"
+           "                     parameters (the classifier's pooling), as the authors'\n"
+           "                     units do (an ablation)\n"
+           "      --qdrop-per-consumer  a quantiser read by several layers of the unit\n"
+           "                     (a block input and its shortcut) draws one QDrop mask\n"
+           "                     per reader, as the authors' code does (an ablation)\n"
+           "      --unfolded-steps M.h5  learn the weight steps in the scale before\n"
+           "                     BatchNorm folding (factors from M.h5, the FP32 model\n"
+           "                     calib read), as the authors' code does (an ablation)\n"
            "  -i, --iters N      iterations per unit (default 20000)\n"
            "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
            "                     at least 1: the authors' choice)\n"
@@ -69,6 +78,7 @@ static void progress_report(void *arg, int unit, long it, long total, double rec
 struct recon_opts {
     int unit, all, indep;
     gn_recon_opts *o;
+    const char *unfolded; /* --unfolded-steps */
 };
 
 /* recon-block's own options (the shared ones are gn_cli_parse's) */
@@ -93,6 +103,9 @@ static int on_opt(void *ctx, int c, const char *arg)
         if (arg && (gn_parse_float(arg, 1e-6, 1, &r->o->es_budget)))
             return gn_usage_error("--early-stop: not a fraction in (0, 1]: '%s'", arg);
         break;
+    case 'T': r->o->tight_units = 1; break;
+    case 'C': r->o->qdrop_per_consumer = 1; break;
+    case 'F': r->unfolded = arg; break;
     }
     return 0;
 }
@@ -103,10 +116,12 @@ int main(int argc, char **argv)
     gn_blas_init(); /* may re-execute the program with a better OpenBLAS kernel (genie-blas(7)) */
     static const struct option lo[] = {
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
-        {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'}, {0, 0, 0, 0}};
+        {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'},
+        {"tight-units", 0, 0, 'T'}, {"qdrop-per-consumer", 0, 0, 'C'}, {"unfolded-steps", 1, 0, 'F'},
+        {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    struct recon_opts ro = {-1, 0, 0, &o};
+    struct recon_opts ro = {-1, 0, 0, &o, NULL};
     int threads = 0, quiet = 0;
     o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
@@ -121,8 +136,8 @@ int main(int argc, char **argv)
     if (all == (unit >= 0)) return gn_usage_error("give exactly one of --unit K and --all");
     if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
     const char *qpath = argv[optind], *dpath = argv[optind + 1];
-    const char *ins[] = {qpath, dpath}, *outs[] = {out};
-    if ((st = gn_cli_check_io(ins, 2, outs, 1)) >= 0) return st;
+    const char *ins[] = {qpath, dpath, ro.unfolded}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, ro.unfolded ? 3 : 2, outs, 1)) >= 0) return st;
     if (threads) gn_set_threads(threads);
     gn_qmodel q;
     gn_dataset d;
@@ -148,6 +163,22 @@ int main(int argc, char **argv)
             free(ds);
             H5Fclose(fh);
         }
+    }
+    float **scales = NULL;
+    if (!rc && ro.unfolded) {
+        char msha[65];
+        gn_graph *fp = NULL;
+        if (gn_model_load(ro.unfolded, &fp) || gn_sha256_file(ro.unfolded, msha))
+            rc = 1;
+        else if (*q.model_sha && strcmp(msha, q.model_sha))
+            rc = gn_err_set("%s: not the FP32 model %s quantises (its SHA-256 differs)", ro.unfolded, qpath);
+        else if (gn_recon_fold_scales(fp, q.g, &scales)) {
+            char m[512];
+            snprintf(m, sizeof m, "%s", gn_err_msg());
+            rc = gn_err_set("%s: %s", ro.unfolded, m);
+        }
+        gn_graph_free(fp);
+        o.wstep_scale = scales;
     }
     if (!rc && !all && !indep)
         for (int k = 0; k < unit; k++)
@@ -208,6 +239,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: early stop: %ld reconstruction iterations in all (%ld without)\n",
                 gn_prog(), total_its, (long)(last - first) * o.iters);
     if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
+    gn_recon_fold_scales_free(scales, q.g->nn);
     gn_qmodel_free(&q);
     gn_dataset_free(&d);
     gn_run_profile_print(stderr); /* GN_PROFILE */

@@ -54,6 +54,14 @@ typedef struct {
     float es_undecided; /* 0.02 */
     long es_every;      /* 0: iters/200, at least 1 */
     int es_patience;    /* 5 */
+    int tight_units;   /* 1: the unit's input is taken after its leading nodes
+                          without parameters (gn_recon_tight_unit) */
+    int qdrop_per_consumer; /* 1: a quantiser that several nodes of the unit
+                          read draws one QDrop mask per reader (0: one mask) */
+    float *const *wstep_scale; /* [nn] or NULL: node j's weight steps are
+                          learned in the unfolded scale, step = c*u per
+                          channel with Adam on u, c = wstep_scale[j] (NULL
+                          entry: as they are); gn_recon_fold_scales */
     const gn_recon_progress *progress; /* NULL: silent */
 } gn_recon_opts;
 
@@ -98,6 +106,33 @@ int gn_recon_batch(size_t n);
  * weights soft (h(v), about FP32 clamped to the grid). Sets q->fitted[k]
  * (q->fitted may be NULL: then the steps are always fitted). */
 void gn_recon_fit_steps(gn_qmodel *q, int k, const float *x, size_t n);
+
+/* Unit u with its input moved past its leading nodes that have no
+ * parameters and read only the unit's input, which nothing else in the
+ * unit reads (the classifier's global pooling and flatten: the unit then
+ * starts at its quantiser, on the pooled vector, as the authors' unit
+ * does). Stops at an activation quantiser or a weight layer, and leaves at
+ * least one node. */
+gn_unit gn_recon_tight_unit(const gn_graph *g, const gn_unit *u);
+
+/* A training graph of unit u of g alone in which every activation
+ * quantiser read by several nodes of the unit is one node per reader (the
+ * first reader keeps the original, each later one reads a copy placed right
+ * after it that shares the step parameter), so that each reader draws its
+ * own QDrop mask, as the authors' code does. Parameters are copied: pmap[i]
+ * receives the index in g of the new graph's parameter i (room for g->np),
+ * orig[j] the node of g that its node j copies (room for 2*(u->last -
+ * u->first)); *su is the unit over the whole new graph. Returns the graph
+ * (the caller frees it), or NULL with an error. */
+gn_graph *gn_recon_split_graph(const gn_graph *g, const gn_unit *u, int *pmap, int *orig, gn_unit *su);
+
+/* The per-channel factors |gamma|/sqrt(var+eps) that gn_fold_bn folded into
+ * each weight-quantised convolution of the quantised graph qg, read from
+ * the FP32 model fp (the same node names): *out gets an array of qg->nn
+ * entries, NULL where no BatchNorm was folded (free with
+ * gn_recon_fold_scales_free). Error when channel counts differ. */
+int gn_recon_fold_scales(const gn_graph *fp, const gn_graph *qg, float ***out);
+void gn_recon_fold_scales_free(float **sc, int nn);
 
 /* Reconstructs unit k of q in place on the calibration images x (n, C,H,W).
  * The x~ input comes from q itself (units before k as they are in q).

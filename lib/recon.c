@@ -139,12 +139,26 @@ static double hard_error(gn_run *rc, const gn_unit *u, int cb, unit_data *d)
     return rec_error(d->YH, d->Y, d->n, d->out_sz, d->oc);
 }
 
+/* A weight step learned in the unfolded scale (gn_recon_opts.wstep_scale):
+ * the step d = c*u per channel, Adam on u with the gradient c*g. */
+typedef struct {
+    float *d, *g;     /* the folded step and its gradient (the graph's) */
+    float *u, *gu;    /* the unfolded step and its gradient (Adam's), owned */
+    const float *c;   /* |gamma|/sigma per channel */
+    size_t n;
+} unfolded_step;
+
 /* registers the unit's weight steps, rounding variables and activation
- * steps with their Adam groups and marks them trainable in r */
-static void add_params(gn_run *r, const gn_unit *u, gn_adam *aw, gn_adam *aa, gn_adam *av)
+ * steps with their Adam groups and marks them trainable in r; a parameter
+ * that two nodes share (one quantiser split per consumer) is registered
+ * once. A weight step with a scale sc[j] is registered as its unfolded
+ * twin, appended to us (*nus of them; us has room for every node). */
+static void add_params(gn_run *r, const gn_unit *u, float *const *sc, gn_adam *aw, gn_adam *aa,
+                       gn_adam *av, unfolded_step *us, int *nus)
 {
     gn_graph *g = r->g;
     memset(r->trainable, 0, (size_t)g->np + 1);
+    *nus = 0;
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];
         int slots[3], ns = 0;
@@ -153,9 +167,18 @@ static void add_params(gn_run *r, const gn_unit *u, gn_adam *aw, gn_adam *aa, gn
         if (nd->op == GN_OP_AQUANT) slots[ns] = GN_P_ASTEP, grp[ns++] = aa;
         for (int s = 0; s < ns; s++) {
             gn_param *p = &g->params[nd->p[slots[s]]];
+            if (r->trainable[nd->p[slots[s]]]) continue;
             r->trainable[nd->p[slots[s]]] = 1;
             if (!p->grad) p->grad = gn_xcalloc(p->n, sizeof(float));
-            gn_adam_add(grp[s], p->data, p->grad, p->n);
+            if (slots[s] == GN_P_WSTEP && sc && sc[j]) {
+                unfolded_step *w = &us[(*nus)++];
+                w->d = p->data, w->g = p->grad, w->c = sc[j], w->n = p->n;
+                w->u = gn_xmalloc(p->n * sizeof(float)), w->gu = gn_xcalloc(p->n, sizeof(float));
+                for (size_t i = 0; i < p->n; i++) w->u[i] = p->data[i] / w->c[i];
+                gn_adam_add(grp[s], w->u, w->gu, w->n);
+            } else {
+                gn_adam_add(grp[s], p->data, p->grad, p->n);
+            }
         }
     }
 }
@@ -288,8 +311,11 @@ static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn
     return stagnant && log->es_share < o->es_undecided;
 }
 
-static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts *o0,
-                  gn_recon_log *log, gn_run *rc, int cb)
+/* trains unit u of g (q's graph, or a split one: gn_recon_split_graph);
+ * sc: the unfolded-step factors by node of g, or NULL; rc runs q's graph
+ * for the early stop's held-out error (not with a split graph) */
+static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const unit_data *d0,
+                  const gn_recon_opts *o0, gn_recon_log *log, gn_run *rc, int cb)
 {
     /* the schedule's length: o0->iters, or the early-stop budget */
     gn_recon_opts so = *o0;
@@ -307,8 +333,6 @@ static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts 
         log->es_sched = so.iters, log->es_every = es.every;
     }
     const long cap = o0->iters;
-    gn_graph *g = q->g;
-    const gn_unit *u = &q->units[k];
     int B = o->batch;
     size_t n = d->n;
     gn_run *r = gn_run_new(g, B, 1);
@@ -321,7 +345,9 @@ static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts 
     gn_adam_init(&aw, o->lr_wstep);
     gn_adam_init(&aa, o->lr_astep);
     gn_adam_init(&av, o->lr_round);
-    add_params(r, u, &aw, &aa, &av);
+    unfolded_step *us = gn_xcalloc((size_t)(u->last - u->first) + 1, sizeof *us);
+    int nus;
+    add_params(r, u, sc, &aw, &aa, &av, us, &nus);
     batch_state bs;
     bs.idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) bs.idx[i] = i;
@@ -343,7 +369,10 @@ static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts 
         gn_run_forward_nodes(r, u->first, u->last);
         double L = rec_loss(r, u, d, bs.picks, B, hw);
         gn_adam_zero_grad(&aw), gn_adam_zero_grad(&aa), gn_adam_zero_grad(&av);
+        for (int i = 0; i < nus; i++) memset(us[i].g, 0, us[i].n * sizeof(float));
         gn_run_backward_nodes(r, GN_WANT_PARAMS, u->first, u->last);
+        for (int i = 0; i < nus; i++)
+            for (size_t c = 0; c < us[i].n; c++) us[i].gu[c] = us[i].c[c] * us[i].g[c];
         /* the rounding loss's value is only logged: it is computed (a pow in
          * double per weight) at the last iteration and when progress asks */
         const int show = it == cap - 1 || check || (pg && pg->due && pg->due(pg->arg, it + 1));
@@ -352,6 +381,8 @@ static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts 
         aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
         aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
+        for (int i = 0; i < nus; i++)
+            for (size_t c = 0; c < us[i].n; c++) us[i].d[c] = us[i].c[c] * us[i].u[c];
         if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
         if (it >= cap - win) rec_acc += L, acc_n++;
         rec_since += L, n_since++;
@@ -371,8 +402,146 @@ static void train(gn_qmodel *q, int k, const unit_data *d0, const gn_recon_opts 
     log->round_last = round_l;
     log->beta_last = beta;
     gn_adam_free(&aw), gn_adam_free(&aa), gn_adam_free(&av);
+    for (int i = 0; i < nus; i++) free(us[i].u), free(us[i].gu);
+    free(us);
     gn_run_free(r);
     free(bs.idx), free(bs.bits), free(bs.picks);
+}
+
+/* readers of tensor t among nodes [from, to) */
+static int readers(const gn_graph *g, int t, int from, int to)
+{
+    int c = 0;
+    for (int j = from; j < to; j++)
+        for (int s = 0; s < g->nodes[j].nin; s++)
+            if (g->nodes[j].in[s] == t) {
+                c++;
+                break;
+            }
+    return c;
+}
+
+gn_unit gn_recon_tight_unit(const gn_graph *g, const gn_unit *u)
+{
+    gn_unit t = *u;
+    while (t.first + 1 < t.last) {
+        const gn_node *nd = &g->nodes[t.first];
+        int params = 0;
+        for (int s = 0; s < GN_NSLOT; s++) params |= nd->p[s] >= 0;
+        if (nd->op == GN_OP_AQUANT || nd->wbits || params || nd->nin != 1 || nd->in[0] != t.in ||
+            readers(g, t.in, t.first, t.last) != 1)
+            break;
+        t.in = nd->out;
+        t.first++;
+    }
+    return t;
+}
+
+gn_graph *gn_recon_split_graph(const gn_graph *g, const gn_unit *u, int *pmap, int *orig, gn_unit *su)
+{
+    gn_graph *g2 = gn_graph_new();
+    int *pm = gn_xmalloc(((size_t)g->np + 1) * sizeof(int)); /* g -> g2 */
+    for (int i = 0; i < g->np; i++) pm[i] = -1;
+    int nr = 0, cap = 2 * (u->last - u->first) + 1;
+    int *rnode = gn_xmalloc((size_t)cap * sizeof(int)), *rfrom = gn_xmalloc((size_t)cap * sizeof(int));
+    int *rto = gn_xmalloc((size_t)cap * sizeof(int)); /* reader rnode reads rfrom as g2's tensor rto */
+    g2->input = gn_graph_tensor(g2, g->t[u->in].name);
+    int rc = 0;
+    for (int j = u->first; j < u->last && !rc; j++) {
+        const gn_node *n = &g->nodes[j];
+        int in[GN_MAXIN], p[GN_NSLOT], out = gn_graph_tensor(g2, g->t[n->out].name);
+        for (int s = 0; s < n->nin; s++) {
+            in[s] = gn_graph_tensor(g2, g->t[n->in[s]].name);
+            for (int e = 0; e < nr; e++)
+                if (rnode[e] == j && rfrom[e] == n->in[s]) in[s] = rto[e];
+        }
+        for (int s = 0; s < GN_NSLOT; s++) {
+            int q = n->p[s];
+            if (q >= 0 && pm[q] < 0) {
+                const gn_param *gp = &g->params[q];
+                pm[q] = gn_graph_add_param(g2, gp->name, gp->ndim, gp->dims, gp->data);
+                if (pm[q] < 0) rc = -1;
+                else pmap[pm[q]] = q;
+            }
+            p[s] = q >= 0 ? pm[q] : -1;
+        }
+        if (rc) break;
+        int copies = n->op == GN_OP_AQUANT ? readers(g, n->out, j + 1, u->last) : 0;
+        for (int c = 0, seen = 0, r = j + 1; c < copies; r++) {
+            int reads = 0;
+            for (int s = 0; s < g->nodes[r].nin; s++) reads |= g->nodes[r].in[s] == n->out;
+            if (!reads) continue;
+            c++;
+            if (!seen++) continue; /* the first reader keeps the original */
+            char nm[512];
+            snprintf(nm, sizeof nm, "%s#%d", g->t[n->out].name, c);
+            rnode[nr] = r, rfrom[nr] = n->out, rto[nr++] = gn_graph_tensor(g2, nm);
+        }
+        for (int e = -1; e < nr; e++) {
+            if (e >= 0 && (rfrom[e] != n->out || n->op != GN_OP_AQUANT)) continue;
+            gn_node *m = gn_graph_add_node(g2, n->op, n->name);
+            char *nm = m->name;
+            *m = *n;
+            m->name = nm;
+            for (int s = 0; s < n->nin; s++) m->in[s] = in[s];
+            m->out = e < 0 ? out : rto[e];
+            for (int s = 0; s < GN_NSLOT; s++) m->p[s] = p[s];
+            orig[g2->nn - 1] = j;
+        }
+    }
+    free(pm), free(rnode), free(rfrom), free(rto);
+    if (!rc) {
+        g2->output = gn_graph_find_tensor(g2, g->t[u->out].name);
+        const gn_tensorinfo *ti = &g->t[u->in];
+        rc = gn_graph_finalize(g2, ti->c, ti->h, ti->w);
+    }
+    if (rc) {
+        gn_graph_free(g2);
+        return NULL;
+    }
+    *su = (gn_unit){.first = 0, .last = g2->nn, .in = g2->input, .out = g2->output};
+    return g2;
+}
+
+int gn_recon_fold_scales(const gn_graph *fp, const gn_graph *qg, float ***out)
+{
+    float **sc = gn_xcalloc((size_t)qg->nn + 1, sizeof(float *));
+    for (int b = 0; b < fp->nn; b++) {
+        const gn_node *bn = &fp->nodes[b];
+        if (bn->op != GN_OP_BN || bn->p[GN_P_MEAN] < 0) continue;
+        int c = -1;
+        for (int k = 0; k < fp->nn; k++)
+            if (fp->nodes[k].out == bn->in[0]) c = k;
+        if (c < 0 || fp->nodes[c].op != GN_OP_CONV || readers(fp, bn->in[0], 0, fp->nn) != 1 ||
+            bn->in[0] == fp->output)
+            continue;
+        int j = -1;
+        for (int k = 0; k < qg->nn && j < 0; k++)
+            if (qg->nodes[k].op == GN_OP_CONV && !strcmp(qg->nodes[k].name, fp->nodes[c].name)) j = k;
+        if (j < 0 || !qg->nodes[j].wbits) continue;
+        const gn_param *ws = &qg->params[qg->nodes[j].p[GN_P_WSTEP]];
+        const float *ga = bn->p[GN_P_GAMMA] >= 0 ? fp->params[bn->p[GN_P_GAMMA]].data : NULL;
+        const float *va = fp->params[bn->p[GN_P_VAR]].data;
+        if (fp->params[bn->p[GN_P_VAR]].n != ws->n) {
+            gn_recon_fold_scales_free(sc, qg->nn);
+            return gn_err_set("%s: %zu channels in the FP32 model, %zu in the quantised one",
+                              qg->nodes[j].name, fp->params[bn->p[GN_P_VAR]].n, ws->n);
+        }
+        sc[j] = gn_xmalloc(ws->n * sizeof(float));
+        for (size_t i = 0; i < ws->n; i++) {
+            double f = fabs(ga ? (double)ga[i] : 1.0) / sqrt((double)va[i] + (double)bn->eps);
+            sc[j][i] = (float)(f > 0 ? f : 1.0);
+        }
+    }
+    *out = sc;
+    return 0;
+}
+
+void gn_recon_fold_scales_free(float **sc, int nn)
+{
+    if (!sc) return;
+    for (int j = 0; j < nn; j++) free(sc[j]);
+    free(sc);
 }
 
 void gn_recon_fit_steps(gn_qmodel *q, int k, const float *x, size_t n)
@@ -396,10 +565,33 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     if (o->batch < 1) return gn_err_set("reconstruction batch %d is not positive", o->batch);
     if (o->early_stop && n < 2)
         return gn_err_set("early stop holds samples out: it needs at least 2 calibration samples, not %zu", n);
-    const gn_unit *u = &q->units[k];
+    if (o->early_stop && o->qdrop_per_consumer)
+        return gn_err_set("early stop and one QDrop mask per consumer do not go together");
+    /* the unit's input is taken after its leading parameter-free nodes
+     * with tight_units (the classifier's pooling and flatten) */
+    gn_unit ut = o->tight_units ? gn_recon_tight_unit(g, &q->units[k]) : q->units[k];
+    const gn_unit *u = &ut;
     memset(log, 0, sizeof *log);
     double t0 = gn_now();
     if (o->lazy_steps) gn_recon_fit_steps(q, k, x, n);
+    /* with qdrop_per_consumer the loop trains a graph of the unit alone, one
+     * quantiser node per consumer (split_graph) */
+    gn_graph *g2 = NULL;
+    gn_unit su;
+    int *pmap = NULL, *orig = NULL;
+    float **sc2 = NULL;
+    if (o->qdrop_per_consumer) {
+        pmap = gn_xmalloc(((size_t)g->np + 1) * sizeof(int));
+        orig = gn_xmalloc((2 * (size_t)(u->last - u->first) + 1) * sizeof(int));
+        if (!(g2 = gn_recon_split_graph(g, u, pmap, orig, &su))) {
+            free(pmap), free(orig);
+            return -1;
+        }
+        if (o->wstep_scale) {
+            sc2 = gn_xcalloc((size_t)g2->nn + 1, sizeof(float *));
+            for (int j = 0; j < g2->nn; j++) sc2[j] = o->wstep_scale[orig[j]];
+        }
+    }
     unit_data d = {.n = n, .in_sz = gn_tensor_size(g, u->in), .out_sz = gn_tensor_size(g, u->out),
                    .oc = g->t[u->out].c};
     d.X = gn_xmalloc(n * d.in_sz * sizeof(float)), d.XT = gn_xmalloc(n * d.in_sz * sizeof(float));
@@ -409,7 +601,15 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     gn_run *rc = gn_run_new(g, cb, 0);
     collect(rc, u, x, cb, &d);
     log->rec_before = hard_error(rc, u, cb, &d);
-    train(q, k, &d, o, log, rc, cb);
+    if (g2) {
+        train(g2, &su, sc2, k, &d, o, log, rc, cb);
+        for (int i = 0; i < g2->np; i++)
+            memcpy(g->params[pmap[i]].data, g2->params[i].data, g2->params[i].n * sizeof(float));
+        gn_graph_free(g2);
+        free(pmap), free(orig), free(sc2);
+    } else {
+        train(g, u, o->wstep_scale, k, &d, o, log, rc, cb);
+    }
     /* after: hard rounding, plain quantisers */
     count_undecided(g, u, log);
     log->rec_after = hard_error(rc, u, cb, &d);

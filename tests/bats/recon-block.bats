@@ -12,7 +12,7 @@ params_of() { h5ls "$1/params" | awk '{print $1}'; }
   run recon-block --help
   assert_success
   assert_output --partial "Usage: recon-block Q.h5 DATA.h5 (--unit K | --all)"
-  for o in --unit --all --independent --upfront-steps --iters --batch --seed --no-qdrop --early-stop --threads --output --quiet --version; do
+  for o in --unit --all --independent --upfront-steps --tight-units --qdrop-per-consumer --unfolded-steps --iters --batch --seed --no-qdrop --early-stop --threads --output --quiet --version; do
     assert_output --partial -- "$o"
   done
 }
@@ -139,6 +139,37 @@ units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/
   # and they did change from the calibrated model's
   run h5diff -q "$q" unit.0.h5 /params/%2Fconv1%2FConv.wq.rounding /params/%2Fconv1%2FConv.wq.rounding
   assert_failure 1
+}
+
+@test "recon-block: the audit options (--tight-units, --qdrop-per-consumer, --unfolded-steps) change what they should" {
+  q=$(q44); d=$(fmnist_n train 64)
+  st=/params/%2Flayer1%2Flayer1.0%2Fconv1%2FConv.wq.step
+  recon-block "$q" "$d" --unit 1 --iters 5 --batch 8 -t 1 -q -o base.h5 2>/dev/null
+  # weight steps learned before folding: the same model, another step
+  run recon-block "$q" "$d" --unit 1 --iters 5 --batch 8 -t 1 -q --unfolded-steps "$(ref_model)" -o uf.h5
+  assert_success
+  run h5diff -q base.h5 uf.h5 "$st" "$st"
+  assert_failure 1
+  # one QDrop mask per reader of the block input: other draws, other parameters
+  run recon-block "$q" "$d" --unit 1 --iters 5 --batch 8 -t 1 -q --qdrop-per-consumer -o pc.h5
+  assert_success
+  run h5diff -q base.h5 pc.h5 "$st" "$st"
+  assert_failure 1
+  # the classifier's unit: the same error before, trained on pooled inputs
+  run recon-block "$q" "$d" --unit 10 --iters 5 --batch 8 -t 1 -q -o c0.h5
+  a=$(printf '%s\n' "$output" | sed -n 's/.*unit 10 .*: rec \([0-9.eE+-]*\) -> .* (train \([0-9.eE+-]*\) .*/\1 \2/p')
+  run recon-block "$q" "$d" --unit 10 --iters 5 --batch 8 -t 1 -q --tight-units -o c1.h5
+  assert_success
+  b=$(printf '%s\n' "$output" | sed -n 's/.*unit 10 .*: rec \([0-9.eE+-]*\) -> .* (train \([0-9.eE+-]*\) .*/\1 \2/p')
+  echo "unit 10 rec before, train first: $a / $b"
+  [ -n "$a" ] && [ "${a% *}" = "${b% *}" ] && [ "${a#* }" != "${b#* }" ]
+  # --unfolded-steps wants the FP32 model calib read
+  run recon-block "$q" "$d" --unit 1 --iters 5 -t 1 -q --unfolded-steps "$ROOT/data/fmnist-resnet20.h5" -o bad.h5
+  assert_failure 1
+  assert_output --partial "fmnist-resnet20.h5: not the FP32 model"
+  run recon-block "$q" "$d" --unit 1 --iters 5 -t 1 -q --unfolded-steps "$q" -o bad.h5
+  assert_failure 1
+  assert_no_output . bad
 }
 
 @test "recon-block: wrong kinds and shapes are refused, no output" {

@@ -627,6 +627,155 @@ static void test_lazy_steps(void)
     free(x);
 }
 
+/* a calibrated qmodel of tiny() on x (deterministic: the same each call) */
+static void tiny_q(gn_graph *g, const float *x, int n, gn_qmodel *q)
+{
+    gn_qconfig cfg = {.wbits = 2, .abits = 4, .first_last = 8};
+    int folded = 0;
+    GN_ASSERT(gn_calibrate(g, x, n, &cfg, q, &folded) == 0 && q->nunits == 3);
+}
+
+/* the issue-13 audit's three options (recon-block --tight-units,
+ * --qdrop-per-consumer, --unfolded-steps) */
+static void test_recon_options(void)
+{
+    gn_graph *g = tiny();
+    enum { N = 64 };
+    float *x = malloc(N * 72 * sizeof(float));
+    for (int i = 0; i < N * 72; i++) x[i] = urand(-1, 1);
+    gn_qmodel q, q2;
+    tiny_q(g, x, N, &q), tiny_q(g, x, N, &q2);
+    gn_graph *qg = q.g;
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    o.iters = 200, o.batch = 8;
+    gn_recon_log lg, lg2;
+
+    /* tight units: only the classifier's unit moves, past gap, to its quantiser */
+    gn_unit t0 = gn_recon_tight_unit(qg, &q.units[0]), t1 = gn_recon_tight_unit(qg, &q.units[1]);
+    gn_unit t2 = gn_recon_tight_unit(qg, &q.units[2]);
+    CHECK(t0.first == q.units[0].first && t0.in == q.units[0].in);
+    CHECK(t1.first == q.units[1].first && t1.in == q.units[1].in);
+    CHECK(qg->nodes[q.units[2].first].op == GN_OP_GAP);
+    CHECK(t2.first == q.units[2].first + 1 && qg->nodes[t2.first].op == GN_OP_AQUANT);
+    CHECK(t2.in == qg->nodes[q.units[2].first].out && t2.last == q.units[2].last && t2.out == q.units[2].out);
+    for (int k = 0; k < 2; k++) {
+        CHECK(gn_recon_unit(&q, k, x, N, &o, &lg) == 0);
+        CHECK(gn_recon_unit(&q2, k, x, N, &o, &lg2) == 0);
+    }
+    CHECK(gn_recon_unit(&q, 2, x, N, &o, &lg) == 0);
+    o.tight_units = 1;
+    CHECK(gn_recon_unit(&q2, 2, x, N, &o, &lg2) == 0);
+    o.tight_units = 0;
+    CHECK(lg.rec_before == lg2.rec_before); /* the same unit before training */
+    CHECK(lg.rec_first != lg2.rec_first);   /* input QDrop on the pooled vector */
+    gn_qmodel_free(&q), gn_qmodel_free(&q2);
+
+    /* one QDrop mask per consumer: unit 1's input quantiser feeds c2 and the
+     * shortcut; the training graph has a copy of it for the shortcut */
+    tiny_q(g, x, N, &q), qg = q.g;
+    const gn_unit *u = &q.units[1];
+    int *pmap = malloc((size_t)qg->np * sizeof(int)), *orig = malloc(2 * (size_t)(u->last - u->first) * sizeof(int));
+    gn_unit su;
+    gn_graph *g2 = gn_recon_split_graph(qg, u, pmap, orig, &su);
+    CHECK(g2 != NULL);
+    if (g2) {
+        CHECK(g2->nn == u->last - u->first + 1 && su.first == 0 && su.last == g2->nn);
+        CHECK(gn_graph_count_op(g2, GN_OP_AQUANT) == 3);
+        const gn_node *a = &g2->nodes[0], *b = &g2->nodes[1], *add = NULL, *c2 = NULL;
+        CHECK(a->op == GN_OP_AQUANT && b->op == GN_OP_AQUANT && a->p[GN_P_ASTEP] == b->p[GN_P_ASTEP]);
+        CHECK(orig[0] == u->first && orig[1] == u->first && pmap[a->p[GN_P_ASTEP]] == qg->nodes[u->first].p[GN_P_ASTEP]);
+        for (int j = 0; j < g2->nn; j++) {
+            if (g2->nodes[j].op == GN_OP_ADD) add = &g2->nodes[j];
+            if (g2->nodes[j].op == GN_OP_CONV && !c2) c2 = &g2->nodes[j];
+        }
+        CHECK(add && c2 && c2->in[0] == a->out && (add->in[0] == b->out || add->in[1] == b->out));
+        /* with QDrop the two readers see different masks; without, the same values */
+        enum { B = 8 };
+        gn_run *r = gn_run_new(g2, B, 0);
+        gn_rng rng;
+        gn_rng_seed(&rng, 7, 0);
+        r->qmode = 1, r->soft_first = 0, r->soft_last = g2->nn;
+        size_t cnt = (size_t)B * gn_tensor_size(g2, g2->input);
+        for (int pass = 0; pass < 2; pass++) {
+            r->qdrop_rng = pass ? NULL : &rng;
+            for (size_t i = 0; i < cnt; i++) r->val[g2->input][i] = urand(0, 2);
+            r->b = B;
+            gn_run_forward_nodes(r, 0, g2->nn);
+            size_t diff = 0;
+            for (size_t i = 0; i < cnt; i++) diff += r->val[a->out][i] != r->val[b->out][i];
+            if (pass == 0) CHECK(diff > cnt / 8 && diff < cnt - cnt / 8); /* about 1/2 of the quantised ones */
+            else CHECK(diff == 0);
+        }
+        gn_run_free(r);
+        gn_graph_free(g2);
+    }
+    free(pmap), free(orig);
+    /* without QDrop the split graph learns what the unit itself learns */
+    tiny_q(g, x, N, &q2);
+    CHECK(gn_recon_unit(&q, 0, x, N, &o, &lg) == 0);
+    CHECK(gn_recon_unit(&q2, 0, x, N, &o, &lg2) == 0);
+    o.qdrop = 0, o.input_drop = 0;
+    CHECK(gn_recon_unit(&q, 1, x, N, &o, &lg) == 0);
+    o.qdrop_per_consumer = 1;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg2) == 0);
+    double md = 0;
+    for (int j = u->first; j < u->last; j++)
+        for (int sl = 0; sl < GN_NSLOT; sl++) {
+            int pi = qg->nodes[j].p[sl];
+            if (pi < 0) continue;
+            const gn_param *p1 = &qg->params[pi], *p2 = &q2.g->params[pi];
+            for (size_t i = 0; i < p1->n; i++) md = fmax(md, fabs((double)p1->data[i] - p2->data[i]));
+        }
+    fprintf(stderr, "per-consumer masks without QDrop: largest parameter difference %.3g\n", md);
+    CHECK(md < 1e-4);
+    CHECK(fabs(lg.rec_after - lg2.rec_after) < 1e-4 * lg.rec_after);
+    o.qdrop_per_consumer = 0, o.qdrop = 1, o.input_drop = 1;
+    gn_qmodel_free(&q), gn_qmodel_free(&q2);
+
+    /* unfolded steps: the factors are |gamma|/sigma of the folded BNs, and
+     * Adam's first step moves each channel's step by about factor*lr */
+    tiny_q(g, x, N, &q), qg = q.g;
+    float **sc = NULL;
+    CHECK(gn_recon_fold_scales(g, qg, &sc) == 0);
+    int nconv = 0;
+    for (int j = 0; j < qg->nn; j++) {
+        const gn_node *nd = &qg->nodes[j];
+        if (nd->op == GN_OP_LINEAR) CHECK(sc[j] == NULL);
+        if (nd->op != GN_OP_CONV) continue;
+        CHECK(sc[j] != NULL);
+        if (!sc[j]) continue;
+        nconv++;
+        char nm[32];
+        snprintf(nm, sizeof nm, "%s.g", nd->name);
+        const float *ga = g->params[gn_graph_find_param(g, nm)].data;
+        snprintf(nm, sizeof nm, "%s.v", nd->name);
+        const float *va = g->params[gn_graph_find_param(g, nm)].data;
+        for (int c = 0; c < 4; c++) CHECK(fabsf(sc[j][c] - fabsf(ga[c]) / sqrtf(va[c] + 1e-5f)) < 1e-6f * sc[j][c]);
+    }
+    CHECK(nconv == 3);
+    int c1 = q.units[0].first;
+    CHECK(qg->nodes[c1].op == GN_OP_CONV);
+    float *st = qg->params[qg->nodes[c1].p[GN_P_WSTEP]].data, s0[4];
+    memcpy(s0, st, sizeof s0);
+    o.iters = 1, o.wstep_scale = sc;
+    CHECK(gn_recon_unit(&q, 0, x, N, &o, &lg) == 0);
+    for (int c = 0; c < 4; c++) {
+        double moved = fabs((double)st[c] - s0[c]);
+        CHECK(fabs(moved - sc[c1][c] * o.lr_wstep) < 0.01 * sc[c1][c] * o.lr_wstep);
+    }
+    gn_qmodel_free(&q);
+    tiny_q(g, x, N, &q), qg = q.g;
+    st = qg->params[qg->nodes[c1].p[GN_P_WSTEP]].data;
+    o.wstep_scale = NULL;
+    CHECK(gn_recon_unit(&q, 0, x, N, &o, &lg) == 0);
+    for (int c = 0; c < 4; c++) CHECK(fabs(fabs((double)st[c] - s0[c]) - o.lr_wstep) < 0.01 * o.lr_wstep);
+    gn_recon_fold_scales_free(sc, qg->nn);
+    gn_qmodel_free(&q);
+    gn_graph_free(g);
+    free(x);
+}
+
 static void test_reference_units(void)
 {
     gn_graph *g = NULL, *f = NULL, *qg = NULL;
@@ -744,6 +893,7 @@ int main(void)
     test_pack_codes();
     test_fold_units_recon();
     test_lazy_steps();
+    test_recon_options();
     test_reference_units();
     test_layer_names();
     return check_summary("test_quant");
