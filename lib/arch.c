@@ -1,5 +1,6 @@
-/* arch.c - architectures built in code (see gn_arch.h): ResNet-20 and a
- * small MobileNetV2, named like their PyTorch modules so that a model
+/* arch.c - architectures built in code (see gn_arch.h): ResNet-20, a
+ * small Bottleneck ResNet, a small MobileNetV2, ImageNet's ResNet-18/50 and
+ * MobileNetV2, named like their PyTorch modules so that a model
  * trained here and one exported from PyTorch read the same.
  * What this does not do: any architecture taken from a file (onnx2h5 does
  * that), or choose a training recipe (train.c). */
@@ -201,6 +202,31 @@ static int build_resnet50(builder *b, int C, int classes)
     return build_imagenet_resnet(b, C, classes, blocks, 1);
 }
 
+/* ---- Bottleneck ResNet for 28x28 -------------------------------------------- */
+
+/* stem conv3x3 C->16, BN, ReLU; three stages of two Bottlenecks of width
+ * 16, 32, 64 (outputs 64, 128, 256; stride 2 on the 3x3 of the first block
+ * of layer2 and layer3, a 1x1 conv + BN shortcut on each stage's first
+ * block), global average pool, fc 256->classes */
+static int build_resnet_bneck(builder *b, int C, int classes)
+{
+    int h = conv(b, "conv1", b->g->input, C, 16, 3, 1, 1); // (16,H,W)
+    h = bn(b, "bn1", h, 16);
+    h = unary(b, GN_OP_RELU, "relu", h);
+    int cin = 16;
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < 2; k++) {
+            char pre[32];
+            int w = 16 << s, stride = s > 0 && k == 0 ? 2 : 1;
+            snprintf(pre, sizeof pre, "layer%d.%d", s + 1, k);
+            h = bottleneck(b, pre, h, cin, w, stride);
+            cin = 4 * w;
+        }                                                   // (256,H/4,W/4)
+    h = unary(b, GN_OP_GAP, "avgpool", h);                 // (256,1,1)
+    h = unary(b, GN_OP_FLATTEN, "flatten", h);
+    return linear(b, "fc", "logits", h, cin, classes);     // (classes,1,1)
+}
+
 /* ---- MobileNetV2-tiny ------------------------------------------------------ */
 
 /* (expansion t, output channels c, repeats n, stride of the first s).
@@ -299,12 +325,13 @@ static const struct {
 } archs[] = {
     {"resnet20", build_resnet20},
     {"mbv2-tiny", build_mbv2_tiny},
+    {"resnet-bneck", build_resnet_bneck},
     {"resnet18", build_resnet18},
     {"resnet50", build_resnet50},
     {"mobilenet_v2", build_mobilenet_v2},
 };
 
-const char *gn_arch_list(void) { return "resnet20, mbv2-tiny, resnet18, resnet50, mobilenet_v2"; }
+const char *gn_arch_list(void) { return "resnet20, mbv2-tiny, resnet-bneck, resnet18, resnet50, mobilenet_v2"; }
 
 static int find_arch(const char *name)
 {

@@ -5,6 +5,9 @@
  *            the PyTorch module names (conv1, bn1, layer1.0.conv1, ...,
  *            layer2.0.downsample.0, fc).
  * mbv2-tiny  a small MobileNetV2 (Sandler et al. 2018) for 28x28 inputs.
+ * resnet-bneck  a small Bottleneck ResNet for 28x28 inputs: three stages of
+ *            two torchvision (v1.5) Bottlenecks of width 16, 32, 64.
+ * resnet18, resnet50, mobilenet_v2  torchvision's ImageNet networks.
  * The exact layer tables are in man/man1/train.1.
  *
  * Initialisation (documented in train(1)): conv weights kaiming-normal,

@@ -2,7 +2,8 @@
 # pipelines/teacher.sh - rebuilds the bundled teacher models, data/fmnist-ARCH.h5,
 # with genie's own `train` and the recipe of train(1) (`make teacher`).
 #
-# Usage: pipelines/teacher.sh [ARCH...]      (default: resnet20 mbv2-tiny)
+# Usage: pipelines/teacher.sh [ARCH...]      (default: resnet20 mbv2-tiny;
+# also resnet-bneck)
 # Environment: EPOCHS (15), SEED (1), THREADS (2), WORK (out/teacher: the
 # imported datasets, checkpoints and logs).
 # An interrupted run picks up from its last checkpoint when started again.
@@ -17,8 +18,8 @@ for a in "$@"; do
   case $a in
     -h|--help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) usage_error "unknown option '$a'" ;;
-    resnet20|mbv2-tiny) ;;
-    *) usage_error "unknown architecture '$a' (resnet20 or mbv2-tiny)" ;;
+    resnet20|mbv2-tiny|resnet-bneck) ;;
+    *) usage_error "unknown architecture '$a' (resnet20, mbv2-tiny or resnet-bneck)" ;;
   esac
 done
 FM=/usr/share/datasets/fashion-mnist

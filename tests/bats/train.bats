@@ -79,7 +79,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
   d=$(fmnist_n train 96)
   run train --arch resnet21 --data "$d" -o m.h5
   assert_failure 2
-  assert_output --partial "train: --arch: unknown architecture 'resnet21' (known: resnet20, mbv2-tiny, resnet18, resnet50, mobilenet_v2)"
+  assert_output --partial "train: --arch: unknown architecture 'resnet21' (known: resnet20, mbv2-tiny, resnet-bneck, resnet18, resnet50, mobilenet_v2)"
   assert_output --partial "Try 'train --help'"
   run train --arch resnet20 --data "$d" --epochs 0 -o m.h5
   assert_failure 2

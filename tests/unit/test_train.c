@@ -2,7 +2,7 @@
  * SGD (Nesterov and classical) against hand-computed steps, the cosine
  * schedule, pad-crop-flip augmentation cell by cell, resnet20 against the
  * PyTorch-exported fixture (parameter names and shapes, and the same logits
- * when given its weights), mbv2-tiny's size, and a tiny training run: same
+ * when given its weights), mbv2-tiny's and resnet-bneck's size, and a tiny training run: same
  * seed => same bits, checkpoint + resume == uninterrupted, loss goes down.
  * Run from the repository root. */
 #include <math.h>
@@ -216,6 +216,34 @@ static void test_mbv2(void)
     CHECK(gn_arch_build("resnet21", 1, 28, 28, 10, 1, &g) != 0);
     CHECK(strstr(gn_err_msg(), "unknown architecture 'resnet21'") != NULL);
     CHECK(gn_arch_build("resnet20", 0, 28, 28, 10, 1, &g) != 0);
+}
+
+/* resnet-bneck at 1x28x28: the count of train(1) (torchvision's Bottleneck,
+ * summed by hand), six Bottlenecks with a downsample on each stage's first,
+ * maps 28, 14, 7 and 256 channels at the end */
+static void test_resnet_bneck(void)
+{
+    gn_graph *g = NULL;
+    CHECK(gn_arch_build("resnet-bneck", 1, 28, 28, 10, 1, &g) == 0);
+    if (!g) return;
+    size_t n = gn_arch_count_trainable(g);
+    printf("resnet-bneck: %zu trainable parameters, %d nodes\n", n, g->nn);
+    CHECK(n == 220090);
+    CHECK(gn_graph_count_op(g, GN_OP_ADD) == 6);
+    CHECK(gn_graph_count_op(g, GN_OP_CONV) == 1 + 6 * 3 + 3);
+    CHECK(gn_graph_count_op(g, GN_OP_BN) == 1 + 6 * 3 + 3);
+    static const struct { const char *t; int c, hw; } m[] = {
+        {"layer1.0.relu3", 64, 28}, {"layer2.0.conv1", 32, 28}, {"layer2.0.conv2", 32, 14},
+        {"layer2.1.relu3", 128, 14}, {"layer3.0.downsample.1", 256, 7}, {"layer3.1.relu3", 256, 7},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
+        int k = gn_graph_find_tensor(g, m[i].t);
+        CHECK(k >= 0);
+        if (k >= 0) CHECK(g->t[k].c == m[i].c && g->t[k].h == m[i].hw && g->t[k].w == m[i].hw);
+    }
+    CHECK(gn_graph_find_param(g, "layer1.1.downsample.0.weight") < 0); /* identity shortcut */
+    CHECK(g->t[g->output].c == 10);
+    gn_graph_free(g);
 }
 
 /* torchvision's ImageNet networks at 3x224x224, 1000 classes: the
@@ -478,6 +506,7 @@ int main(void)
     test_augment();
     test_resnet20();
     test_mbv2();
+    test_resnet_bneck();
     test_imagenet_archs();
     test_fusion();
     test_training();
