@@ -2,10 +2,10 @@
 # pipelines/teacher.sh - rebuilds the bundled teacher models, data/fmnist-ARCH.h5,
 # with genie's own `train` and the recipe of train(1) (`make teacher`).
 #
-# Usage: pipelines/teacher.sh [ARCH...]      (default: resnet20 mbv2-tiny;
-# also resnet-bneck)
-# Environment: EPOCHS (15), SEED (1), THREADS (2), WORK (out/teacher: the
-# imported datasets, checkpoints and logs).
+# Usage: pipelines/teacher.sh [ARCH...]  (default: resnet20 mbv2-tiny resnet-bneck)
+# Environment: EPOCHS (15 for resnet20 and mbv2-tiny, 5 for resnet-bneck),
+# SEED (1), THREADS (2), WORK (out/teacher: the imported datasets,
+# checkpoints and logs).
 # An interrupted run picks up from its last checkpoint when started again.
 # Each model is written atomically: the old one stays until the new is complete.
 # One architecture after the other: each run takes every core it is given.
@@ -24,10 +24,10 @@ for a in "$@"; do
 done
 FM=/usr/share/datasets/fashion-mnist
 WORK=${WORK:-out/teacher}
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-}
 SEED=${SEED:-1}
 THREADS=${THREADS:-2}
-[[ $EPOCHS =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "EPOCHS=$EPOCHS: not a positive count"
+[ -z "$EPOCHS" ] || [[ $EPOCHS =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "EPOCHS=$EPOCHS: not a positive count"
 [[ $THREADS =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "THREADS=$THREADS: not a positive count"
 [[ $SEED =~ ^[0-9]{1,19}$ ]] || usage_error "SEED=$SEED: not a non-negative integer"
 cd "$(dirname "$0")/.."
@@ -39,16 +39,20 @@ for s in train t10k; do
   [ -f "$f" ] || idx2h5 "$FM/$s-images-idx3-ubyte.gz" "$FM/$s-labels-idx1-ubyte.gz" \
     --mean 0.2860 --std 0.3530 -o "$f"
 done
-[ $# -gt 0 ] || set -- resnet20 mbv2-tiny
+[ $# -gt 0 ] || set -- resnet20 mbv2-tiny resnet-bneck
 for arch in "$@"; do
+  epochs=$EPOCHS
+  if [ -z "$epochs" ]; then
+    case $arch in resnet-bneck) epochs=5 ;; *) epochs=15 ;; esac
+  fi
   out=data/fmnist-$arch.h5
   ckpt=$WORK/fmnist-$arch.ckpt.h5
   resume=
   [ -f "$ckpt" ] && resume=--resume
-  echo "teacher: $arch -> $out (epochs $EPOCHS, seed $SEED, $THREADS threads) $resume" >&2
+  echo "teacher: $arch -> $out (epochs $epochs, seed $SEED, $THREADS threads) $resume" >&2
   start=$(date +%s)
   train --arch "$arch" --data "$WORK/fmnist-train.h5" --test "$WORK/fmnist-t10k.h5" \
-    --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" --checkpoint "$ckpt" $resume -o "$out"
+    --epochs "$epochs" --seed "$SEED" --threads "$THREADS" --checkpoint "$ckpt" $resume -o "$out"
   echo "teacher: $arch trained in $(( $(date +%s) - start )) s (this invocation)" >&2
   genie-eval "$out" "$WORK/fmnist-t10k.h5" -q
 done
