@@ -50,6 +50,9 @@
 #                  round r is the stage OUT/jq.r.h5, its units in
 #                  OUT/round.r/; see genie-parallel(7)) (sequential)
 #   ROUNDS         rounds of MODE=jacobi (3)
+#   ROUND_ITERS    reconstruction iterations per unit in rounds 2..ROUNDS of
+#                  MODE=jacobi: each starts from the round before, and a
+#                  round's wall time is its iterations (RECON_ITERS)
 #   SEED           seed of distill and recon-block (0)
 #   JOBS           processes GNU parallel runs at a time, on each host (2)
 #   THREADS        OpenBLAS threads of each program (all cores; under GNU
@@ -103,6 +106,7 @@ EARLY_STOP    ?=
 RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge 32 ] && echo $$(( s / 32 )) || echo 1)
 MODE          ?= sequential
 ROUNDS        ?= 3
+ROUND_ITERS   ?=
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
@@ -118,6 +122,7 @@ QUIET         ?=
 OUT           ?= out/$(basename $(notdir $(MODEL)))-w$(WBITS)a$(ABITS)-$(if $(REAL),real,$(METHOD))
 
 SHELL       := /bin/bash
+comma       := ,
 .SHELLFLAGS := -eo pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -161,6 +166,9 @@ $(if $(RETRIES),$(call count,RETRIES,$(RETRIES),1,100))
 $(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
 $(if $(filter $(MODE),sequential independent jacobi),,$(error MODE=$(MODE): expected sequential, independent or jacobi))
 $(call count,ROUNDS,$(ROUNDS),1,100)
+$(if $(ROUND_ITERS),$(call count,ROUND_ITERS,$(ROUND_ITERS),1,100000000))
+$(if $(ROUND_ITERS),$(if $(filter jacobi,$(MODE)),,$(error ROUND_ITERS=$(ROUND_ITERS) takes MODE=jacobi, not $(MODE))))
+RITERS := $(or $(ROUND_ITERS),$(RECON_ITERS))
 $(if $(filter-out 0 1,$(EARLY_STOP)),$(error EARLY_STOP=$(EARLY_STOP): expected 1 or empty))
 $(if $(filter 1,$(EARLY_STOP)),$(if $(filter sequential,$(MODE)),,$(error EARLY_STOP=1 takes MODE=sequential, not $(MODE))))
 ES := $(if $(filter 1,$(EARLY_STOP)),--early-stop)
@@ -214,6 +222,7 @@ $(call stamp,calib,data=$(CAL) wbits=$(WBITS) abits=$(ABITS) first_last=$(FIRST_
 $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$(SEED)$(if $(ES), early_stop=1))
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
+$(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -273,10 +282,11 @@ else ifeq ($(MODE),jacobi)
 # round r: every unit at once from jq.r-1.h5 (q.0.h5 for round 1), its unit
 # files in round.r/, and jq.r.h5 that model with them applied (pack
 # --qmodel); each round a stage of its own, so an interrupted run resumes at
-# its round. More ROUNDS later reuses the rounds made.
+# its round. More ROUNDS later reuses the rounds made. Round 1 runs
+# RECON_ITERS iterations per unit, the later ones ROUND_ITERS.
 define jacobi_round
-$(OUT)/jq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/jq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args
-	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) \
+$(OUT)/jq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/jq.$(shell echo $$(( $(1) - 1 ))).h5 $(OUT)/round_iters.args) $(CAL) $(OUT)/recon.args
+	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(if $(filter 1,$(1)),$(RECON_ITERS),$(RITERS)) -b $(RECON_BATCH) \
 	  -s $(SEED) $(THR) $(PAR) --joblog $(OUT)/recon.$(1).joblog -d $(OUT)/round.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
@@ -308,7 +318,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS), )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -318,7 +328,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first)))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \

@@ -20,6 +20,10 @@
 #                       round 1's unit files go to DIR, round r's to
 #                       DIR/round.r, and the quantised model after round r
 #                       (every unit of that round applied) to DIR/q.round.r.h5
+#   --round-iters N     recon-block --iters of rounds 2 and later (default:
+#                       --iters): each starts from the round before, so it
+#                       can do with fewer, and a round's wall time is its
+#                       iterations
 #   --next FILE         also write the quantised model after the last round
 #                       (pack --qmodel): the input of a further round
 #   -f, --force         redo every unit, even those already made
@@ -55,7 +59,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
     -d|--dir) [ $# -ge 2 ] || usage_error "$1 needs a value"; dir=$2; shift 2 ;;
     -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a value"; out=$2; shift 2 ;;
     -r|--rounds) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; rounds=$2; shift 2 ;;
+    --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
     -q|--quiet) quiet=-q; shift ;;
@@ -94,7 +99,9 @@ joblog0=$gp_joblog
 
 # one round: every unit of quantised model $1 at once, unit files in $2
 round() {
-  local q=$1 dir=$2 settings stamp todo k f work w qn dn st
+  local q=$1 dir=$2 settings stamp todo k f work w qn dn st iters=$iters
+  # rounds after the first: --round-iters, when given
+  [ "$r" = 1 ] || iters=${round_iters:-$iters}
   gp_joblog=${joblog0:-$dir/recon.joblog}
   [ -z "$joblog0" ] || [ "$rounds" = 1 ] || gp_joblog=$joblog0.$r
   mkdir -p "$dir"

@@ -141,6 +141,37 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_output --partial "ROUNDS=0: expected an integer in 1..100"
 }
 
+@test "genie.mk MODE=jacobi ROUND_ITERS: later rounds cached with their own iterations, as recon-block makes them" {
+  cp "$(ref_model)" model.h5
+  real=$(fmnist_n train 64); test=$(fmnist_n t10k 200)
+  args=(-f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=3 RECON_BATCH=4 TEST="$test"
+        OUT=out THREADS=1 JOBS=2 QUIET=1 MODE=jacobi ROUNDS=2)
+  run make "${args[@]}" ROUND_ITERS=1
+  echo "$output"
+  assert_success
+  assert_output --partial "recon-parallel.sh -j 2 -i 3 -b 4"
+  assert_output --partial "recon-parallel.sh -j 2 -i 1 -b 4"
+  assert_output --partial "-d out/round.2 -q --next out/jq.2.h5 out/jq.1.h5"
+  run cat out/summary.txt
+  assert_output --partial "jacobi (2 rounds, 1 iterations per unit after the first), 3 iterations per unit"
+  grep -q '"rounds": 2, "round_iters": 1, "recon_iters": 3,' out/result.json
+  # a round-2 unit is recon-block --independent --iters 1 on the model after round 1
+  (cd out && recon-block jq.1.h5 real.h5 --unit 4 --independent --iters 1 --batch 4 --seed 0 --threads 1 -q -o ../u4.h5)
+  cmp u4.h5 out/round.2/unit.4.h5
+  (cd out && recon-block jq.1.h5 real.h5 --unit 4 --independent --iters 3 --batch 4 --seed 0 --threads 1 -q -o ../u4.3.h5)
+  ! cmp -s u4.3.h5 out/round.2/unit.4.h5
+  # cached; another ROUND_ITERS redoes round 2, not round 1
+  run make -q "${args[@]}" ROUND_ITERS=1
+  assert_success
+  run make -n "${args[@]}" ROUND_ITERS=2
+  assert_output --partial "recon-parallel.sh -j 2 -i 2 -b 4"
+  refute_output --partial "out/round.1 "
+  refute_output --partial "-i 3"
+  run make -s "${args[@]}" MODE=sequential ROUND_ITERS=2
+  assert_failure 2
+  assert_output --partial "ROUND_ITERS=2 takes MODE=jacobi, not sequential"
+}
+
 @test "genie.mk zero-shot: bnstats and distill batches with GNU parallel, then h5cat" {
   for p in bnstats distill h5cat; do [ -x "$ROOT/bin/$p" ] || skip "bin/$p is not built"; done
   m=$(ref_model)
