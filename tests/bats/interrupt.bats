@@ -51,7 +51,10 @@ finals() { (cd "$1/out" && ls | grep -vE '\.tmp|joblog|\.args$' | sort); }
       sleep "$(awk -v d="$delay" 'BEGIN{printf "%.3f", d/1000}')"
       pkill -KILL -s "$pid" 2>/dev/null && kills=$((kills + 1))
       wait "$pid" 2>/dev/null || true
-      while pgrep -s "$pid" >/dev/null; do sleep 0.05; done
+      # kill again until the session is empty: GNU parallel forks placeholder
+      # `sleep 10101` processes at start-up, and one forked after pkill read
+      # the process list would outlive the kill by hours
+      while pgrep -s "$pid" >/dev/null; do pkill -KILL -s "$pid" 2>/dev/null; sleep 0.05; done
       # whatever carries a final name now is complete
       for f in $(finals run); do
         cmp -s "ref/out/$f" "run/out/$f" || { echo "seed $seed round $round: out/$f is partial or differs"; false; }
