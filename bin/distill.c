@@ -221,6 +221,8 @@ static int parse(int argc, char **argv, struct opts *o)
     if (st >= 0) return st;
     if (argc - optind != 2) return gn_usage_error("expected MODEL and STATS files, got %d argument(s)", argc - optind);
     if (!o->out) return gn_usage_error("no output file given (-o)");
+    /* noise has no iterations: --early-stop has nothing to stop (distill(1)) */
+    if (o->d.method == GN_DISTILL_NOISE) o->d.early_stop = 0;
     if (o->n % o->d.batch)
         return gn_usage_error("-n %ld is not a multiple of the batch size %d", o->n, o->d.batch);
     if (o->batch_index >= o->n / o->d.batch)

@@ -135,6 +135,8 @@ int main(int argc, char **argv)
     if (!out) return gn_usage_error("no output file given (-o)");
     if (all == (unit >= 0)) return gn_usage_error("give exactly one of --unit K and --all");
     if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
+    if (o.early_stop && o.qdrop_per_consumer)
+        return gn_usage_error("--qdrop-per-consumer does not go with --early-stop");
     const char *qpath = argv[optind], *dpath = argv[optind + 1];
     const char *ins[] = {qpath, dpath, ro.unfolded}, *outs[] = {out};
     if ((st = gn_cli_check_io(ins, ro.unfolded ? 3 : 2, outs, 1)) >= 0) return st;
@@ -152,6 +154,8 @@ int main(int argc, char **argv)
         rc = 1;
     else if (unit >= q.nunits)
         rc = gn_err_set("%s: unit %d out of range: the model has units 0..%d", qpath, unit, q.nunits - 1);
+    else if (o.early_stop && d.n < 2)
+        rc = gn_err_set("%s: only %zu sample(s): --early-stop holds samples out and needs at least 2", dpath, d.n);
     else if (indep && gn_sha256_file(qpath, qsha))
         rc = 1;
     if (!rc) {
