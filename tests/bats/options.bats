@@ -1,0 +1,216 @@
+#!/usr/bin/env bats
+# The options and make variables added for early stop, bf16 products, the
+# audit ablations and Jacobi rounds, on bad values: each is refused with one
+# line naming the value (or file), exit 2 for a usage error (with "Try
+# 'PROG --help'") and 1 for a bad input, and nothing is written. Their good
+# values are tested beside their programs (distill.bats, recon-block.bats,
+# pack.bats, pipeline.bats, blas.bats).
+load helper
+load quick
+
+setup() { cd "$BATS_TEST_TMPDIR"; }
+
+RP="$ROOT/pipelines/recon-parallel.sh"
+GENIE_MK="$ROOT/pipelines/genie.mk"
+
+# once: the reference model's statistics; a unit file of the W4A4 model
+# (unit 4, one iteration) and the quantised model with it applied, which is
+# another quantised model than the one the unit was made from
+setup_file() {
+  local q d
+  q=$(q44) && d=$(fmnist_n train 64) || return 1
+  cd "$BATS_FILE_TMPDIR"
+  bnstats "$(ref_model)" -o stats.h5
+  recon-block "$q" "$d" --unit 4 --independent --iters 1 --batch 8 -t 1 -q -o unit.4.h5 2>/dev/null
+  pack -q "$q" unit.4.h5 --qmodel -o q2.h5
+}
+
+# the run refused its arguments: exit 2, "PROG: ...MSG" and the Try line, nothing else
+usage_refused() { # prog msg
+  assert_failure 2
+  [ "${#lines[@]}" = 2 ]
+  assert_line -n 0 --partial "$1: "
+  assert_line -n 0 --partial -- "$2"
+  [[ ${lines[0]} == "$1: "* ]]
+  assert_line -n 1 "Try '$1 --help' for more information."
+}
+
+# the run refused an input: exit 1, the one line "PROG: ...MSG"
+input_refused() { # prog msg
+  assert_failure 1
+  [ "${#lines[@]}" = 1 ]
+  [[ ${lines[0]} == "$1: "* ]]
+  assert_line -n 0 --partial -- "$2"
+}
+
+# make stopped at a setting: exit 2, the one line "…genie.mk:N: *** MSG.  Stop."
+mk_refused() { # msg
+  assert_failure 2
+  [ "${#lines[@]}" = 1 ]
+  [[ ${lines[0]} == *"genie.mk:"[0-9]*": *** $1.  Stop." ]]
+}
+
+# nothing but the files named in $@ in the current directory
+only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n' "$@" | sort | grep -v '^$' | tr '\n' ' ')"; }
+
+@test "distill --products: anything but fp32 or bf16 is a usage error, nothing written" {
+  m=$(ref_model); s=$BATS_FILE_TMPDIR/stats.h5
+  for v in tf32 "" FP32 bf; do
+    quick distill "$m" "$s" -n 8 --products "$v" -o x.h5
+    usage_refused distill "--products: '$v' is not fp32 or bf16"
+  done
+  quick distill "$m" "$s" -n 8 -o x.h5 --products
+  usage_refused distill "option '--products' needs an argument"
+  only
+}
+
+@test "distill --early-stop=P: P not a positive integer is a usage error, nothing written" {
+  m=$(ref_model); s=$BATS_FILE_TMPDIR/stats.h5
+  for v in 0 -5 x 1.5 "" 99999999999; do
+    quick distill "$m" "$s" -n 8 --early-stop="$v" -o x.h5
+    usage_refused distill "--early-stop: not a positive patience: '$v'"
+  done
+  # P is optional, so it is attached: apart, it is one argument too many
+  quick distill "$m" "$s" -n 8 --early-stop 50 -o x.h5
+  usage_refused distill "expected MODEL and STATS files, got 3 argument(s)"
+  only
+}
+
+@test "distill --early-stop under --method noise: nothing to stop, the output as without it" {
+  m=$(ref_model); s=$BATS_FILE_TMPDIR/stats.h5
+  run distill "$m" "$s" -n 4 --batch 4 --iters 2 -t 1 --method noise -q --early-stop=5 -o a.h5
+  assert_success
+  assert_output ""
+  distill "$m" "$s" -n 4 --batch 4 --iters 2 -t 1 --method noise -q -o b.h5
+  cmp a.h5 b.h5
+  run h5dump -A a.h5
+  refute_output --partial early_stop
+  refute_output --partial batch_iters
+}
+
+@test "recon-block --early-stop=F: F outside (0, 1] is a usage error, nothing written" {
+  q=$(q44); d=$(fmnist_n train 64)
+  for v in 0 -0.5 1.5 x "" nan 1e-7; do
+    quick recon-block "$q" "$d" --unit 0 --early-stop="$v" -o x.h5
+    usage_refused recon-block "--early-stop: not a fraction in (0, 1]: '$v'"
+  done
+  quick recon-block "$q" "$d" --unit 0 --early-stop 0.5 -o x.h5
+  usage_refused recon-block "expected Q and DATA files, got 3 argument(s)"
+  # one QDrop mask per consumer does not go with it: refused before Q is read
+  quick recon-block "$q" "$d" --unit 0 --early-stop --qdrop-per-consumer -o x.h5
+  usage_refused recon-block "--qdrop-per-consumer does not go with --early-stop"
+  only
+}
+
+@test "recon-block --early-stop: DATA of one sample is refused, naming it, nothing written" {
+  make_dataset d1.h5 1 1 28 28
+  run recon-block "$(q44)" d1.h5 --unit 0 --iters 2 -t 1 -q --early-stop -o x.h5
+  input_refused recon-block "d1.h5: only 1 sample(s): --early-stop holds samples out and needs at least 2"
+  only d1.h5
+}
+
+@test "recon-block: --independent, --upfront-steps, --tight-units, --qdrop-per-consumer take no value" {
+  q=$(q44); d=$(fmnist_n train 64)
+  for o in independent upfront-steps tight-units qdrop-per-consumer; do
+    quick recon-block "$q" "$d" --unit 0 --$o=1 -o x.h5
+    usage_refused recon-block "option '--$o' takes no argument"
+  done
+  only
+}
+
+@test "recon-block --unfolded-steps: a missing, damaged or wrong model is refused, naming it, nothing written" {
+  q=$(q44); d=$(fmnist_n train 64)
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps nosuch.h5 -o x.h5
+  input_refused recon-block "nosuch.h5: No such file or directory"
+  echo text >junk.h5
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps junk.h5 -o x.h5
+  input_refused recon-block "junk.h5: not an HDF5 file (or truncated)"
+  head -c 100000 "$(ref_model)" >cut.h5
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps cut.h5 -o x.h5
+  input_refused recon-block "cut.h5: cannot open as HDF5 (truncated or damaged?)"
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps "$d" -o x.h5
+  input_refused recon-block "$d: is a genie dataset file, expected a model file"
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps "$q" -o x.h5
+  input_refused recon-block "$q: is a genie qmodel file, expected a model file"
+  # an FP32 model of the same graph, but not the one calib read (the trained teacher)
+  run recon-block "$q" "$d" --unit 0 --iters 2 -t 1 -q --unfolded-steps "$ROOT/data/fmnist-resnet20.h5" -o x.h5
+  input_refused recon-block "fmnist-resnet20.h5: not the FP32 model $q quantises (its SHA-256 differs)"
+  quick recon-block "$q" "$d" --unit 0 -o x.h5 --unfolded-steps
+  usage_refused recon-block "option '--unfolded-steps' needs an argument"
+  only junk.h5 cut.h5
+}
+
+@test "pack --qmodel: takes no value; a unit of another model, a missing unit, a model as Q are refused, nothing written" {
+  q=$(q44); u=$BATS_FILE_TMPDIR/unit.4.h5
+  quick pack "$q" "$u" --qmodel=1 -o x.h5
+  usage_refused pack "option '--qmodel' takes no argument"
+  run pack -q "$BATS_FILE_TMPDIR/q2.h5" "$u" --qmodel -o x.h5
+  input_refused pack "unit.4.h5: made from another calibrated model"
+  run pack -q "$q" nosuch.h5 --qmodel -o x.h5
+  input_refused pack "nosuch.h5: No such file or directory"
+  run pack -q "$(ref_model)" "$u" --qmodel -o x.h5
+  input_refused pack "is a genie model file, expected a quantised model (made by calib)"
+  run pack -q "$q" "$q" --qmodel -o x.h5
+  input_refused pack "is a genie qmodel file, expected a unit file (recon-block --independent)"
+  quick pack "$q" --qmodel
+  usage_refused pack "no output file given (-o)"
+  only
+}
+
+@test "recon-parallel.sh --rounds, --round-iters: not a positive count is a usage error, at once, nothing made" {
+  for o in -r --rounds --round-iters; do
+    for v in 0 x -1 2.5 ""; do
+      quick "$RP" a.h5 b.h5 "$o" "$v" -o sub/p.h5
+      usage_refused recon-parallel.sh "$o: not a positive count: '$v'"
+    done
+  done
+  for o in --rounds --round-iters; do
+    quick "$RP" a.h5 b.h5 -o sub/p.h5 "$o"
+    usage_refused recon-parallel.sh "$o needs a value"
+    quick "$RP" a.h5 b.h5 "$o=2" -o sub/p.h5
+    usage_refused recon-parallel.sh "unknown option '$o=2'"
+  done
+  only
+}
+
+@test "genie.mk MODE=jacobi ROUNDS=, ROUND_ITERS=: bad values stop make at once, one line, nothing made" {
+  m=$(ref_model)
+  for v in 0 x 101 "" -1 2.5; do
+    quick make -s -f "$GENIE_MK" MODEL="$m" MODE=jacobi ROUNDS="$v"
+    mk_refused "ROUNDS=$v: expected an integer in 1..100"
+  done
+  for v in 0 x -2 1e3; do
+    quick make -s -f "$GENIE_MK" MODEL="$m" MODE=jacobi ROUND_ITERS="$v"
+    mk_refused "ROUND_ITERS=$v: expected an integer in 1..100000000"
+  done
+  quick make -s -f "$GENIE_MK" MODEL="$m" MODE=independent ROUND_ITERS=5
+  mk_refused "ROUND_ITERS=5 takes MODE=jacobi, not independent"
+  only
+}
+
+@test "genie.mk EARLY_STOP=, PRODUCTS=: bad values stop make at once, one line, nothing made" {
+  m=$(ref_model)
+  for v in yes 2 on; do
+    quick make -s -f "$GENIE_MK" MODEL="$m" EARLY_STOP="$v"
+    mk_refused "EARLY_STOP=$v: expected 1 or empty"
+  done
+  quick make -s -f "$GENIE_MK" MODEL="$m" EARLY_STOP=1 MODE=independent
+  mk_refused "EARLY_STOP=1 takes MODE=sequential, not independent"
+  for v in tf32 "" BF16 fp16; do
+    quick make -s -f "$GENIE_MK" MODEL="$m" PRODUCTS="$v"
+    mk_refused "PRODUCTS=$v: expected fp32 or bf16"
+  done
+  only
+}
+
+@test "genie-info: bf16_products with GN_NO_BF16 empty or 0 is as without it (genie(7): set and not 0)" {
+  want=$(genie-info | grep '^bf16_products: ')
+  [ -n "$want" ]
+  for v in "" 0; do
+    run env GN_NO_BF16="$v" genie-info
+    assert_success
+    assert_line "$want"
+  done
+  run env GN_NO_BF16=yes genie-info
+  assert_line "bf16_products: no (GN_NO_BF16 is set)"
+}
