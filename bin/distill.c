@@ -46,6 +46,9 @@ static void usage(void)
            "                       least 200; -i stays the cap (distill(1))\n"
            "      --products P     the teacher's convolution products: fp32 (default) or\n"
            "                       bf16 (fp32 sums; where the CPU has AVX512_BF16, else fp32)\n"
+           "      --dry-run        check the options and the inputs as a run would (the\n"
+           "                       model, its statistics, the generator's fit), then exit\n"
+           "                       0 without computing or writing anything\n"
            "  -t, --threads N      OpenBLAS threads (default: all cores)\n"
            "  -q, --quiet          no progress\n"
            "  -h, --help           show this help\n      --version        print the version\n\n"
@@ -61,7 +64,7 @@ struct opts {
     long n;
     long batch_index; /* -1: all */
     const char *out, *grid, *mpath, *spath;
-    int threads, quiet;
+    int threads, quiet, dry_run;
 };
 
 struct provenance {
@@ -149,7 +152,7 @@ static void on_iter(void *arg, long it, double total, double mt, double st, doub
     gn_progress_update(&p->pr, p->done + it, s);
 }
 
-enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_ESTOP, O_PRODUCTS };
+enum { O_NOSWING = 256, O_LOGEVERY, O_LRZ, O_LRG, O_LRX, O_ESTOP, O_PRODUCTS, O_DRYRUN };
 
 /* distill's own options (the shared ones are gn_cli_parse's) */
 static int on_opt(void *ctx, int c, const char *arg)
@@ -172,6 +175,7 @@ static int on_opt(void *ctx, int c, const char *arg)
         break;
     }
     case O_NOSWING: o->d.swing = 0; break;
+    case O_DRYRUN: o->dry_run = 1; break;
     case 'g': o->grid = arg; break;
     case O_LOGEVERY:
         if (gn_parse_int(arg, 1, 1 << 30, &o->d.log_every)) return gn_usage_error("--log-every: not a positive integer: '%s'", arg);
@@ -208,7 +212,7 @@ static int parse(int argc, char **argv, struct opts *o)
         {"method", 1, 0, 'm'},        {"no-swing", 0, 0, O_NOSWING}, {"grid", 1, 0, 'g'},
         {"log-every", 1, 0, O_LOGEVERY}, {"lr-z", 1, 0, O_LRZ}, {"lr-g", 1, 0, O_LRG},
         {"lr-pixel", 1, 0, O_LRX},    {"early-stop", 2, 0, O_ESTOP}, {"products", 1, 0, O_PRODUCTS},
-        {0, 0, 0, 0}};
+        {"dry-run", 0, 0, O_DRYRUN},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     gn_distill_defaults(&o->d);
     o->n = 1024;
@@ -261,10 +265,11 @@ int main(int argc, char **argv)
         rc = gn_distiller_new(&d, g, &s, &o.d);
         if (rc) gn_err_prefix("%s", o.mpath);
     }
-    if (rc) {
+    if (rc || o.dry_run) { /* --dry-run: everything a run checks has been checked */
+        gn_distiller_free(d);
         gn_bnstats_free(&s);
         gn_graph_free(g);
-        return gn_fail();
+        return rc ? gn_fail() : 0;
     }
     gn_bnstats_targets_hash(&s, tsha);
 

@@ -31,6 +31,8 @@
 # back (--return).
 # Environment: BIN, the directory of genie's programs (default: bin/ of this
 # clone, or PREFIX/bin when installed, else PATH).
+# Before any batch runs, `distill --dry-run` checks the options passed on and
+# the inputs (a bad value: distill's message and status, nothing made).
 # Exit status: 0 ok, 1 a batch or the join failed (nothing is written to the
 # output; batches already made under -d are kept), 2 usage error.
 set -euo pipefail
@@ -73,8 +75,12 @@ done
 model=${pos[0]} stats=${pos[1]}
 [ -f "$model" ] || die "$model: No such file or directory"
 [ -f "$stats" ] || die "$stats: No such file or directory"
-command -v parallel >/dev/null || die "GNU parallel not found (make deps installs it)"
 gp_bin
+# fail before the work: distill checks the options passed on, the inputs and
+# the outputs' directories as every batch would (--dry-run), so a bad value
+# costs no job and leaves nothing behind; its message is the one to see
+distill "$model" "$stats" "${pass[@]}" --dry-run -q -o "$out" ${grid:+--grid "$grid"} || exit $?
+command -v parallel >/dev/null || die "GNU parallel not found (make deps installs it)"
 nb=$((n / batch))
 gp_settle "$nb" distill
 : "${gp_joblog:=${dir:-$(dirname "$out")}/distill.joblog}"

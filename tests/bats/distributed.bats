@@ -56,8 +56,16 @@ load helper
   assert_success
   refute_output --partial "batches of"
   cmp s.h5 s2.h5
-  # a model that is not one: every batch fails, nothing joined, log kept
-  run "$ROOT/pipelines/distill.sh" stats.h5 stats.h5 -n 8 --batch 4 --iters 2 -j 2 --joblog j.log -o bad.h5
+  # every batch fails (a distill whose --dry-run passes, as distill.sh runs it
+  # first, and whose jobs fail): nothing joined, log kept
+  mkdir fake
+  for p in "$ROOT"/bin/*; do
+    case $p in *.c) ;; *) if [ -f "$p" ] && [ -x "$p" ]; then ln -s "$p" fake/; fi ;; esac
+  done
+  rm fake/distill
+  printf '#!/bin/sh\ncase " $* " in *" --dry-run "*) exec "%s/bin/distill" "$@" ;; esac\necho "distill: failing on purpose" >&2\nexit 1\n' "$ROOT" >fake/distill
+  chmod +x fake/distill
+  BIN=$PWD/fake run "$ROOT/pipelines/distill.sh" "$m" stats.h5 -n 8 --batch 4 --iters 2 -j 2 --joblog j.log -o bad.h5
   assert_failure 1
   assert_output --partial "distill.sh: a distill job failed (job log: j.log); nothing written"
   [ ! -e bad.h5 ]

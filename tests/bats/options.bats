@@ -21,6 +21,7 @@ setup_file() {
   q=$(q44) && d=$(fmnist_n train 64) || return 1
   cd "$BATS_FILE_TMPDIR"
   bnstats "$(ref_model)" -o stats.h5
+  bnstats -q "$ROOT/data/fmnist-resnet20.h5" -o other-stats.h5
   recon-block "$q" "$d" --unit 4 --independent --iters 1 --batch 8 -t 1 -q -o unit.4.h5 2>/dev/null
   pack -q "$q" unit.4.h5 --qmodel -o q2.h5
 }
@@ -73,6 +74,50 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   # P is optional, so it is attached: apart, it is one argument too many
   quick distill "$m" "$s" -n 8 --early-stop 50 -o x.h5
   usage_refused distill "expected MODEL and STATS files, got 3 argument(s)"
+  only
+}
+
+@test "distill --dry-run: checks options and inputs as a run would, computes and writes nothing" {
+  m=$(ref_model); s=$BATS_FILE_TMPDIR/stats.h5
+  quick distill "$m" "$s" -n 8 --batch 4 --dry-run -o x.h5 --grid g.png
+  assert_success
+  assert_output ""
+  quick distill "$m" "$s" -n 8 --batch 4 --dry-run --products tf32 -o x.h5
+  usage_refused distill "--products: 'tf32' is not fp32 or bf16"
+  # the inputs are read: statistics of another model are refused, exit 1
+  quick distill "$m" "$BATS_FILE_TMPDIR/other-stats.h5" -n 8 --batch 4 --dry-run -o x.h5
+  input_refused distill "other-stats.h5: statistics of another model"
+  quick distill "$m" "$s" -n 8 --batch 4 --dry-run=1 -o x.h5
+  usage_refused distill "option '--dry-run' takes no argument"
+  only
+}
+
+# distill.sh passes these on to distill; its distill --dry-run refuses them
+# before GNU parallel starts: no -d directory, no job log, no output
+@test "distill.sh: a bad option passed on to distill is refused at once with distill's message, nothing made" {
+  m=$(ref_model); s=$BATS_FILE_TMPDIR/stats.h5
+  D="$ROOT/pipelines/distill.sh"
+  while IFS='|' read -r args msg; do
+    # shellcheck disable=SC2086
+    quick "$D" "$m" "$s" -n 8 --batch 4 -d parts -o x.h5 $args
+    usage_refused distill "$msg"
+    only
+  done <<'EOF'
+--products tf32|--products: 'tf32' is not fp32 or bf16
+--products=FP32|--products: 'FP32' is not fp32 or bf16
+--early-stop=0|--early-stop: not a positive patience: '0'
+--early-stop=x|--early-stop: not a positive patience: 'x'
+--iters 0|--iters: not a positive integer: '0'
+--method magic|--method: 'magic' is not genie, pixel or noise
+--lr-z -1|--lr-z: not a positive number: '-1'
+--log-every=0|--log-every: not a positive integer: '0'
+--seed -3|--seed
+--no-swing=1|option '--no-swing' takes no argument
+--bogus|unknown option '--bogus'
+EOF
+  # an input distill refuses: its one line, exit 1, nothing made
+  quick "$D" "$m" "$BATS_FILE_TMPDIR/other-stats.h5" -n 8 --batch 4 -d parts -o x.h5
+  input_refused distill "other-stats.h5: statistics of another model"
   only
 }
 

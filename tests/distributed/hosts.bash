@@ -64,11 +64,15 @@ hosts_up() {
     ssh-keygen -q -t ed25519 -N '' -C "genie-test-host-$h" -f "$dir/$h/host_key" || return 1
     # every command of a login starts in the host's own directory, with
     # genie's programs on PATH behind the host's bin/, where a test can put
-    # a program that fails once (HOSTDIR/fail-next)
+    # a program that fails once (HOSTDIR/fail-next) or every time
+    # (HOSTDIR/fail-always)
     mkdir -p "$dir/$h/bin"
     for p in distill recon-block; do
       cat >"$dir/$h/bin/$p" <<EOF
 #!/bin/sh
+if [ -e "$dir/$h/fail-always" ]; then
+  echo "test host $h: $p failing on purpose" >&2; exit 1
+fi
 if [ -e "$dir/$h/fail-next" ]; then
   rm -f "$dir/$h/fail-next"; echo "test host $h: $p failing once on purpose" >&2; exit 1
 fi
