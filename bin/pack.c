@@ -4,12 +4,14 @@
  * the input of the next round of Jacobi-type reconstruction. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "gn_blas_init.h"
 #include "gn_cli.h"
 #include "gn_err.h"
+#include "gn_h5.h"
 #include "gn_pack.h"
 #include "gn_sha256.h"
 
@@ -29,6 +31,8 @@ static void usage(void)
            "genie-eval runs packed models; their logits equal the quantised model's bit\n"
            "for bit.\n"
            "One HDF5 input may be '-', standard input (read whole into memory).\n"
+           "Each unit may come once: two files of the same unit (say of two rounds) are\n"
+           "refused, naming both.\n"
            "Exit status: 0 ok, 1 bad input, 2 usage error.\n");
 }
 
@@ -37,6 +41,42 @@ static int on_opt(void *ctx, int c, const char *arg)
     (void)arg;
     if (c == 'Q') *(int *)ctx = 1;
     return 0;
+}
+
+/* The unit index a unit file holds, or -1 when it is no readable unit file
+ * (gn_unit_apply then says what is wrong with it). */
+static int unit_of(const char *path)
+{
+    hid_t f;
+    char kind[64];
+    int range[3], k = -1;
+    if (gn_h5_open(path, &f)) return -1;
+    if (!gn_h5_kind(f, kind, sizeof kind) && !strcmp(kind, "unit") &&
+        !gn_h5_attr_ints_r(f, "unit", range, 3, 0))
+        k = range[0];
+    H5Fclose(f);
+    return k;
+}
+
+/* Each unit once: with two files of one unit the last would silently win.
+ * Checked before anything is read for real; returns 0 or an exit status. */
+static int units_once(char *const *units, int n)
+{
+    int *k = gn_xmalloc((size_t)(n ? n : 1) * sizeof *k), rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        k[i] = unit_of(units[i]);
+        for (int j = 0; j < i && !rc && k[i] >= 0; j++)
+            if (k[j] == k[i]) {
+                if (!strcmp(units[j], units[i]))
+                    gn_err_set("%s: given twice (unit %d)", units[i], k[i]);
+                else
+                    gn_err_set("%s, %s: both hold unit %d (give each unit once)", units[j],
+                               units[i], k[i]);
+                rc = gn_fail();
+            }
+    }
+    free(k);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -55,6 +95,7 @@ int main(int argc, char **argv)
     const char *outs[] = {out};
     if ((st = gn_cli_check_io((const char *const *)argv + optind, argc - optind, outs, 1)) >= 0)
         return st;
+    if ((st = units_once(argv + optind + 1, argc - optind - 1))) return st;
     gn_qmodel q;
     if (gn_qmodel_load(argv[optind], &q)) return gn_fail();
     char sha[65] = "";

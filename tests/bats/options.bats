@@ -202,6 +202,25 @@ EOF
   only
 }
 
+@test "pack: the same unit twice (two rounds' files, or one file named twice) is refused, naming both, nothing written" {
+  q=$(q44); u=$BATS_FILE_TMPDIR/unit.4.h5
+  mkdir r2 && cp "$u" r2/unit.4.h5
+  for o in --qmodel ""; do
+    # shellcheck disable=SC2086
+    quick pack -q "$q" "$u" r2/unit.4.h5 $o -o x.h5
+    input_refused pack "$u, r2/unit.4.h5: both hold unit 4 (give each unit once)"
+  done
+  quick pack -q "$q" "$u" "$u" -o x.h5
+  input_refused pack "$u: given twice (unit 4)"
+  # caught before Q is read, and whatever stands between the two
+  quick pack -q "$q" "$u" nosuch.h5 r2/unit.4.h5 -o x.h5
+  input_refused pack "$u, r2/unit.4.h5: both hold unit 4"
+  only r2
+  # each once is fine
+  run pack -q "$q" r2/unit.4.h5 --qmodel -o x.h5
+  assert_success
+}
+
 @test "recon-parallel.sh --rounds, --round-iters: not a positive count is a usage error, at once, nothing made" {
   for o in -r --rounds --round-iters; do
     for v in 0 x -1 2.5 ""; do
