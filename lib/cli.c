@@ -185,6 +185,10 @@ static int bad_option(int argc, char **argv, int c, const struct option *lo, int
     return gn_usage_error("unknown option '%s'", optind > 0 && optind <= argc ? argv[optind - 1] : "?");
 }
 
+/* the command line gn_cli_parse read last (for gn_cli_check_io's messages) */
+static int parsed_argc, parsed_optind;
+static char *const *parsed_argv;
+
 int gn_cli_parse(int argc, char **argv, const gn_cli_spec *s)
 {
     /* the program's long options, then the shared ones it takes */
@@ -249,13 +253,51 @@ int gn_cli_parse(int argc, char **argv, const gn_cli_spec *s)
         if (s->given) *s->given |= bit;
     }
     free(lo);
+    parsed_argc = argc, parsed_argv = argv, parsed_optind = optind;
     return st;
 }
 
 /* ---- inputs and outputs ------------------------------------------------------ */
 
+/* Where an empty file name came from on the command line gn_cli_parse read
+ * (its argv, as getopt left it: options first, each with its argument, then
+ * the operands): "--unfolded-steps: ", "-o: ", "operand 2: ", or "" when the
+ * name is not one of argv's strings. */
+static void empty_name_origin(const char *p, char *buf, size_t len)
+{
+    *buf = 0;
+    for (int i = 1; i < parsed_argc && parsed_argv; i++) {
+        const char *a = parsed_argv[i];
+        if (p > a && p <= a + strlen(a)) { /* --name= */
+            snprintf(buf, len, "%.*s: ", (int)(p - a - (p[-1] == '=')), a);
+            return;
+        }
+        if (p != a) continue;
+        if (i >= parsed_optind) snprintf(buf, len, "operand %d: ", i - parsed_optind + 1);
+        else if (i > 1 && parsed_argv[i - 1][0] == '-' && parsed_argv[i - 1][1] == '-')
+            snprintf(buf, len, "%s: ", parsed_argv[i - 1]);
+        else if (i > 1 && parsed_argv[i - 1][0] == '-' && parsed_argv[i - 1][1])
+            snprintf(buf, len, "-%c: ", parsed_argv[i - 1][strlen(parsed_argv[i - 1]) - 1]);
+        return;
+    }
+}
+
+/* an empty name is no file: a usage error naming the argument it came from */
+static int empty_names(const char *const *paths, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (paths[i] && !*paths[i]) {
+            char from[128];
+            empty_name_origin(paths[i], from, sizeof from);
+            return gn_usage_error("%sempty file name", from);
+        }
+    return -1;
+}
+
 int gn_cli_check_io(const char *const *inputs, int nin, const char *const *outputs, int nout)
 {
+    int st;
+    if ((st = empty_names(inputs, nin)) >= 0 || (st = empty_names(outputs, nout)) >= 0) return st;
     int in_dash = 0, out_dash = 0;
     for (int i = 0; i < nin; i++) in_dash += inputs[i] && !strcmp(inputs[i], "-");
     for (int i = 0; i < nout; i++) out_dash += outputs[i] && !strcmp(outputs[i], "-");

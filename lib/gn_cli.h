@@ -100,7 +100,8 @@ int gn_cli_parse(int argc, char **argv, const gn_cli_spec *spec);
  * Checks a program's files before any work starts. inputs: the HDF5 (or
  * other) files it reads, outputs: the files it writes; NULL entries are
  * skipped. "-" is standard input / standard output. Usage errors (exit 2):
- * two inputs "-"; two outputs "-"; "-" on input when standard input is a
+ * an empty name ("--unfolded-steps: empty file name", naming the option or
+ * operand of gn_cli_parse's command line it came from); two inputs "-"; two outputs "-"; "-" on input when standard input is a
  * terminal; "-" on output when standard output is a terminal ("refusing to
  * write HDF5 to a terminal"). Runtime errors (exit 1, gn_out_check): an
  * output's directory is missing or not writable, the output is a directory,

@@ -126,6 +126,9 @@ int gn_h5_open(const char *path, hid_t *f)
         return 0;
     }
     if (gn_is_stdio(path)) return open_stdin(f);
+    /* programs refuse empty names as usage errors (gn_cli_check_io); this is
+     * for the rest, where stat would say ": No such file or directory" */
+    if (!*path) return gn_err_set("empty file name");
     struct stat st;
     if (stat(path, &st)) return gn_err_set("%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return gn_err_set("%s: is a directory", path);

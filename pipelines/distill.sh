@@ -42,6 +42,8 @@ usage() { sed -n '/^# Usage:/,/^# Exit status/s/^# \{0,1\}//p' "${BASH_SOURCE[0]
 die() { echo "$prog: $*" >&2; exit 1; }
 usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
 . "$here/parallel.bash"
+# an empty name is no file (nor "no grid", nor "no directory")
+nonempty() { [ -n "$2" ] || usage_error "$1: empty file name"; }
 
 out='' dir='' grid='' n=1024 batch=128 quiet=''
 pos=() pass=()
@@ -49,12 +51,12 @@ while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
   case $1 in
     -h|--help) usage; exit 0 ;;
-    -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a file"; out=$2; shift 2 ;;
-    --output=*) out=${1#*=}; shift ;;
-    -d|--dir) [ $# -ge 2 ] || usage_error "$1 needs a directory"; dir=$2; shift 2 ;;
-    --dir=*) dir=${1#*=}; shift ;;
-    -g|--grid) [ $# -ge 2 ] || usage_error "$1 needs a file"; grid=$2; shift 2 ;;
-    --grid=*) grid=${1#*=}; shift ;;
+    -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a file"; out=$2; nonempty "$1" "$2"; shift 2 ;;
+    --output=*) out=${1#*=}; nonempty --output "$out"; shift ;;
+    -d|--dir) [ $# -ge 2 ] || usage_error "$1 needs a directory"; dir=$2; nonempty "$1" "$2"; shift 2 ;;
+    --dir=*) dir=${1#*=}; nonempty --dir "$dir"; shift ;;
+    -g|--grid) [ $# -ge 2 ] || usage_error "$1 needs a file"; grid=$2; nonempty "$1" "$2"; shift 2 ;;
+    --grid=*) grid=${1#*=}; nonempty --grid "$grid"; shift ;;
     -n|--count) [ $# -ge 2 ] || usage_error "$1 needs a number"; n=$2; pass+=("$1" "$2"); shift 2 ;;
     --count=*) n=${1#*=}; pass+=("$1"); shift ;;
     -b|--batch) [ $# -ge 2 ] || usage_error "$1 needs a number"; batch=$2; pass+=("$1" "$2"); shift 2 ;;
