@@ -11,11 +11,16 @@
 # the largest absolute logit difference and how many images differ by more
 # than TOL (default 1e-4) in some logit. Node reads no HDF5: the images,
 # labels and genie's logits go to it as raw arrays dumped by h5dump.
+# Exit status: 0 ok, 2 usage error, and another non-zero status when
+# genie-eval, h5dump or node fails (its message is on stderr).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$root/bin}
 TOL=${TOL:-1e-4}
-if [ $# -lt 3 ]; then echo "usage: onnx-check.sh MODEL.h5 MODEL.onnx TEST.h5 [LEVEL ...]" >&2; exit 2; fi
+case ${1:-} in
+  -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+esac
+if [ $# -lt 3 ]; then echo "onnx-check.sh: expected MODEL.h5 MODEL.onnx TEST.h5 [LEVEL ...]" >&2; echo "Try 'onnx-check.sh --help' for more information." >&2; exit 2; fi
 model=$1 onnx=$2 test=$3
 shift 3
 [ $# -gt 0 ] || set -- disabled all

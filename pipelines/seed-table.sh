@@ -5,8 +5,13 @@
 # and, per cell, the mean and the sample standard deviation (n-1) over the
 # seeds whose run completed (n given); cells no seed completed are "—".
 # Usage: pipelines/seed-table.sh DIR...
+# Exit status: 0 ok, 2 usage error.
 set -eu
-[ $# -ge 1 ] || { echo "usage: pipelines/seed-table.sh DIR..." >&2; exit 2; }
+case ${1:-} in
+  -h|--help) sed -n '/^# pipelines/,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -*) echo "seed-table.sh: unknown option $1" >&2; echo "Try 'seed-table.sh --help' for more information." >&2; exit 2 ;;
+esac
+[ $# -ge 1 ] || { echo "seed-table.sh: no DIR given" >&2; echo "Try 'seed-table.sh --help' for more information." >&2; exit 2; }
 top1() { [ -f "$1" ] && sed -n 's/.*"top1": \([0-9.]*\).*/\1/p' "$1" | awk '{printf "%.2f", 100*$1}'; }
 cell() { # file-stem: per-seed values, then mean ± sd (n)
   local v="" x

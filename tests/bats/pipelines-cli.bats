@@ -8,10 +8,16 @@ load quick
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
 P="$ROOT/pipelines"
-SCRIPTS="demo.sh distill.sh ladder.sh parallel.bash plot-loss.sh recon-parallel.sh reference-table.sh slurm-array.sbatch teacher.sh"
+SCRIPTS="demo.sh distill.sh ladder.sh onnx-check.sh parallel.bash plot-loss.sh recon-parallel.sh reference-table.sh seed-table.sh slurm-array.sbatch teacher.sh"
 
 # nothing but the files named in $@ in the current directory
 only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n' "$@" | sort | grep -v '^$' | tr '\n' ' ')"; }
+
+@test "pipelines: every script is in this file's list" {
+  for f in "$P"/*.sh "$P"/*.bash "$P"/*.sbatch; do
+    case " $SCRIPTS " in *" ${f##*/} "*) ;; *) echo "${f##*/} is not in SCRIPTS"; return 1 ;; esac
+  done
+}
 
 @test "pipelines: every script's -h and --help print its usage on stdout and exit 0" {
   for s in $SCRIPTS; do
@@ -19,6 +25,7 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
       quick bash -c "WORK=w OUT=o '$P/$s' $h 2>err"
       assert_success
       assert_output --partial "$s"
+      [ "$s" = parallel.bash ] || assert_output --partial "2 usage error"
       [ ! -s err ]
     done
   done
@@ -34,7 +41,8 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   for c in "ladder.sh --bogus" "ladder.sh $T/o extra" "reference-table.sh --bogus" \
            "reference-table.sh $T/o extra" "teacher.sh --bogus" "teacher.sh vgg16" "demo.sh $T/o" \
            "plot-loss.sh --bogus" "recon-parallel.sh --bogus" "recon-parallel.sh -i x q.h5 d.h5" \
-           "distill.sh m.h5" "slurm-array.sbatch distill a b" "parallel.bash"; do
+           "distill.sh m.h5" "slurm-array.sbatch distill a b" "parallel.bash" \
+           "seed-table.sh --bogus" "onnx-check.sh m.h5"; do
     quick env WORK="$T/w" OUT="$T/o" "$P/${c%% *}" ${c#* }
     assert_failure 2
     s=${c%% *}
