@@ -57,6 +57,25 @@ void gn_bf16_pair_rows(float *v, int rows, size_t ld, size_t nc);
  * bf16, sums in fp32 over pairs in order. */
 void gn_bf16_gemm(float *M, const float *U, const float *V, int Ko, int Ci, size_t ld,
                   size_t nc);
+/* The general product C (M, N) = op(A) (M, K) . B (K, N), op(A) = A or
+ * A^T (ta), with bf16 products and fp32 sums, on operands packed once:
+ * the convolutions' forward (W . col) and backward to the input (W^T .
+ * dy). Any M, N, K >= 1 (K odd too); B is never transposed.
+ * gn_bf16_pack_a: Ap (gn_bf16_a_floats(M, K) floats) from A, (M, K) with
+ * row stride lda, or (K, M) when ta; gn_bf16_pack_b: Bp
+ * (gn_bf16_b_floats(K, N) floats) from B (K, N), row stride ldb. Both
+ * round to nearest even as gn_bf16_round. gn_bf16_gemm_packed: C = the
+ * product, or C += it when add (the sum rounded to fp32 once more).
+ * Single-threaded; the convolutions thread over samples. Each output's
+ * sum is one fixed sequence (pairs of the inner dimension in order, from
+ * +0), whatever M, N or where the output sits. Call only when
+ * gn_bf16_cpu(). */
+size_t gn_bf16_a_floats(int M, int K);
+size_t gn_bf16_b_floats(int K, int N);
+void gn_bf16_pack_a(float *Ap, int ta, int M, int K, const float *A, int lda);
+void gn_bf16_pack_b(float *Bp, int K, int N, const float *B, int ldb);
+void gn_bf16_gemm_packed(int M, int N, int K, const float *Ap, const float *Bp, int add, float *C,
+                         int ldc);
 /* A float's bf16 rounding (nearest even; NaN stays NaN; inputs below the
  * normal range become signed zero), as the kernels round: for tests. */
 float gn_bf16_round(float x);
