@@ -203,12 +203,15 @@ BF16_TARGET static void gemm(float *restrict M, const float *restrict U, const f
                  V + n, 2 * ld, Ci / 2);
 }
 
-/* ---- the general product on packed operands (gn_bf16_gemm_packed) -------
+/* ---- the general product on packed A (gn_bf16_gemm_pa) ----------------
  * A packed: blocks of 4 rows, each block np = ceil(K/2) steps of 4 words
- * (word p of rows 0..3), zero beyond M and K. B packed: panels of 48
- * columns (the last one ceil16 of what is left), panel j at n0 = 48j
- * starting at word np*n0, np pair rows of its width each, zero beyond K
- * and N. */
+ * (word p of rows 0..3), zero beyond M and K. B is packed a block of
+ * columns at a time into the caller's scratch, np pair rows of the
+ * block's width rounded up to 16 (word n of pair row p the pair
+ * (B[2p][n], B[2p+1][n]), as gn_bf16_pair_rows makes them), zero beyond K
+ * and N, and the block's tiles run while it is in L2: packing all of B
+ * first and then multiplying was measured up to 3 times slower on the
+ * convolutions' shapes (packed B written out and read back from L3). */
 
 static uint16_t bf16_bits(float x)
 {
@@ -235,55 +238,70 @@ static void pack_a(float *Ap, int ta, int M, int K, const float *A, size_t lda)
             }
 }
 
-BF16_TARGET static void pack_b(float *Bp, int K, int N, const float *B, size_t ldb)
+/* Bp (np, nw) = pair rows of columns [n0, n0 + nb) of B, nw = ceil16(nb) */
+BF16_TARGET static void pack_b(float *Bp, size_t nw, int K, int n0, int nb, const float *B,
+                               size_t ldb)
 {
     const __m512i weave = _mm512_loadu_si512(weave_idx);
     const size_t np = ((size_t)K + 1) / 2;
     for (size_t p = 0; p < np; p++) {
-        const float *r0 = B + 2 * p * ldb, *r1 = 2 * p + 1 < (size_t)K ? r0 + ldb : NULL;
-        for (int n0 = 0; n0 < N; n0 += 48) {
-            const int w = N - n0 >= 48 ? 48 : (N - n0 + 15) / 16 * 16;
-            float *o = Bp + np * n0 + p * w;
-            for (int v = 0; v < w; v += 16) {
-                const int left = N - n0 - v;
-                const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-                const __m512 lo = _mm512_maskz_loadu_ps(m, r0 + n0 + v);
-                const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + n0 + v) : _mm512_setzero_ps();
-                _mm512_storeu_si512(o + v, pair16(weave, lo, hi));
-            }
+        const float *r0 = B + 2 * p * ldb + n0, *r1 = 2 * p + 1 < (size_t)K ? r0 + ldb : NULL;
+        float *o = Bp + p * nw;
+        for (int n = 0; n < nb; n += 16) {
+            const int left = nb - n;
+            const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+            const __m512 lo = _mm512_maskz_loadu_ps(m, r0 + n);
+            const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + n) : _mm512_setzero_ps();
+            _mm512_storeu_si512(o + n, pair16(weave, lo, hi));
         }
     }
 }
 
-/* Rows of A in chunks of about A_CHUNK bytes of packed A, so that a chunk
- * stays in L2 while the panels of B pass, and a panel in L1 while the
- * chunk's 4-row blocks pass. The order of the blocks changes nothing in
- * any output's sum. */
+/* Columns of B packed at a time: a multiple of 48 whose packed block is
+ * at most B_BLOCK bytes (at least 48), at most ceil16(N). Rows of A in
+ * chunks of about A_CHUNK bytes of packed A, so that a chunk stays in L2
+ * while the block's 48-column panels pass. Neither changes any output's
+ * sum. */
+#define B_BLOCK (256 * 1024)
 #define A_CHUNK (192 * 1024)
 
-BF16_TARGET static void gemm_packed(int M, int N, int K, const float *Ap, const float *Bp, int add,
-                                    float *C, size_t ldc)
+static int b_cols(int K, int N)
 {
-    const int np = (K + 1) / 2;
-    int chunk = (int)(A_CHUNK / (16 * (size_t)(np ? np : 1))) * 4;
+    const size_t np = ((size_t)K + 1) / 2;
+    size_t nb = B_BLOCK / (4 * np) / 48 * 48;
+    if (nb < 48) nb = 48;
+    const size_t n16 = ((size_t)N + 15) / 16 * 16;
+    return (int)(nb < n16 ? nb : n16);
+}
+
+BF16_TARGET static void gemm_pa(int M, int N, int K, const float *Ap, const float *B, size_t ldb,
+                                int add, float *C, size_t ldc, float *Bp)
+{
+    const int np = (K + 1) / 2, bc = b_cols(K, N);
+    int chunk = (int)(A_CHUNK / (16 * (size_t)np)) * 4;
     if (chunk < 4) chunk = 4;
-    for (int i0 = 0; i0 < M; i0 += chunk) {
-        const int i1 = M - i0 < chunk ? M : i0 + chunk;
-        for (int n0 = 0; n0 < N; n0 += 48) {
-            const int left = N - n0, nv = left >= 48 ? 3 : (left + 15) / 16;
-            const int tail = left - 16 * (nv - 1);
-            const __mmask16 last = tail >= 16 ? 0xffff : (__mmask16)((1u << tail) - 1);
-            const float *b = Bp + (size_t)np * n0;
-            for (int i = i0; i < i1; i += 4) {
-                const int mr = M - i < 4 ? M - i : 4;
-                const float *a = Ap + (size_t)i * np;
-                float *c = C + (size_t)i * ldc + n0;
-                if (nv == 3)
-                    tile(c, ldc, mr, 3, last, add, a, 1, 4, b, 48, np);
-                else if (nv == 2)
-                    tile(c, ldc, mr, 2, last, add, a, 1, 4, b, 32, np);
-                else
-                    tile(c, ldc, mr, 1, last, add, a, 1, 4, b, 16, np);
+    for (int b0 = 0; b0 < N; b0 += bc) {
+        const int nb = N - b0 < bc ? N - b0 : bc;
+        const size_t nw = ((size_t)nb + 15) / 16 * 16; /* words of a pair row of Bp */
+        pack_b(Bp, nw, K, b0, nb, B, ldb);
+        for (int i0 = 0; i0 < M; i0 += chunk) {
+            const int i1 = M - i0 < chunk ? M : i0 + chunk;
+            for (int n0 = 0; n0 < nb; n0 += 48) {
+                const int left = nb - n0, nv = left >= 48 ? 3 : (left + 15) / 16;
+                const int tail = left - 16 * (nv - 1);
+                const __mmask16 last = tail >= 16 ? 0xffff : (__mmask16)((1u << tail) - 1);
+                const float *b = Bp + n0;
+                for (int i = i0; i < i1; i += 4) {
+                    const int mr = M - i < 4 ? M - i : 4;
+                    const float *a = Ap + (size_t)i * np;
+                    float *c = C + (size_t)i * ldc + b0 + n0;
+                    if (nv == 3)
+                        tile(c, ldc, mr, 3, last, add, a, 1, 4, b, nw, np);
+                    else if (nv == 2)
+                        tile(c, ldc, mr, 2, last, add, a, 1, 4, b, nw, np);
+                    else
+                        tile(c, ldc, mr, 1, last, add, a, 1, 4, b, nw, np);
+                }
             }
         }
     }
@@ -322,7 +340,15 @@ void gn_bf16_gemm(float *M, const float *U, const float *V, int Ko, int Ci, size
 
 size_t gn_bf16_a_floats(int M, int K) { return ((size_t)M + 3) / 4 * 4 * (((size_t)K + 1) / 2); }
 
-size_t gn_bf16_b_floats(int K, int N) { return ((size_t)K + 1) / 2 * (((size_t)N + 15) / 16 * 16); }
+size_t gn_bf16_b_floats(int K, int N)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return ((size_t)K + 1) / 2 * (size_t)b_cols(K, N);
+#else
+    (void)K, (void)N;
+    return 0;
+#endif
+}
 
 void gn_bf16_pack_a(float *Ap, int ta, int M, int K, const float *A, int lda)
 {
@@ -334,23 +360,13 @@ void gn_bf16_pack_a(float *Ap, int ta, int M, int K, const float *A, int lda)
 #endif
 }
 
-void gn_bf16_pack_b(float *Bp, int K, int N, const float *B, int ldb)
+void gn_bf16_gemm_pa(int M, int N, int K, const float *Ap, const float *B, int ldb, int add,
+                     float *C, int ldc, float *scratch)
 {
-    GN_ASSERT(K >= 1 && N >= 1 && ldb >= N && gn_bf16_cpu());
+    GN_ASSERT(M >= 1 && N >= 1 && K >= 1 && ldb >= N && ldc >= N && gn_bf16_cpu());
 #if defined(__x86_64__) && defined(__GNUC__)
-    pack_b(Bp, K, N, B, (size_t)ldb);
+    gemm_pa(M, N, K, Ap, B, (size_t)ldb, add != 0, C, (size_t)ldc, scratch);
 #else
-    (void)Bp, (void)B;
-#endif
-}
-
-void gn_bf16_gemm_packed(int M, int N, int K, const float *Ap, const float *Bp, int add, float *C,
-                         int ldc)
-{
-    GN_ASSERT(M >= 1 && N >= 1 && K >= 1 && ldc >= N && gn_bf16_cpu());
-#if defined(__x86_64__) && defined(__GNUC__)
-    gemm_packed(M, N, K, Ap, Bp, add != 0, C, (size_t)ldc);
-#else
-    (void)Ap, (void)Bp, (void)C;
+    (void)Ap, (void)B, (void)C, (void)scratch;
 #endif
 }

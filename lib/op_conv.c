@@ -33,6 +33,13 @@
  * Dense 3x3/s1/p1 convolutions with >= 8 channels in and out run forward and
  * backward-to-the-input by Winograd F(2x2,3x3) instead (wino(), op_wino.c).
  *
+ * With bf16 products (gn_products_set, the calling thread's choice; where
+ * the CPU has them) the forward and backward-to-the-input sgemms run as
+ * gn_bf16_gemm_pa instead (bf16_shape): the weights packed once per
+ * call, each sample's col / x / dy packed by its thread in blocks into its
+ * own scratch. Otherwise the
+ * calls, and so the bits, are the fp32 ones.
+ *
  * What it deliberately does not do: dilation, FFT, or allocation
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
@@ -174,7 +181,7 @@ static size_t w_floats(const gn_conv_shape *s)
  * input; the weight gradient stays fp32 (distillation's teacher has none).
  * The weights are packed once per call, every group's (forward: W (Og,Kg);
  * backward: W^T (Kg,Og)), and each thread packs its sample's right factor
- * (col or x (Kg,P); dy (Og,P)) into its own buffer. Workspace for these
+ * (col or x (Kg,P); dy (Og,P)) a block at a time into its own scratch. Workspace for these
  * only where gn_bf16_cpu(). */
 static int bf16_shape(const gn_conv_shape *s)
 {
@@ -194,7 +201,7 @@ static size_t bf16_a_floats(const gn_conv_shape *s)
     return bf16_shape(s) ? (size_t)s->groups * bf16_a_group(s) : 0;
 }
 
-/* one thread's packed right factor */
+/* one thread's scratch for packing the right factor */
 static size_t bf16_b_floats(const gn_conv_shape *s)
 {
     if (!bf16_shape(s)) return 0;
@@ -211,8 +218,8 @@ static size_t bf16_b_floats(const gn_conv_shape *s)
  *   T * Kg*P          one im2col buffer per thread (none for depthwise and
  *                     1x1/s1/unpadded convolutions),
  *   T * Cout*Kg       one dw accumulator per thread,
- *   about Cout*Kg and T * max(Kg,Og)*P/2  the bf16 packed operands (where
- *                     gn_bf16_cpu(); see bf16_shape);
+ *   about Cout*Kg + T * 64Ki  the bf16 packed weights and per-thread
+ *                     scratch (where gn_bf16_cpu(); see bf16_shape);
  * never 0, and growing with B up to B = CONV_MAX_THREADS: size it with the
  * largest batch that will run. For ResNet-20 on 28x28 the largest is 3.7 MB
  * (16->16 at 28x28, B >= 8). */
@@ -754,8 +761,7 @@ static void conv_part(void *ctx, int t, int T)
             if (j->y) {
                 // y (Og,P) = W (Og,Kg) . col (Kg,P)
                 if (bp) {
-                    gn_bf16_pack_b(bp, Kg, P, xcol, P);
-                    gn_bf16_gemm_packed(Og, P, Kg, j->Ap + g * as, bp, 0, j->y + yo, P);
+                    gn_bf16_gemm_pa(Og, P, Kg, j->Ap + g * as, xcol, P, 0, j->y + yo, P, bp);
                 } else {
                     gn_sgemm(0, 0, Og, P, Kg, 1.0f, wg, Kg, xcol, P, 0.0f, j->y + yo, P);
                 }
@@ -773,17 +779,17 @@ static void conv_part(void *ctx, int t, int T)
                          acc + (size_t)g * Kg * Og, Og);
             if (j->dx && !use_wg) {
                 // dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P); a 1x1 conv's dcol is dx itself
-                if (bp) gn_bf16_pack_b(bp, Og, P, j->dy + yo, P);
                 if (direct) {
                     if (bp)
-                        gn_bf16_gemm_packed(Kg, P, Og, j->Ap + g * as, bp, 1, j->dx + xo, P);
+                        gn_bf16_gemm_pa(Kg, P, Og, j->Ap + g * as, j->dy + yo, P, 1, j->dx + xo,
+                                        P, bp);
                     else
                         gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 1.0f, j->dx + xo,
                                  P);
                     continue;
                 }
                 if (bp)
-                    gn_bf16_gemm_packed(Kg, P, Og, j->Ap + g * as, bp, 0, col, P);
+                    gn_bf16_gemm_pa(Kg, P, Og, j->Ap + g * as, j->dy + yo, P, 0, col, P, bp);
                 else
                     gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 0.0f, col, P);
                 if (blk)

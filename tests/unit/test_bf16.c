@@ -150,13 +150,13 @@ static void packed_case(int ta, int M, int N, int K, int add)
     const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)K * ldb, nc = (size_t)(M + 1) * ldc;
     float *A = vec(na), *B = vec(nb), *C = vec(nc), *C0 = vec(nc);
     float *Ap = vec(gn_bf16_a_floats(M, K)), *Bp = vec(gn_bf16_b_floats(K, N));
+    CHECK(gn_bf16_b_floats(K, N) <= ((size_t)K + 1) / 2 * ((N + 15) / 16 * 16));
     gn_rng rng;
     gn_rng_seed(&rng, 13, (uint64_t)(M * 10007 + N * 101 + K));
     fill(A, na, &rng), fill(B, nb, &rng), fill(C0, nc, &rng);
     memcpy(C, C0, sizeof(float) * nc);
     gn_bf16_pack_a(Ap, ta, M, K, A, lda);
-    gn_bf16_pack_b(Bp, K, N, B, ldb);
-    gn_bf16_gemm_packed(M, N, K, Ap, Bp, add, C, ldc);
+    gn_bf16_gemm_pa(M, N, K, Ap, B, ldb, add, C, ldc, Bp);
     double worst = 0, seen = 0;
     int untouched = 1;
     for (int m = 0; m < M; m++) {
@@ -194,11 +194,12 @@ static void test_packed(void)
         CHECK_SKIP("bf16 packed gemm: no AVX512_BF16 on this CPU");
         return;
     }
-    /* M, N, K off the 4 x 48 tile and its 16-column vectors, K odd; the
-     * transposes the convolutions use (W . col, W^T . dy), both epilogues */
+    /* M, N, K off the 4 x 48 tile and its 16-column vectors, K odd, N over
+     * several blocks of B (the last ones 8 and 116 columns); the transposes
+     * the convolutions use (W . col, W^T . dy), both epilogues */
     static const int sz[][3] = {{1, 1, 1},  {3, 5, 1},   {5, 17, 3},   {4, 48, 2},  {7, 50, 9},
                                 {8, 96, 16}, {13, 49, 147}, {9, 100, 64}, {6, 145, 577}, {64, 33, 27},
-                                {2, 4096 + 7, 5}};
+                                {2, 4096 + 7, 5}, {5, 200, 2049}, {9, 500, 577}};
     for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++)
         for (int ta = 0; ta < 2; ta++)
             for (int add = 0; add < 2; add++) packed_case(ta, sz[i][0], sz[i][1], sz[i][2], add);
