@@ -70,7 +70,8 @@ void gn_bf16_gemm(float *M, const float *U, const float *V, int Ko, int Ci, size
  * (K, M) when ta, packed once for many products. gn_bf16_gemm_pa: C = the
  * product with B (K, N), row stride ldb, or C += it when add (the sum
  * rounded to fp32 once more); it packs B a block of columns at a time
- * into scratch (gn_bf16_b_floats(K, N) floats, at most about 256 KiB).
+ * into scratch (gn_bf16_b_floats(K, N) floats: 256 KiB at most, or 48
+ * columns of ceil(K/2) pair rows where that is more).
  * Both round to nearest even as gn_bf16_round. Single-threaded; the
  * convolutions thread over samples. Each output's sum is one fixed
  * sequence (pairs of the inner dimension in order, from +0), whatever M,

@@ -37,8 +37,7 @@
  * the CPU has them) the forward and backward-to-the-input sgemms run as
  * gn_bf16_gemm_pa instead (bf16_shape): the weights packed once per
  * call, each sample's col / x / dy packed by its thread in blocks into its
- * own scratch. Otherwise the
- * calls, and so the bits, are the fp32 ones.
+ * own scratch. Otherwise the calls, and so the bits, are the fp32 ones.
  *
  * What it deliberately does not do: dilation, FFT, or allocation
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
@@ -181,8 +180,8 @@ static size_t w_floats(const gn_conv_shape *s)
  * input; the weight gradient stays fp32 (distillation's teacher has none).
  * The weights are packed once per call, every group's (forward: W (Og,Kg);
  * backward: W^T (Kg,Og)), and each thread packs its sample's right factor
- * (col or x (Kg,P); dy (Og,P)) a block at a time into its own scratch. Workspace for these
- * only where gn_bf16_cpu(). */
+ * (col or x (Kg,P); dy (Og,P)) a block at a time into its own scratch.
+ * Workspace for these only where gn_bf16_cpu(). */
 static int bf16_shape(const gn_conv_shape *s)
 {
     return !small_out(s) && !is_depthwise(s) && gn_bf16_cpu();
@@ -219,7 +218,8 @@ static size_t bf16_b_floats(const gn_conv_shape *s)
  *                     1x1/s1/unpadded convolutions),
  *   T * Cout*Kg       one dw accumulator per thread,
  *   about Cout*Kg + T * 64Ki  the bf16 packed weights and per-thread
- *                     scratch (where gn_bf16_cpu(); see bf16_shape);
+ *                     scratch (where gn_bf16_cpu(); see bf16_shape; the
+ *                     scratch 24*max(Kg,Og) floats when that is more);
  * never 0, and growing with B up to B = CONV_MAX_THREADS: size it with the
  * largest batch that will run. For ResNet-20 on 28x28 the largest is 3.7 MB
  * (16->16 at 28x28, B >= 8). */
