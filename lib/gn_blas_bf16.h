@@ -1,6 +1,8 @@
 /* gn_blas_bf16.h - bf16 products with fp32 accumulation (blas_bf16.c):
  * whether this CPU has them, the per-thread choice of products for the
- * convolutions, and the packed kernel op_wino.c's 16 products run with it.
+ * convolutions, the packed kernel op_wino.c's 16 products run with it, and
+ * the general packed product op_conv.c's im2col products run with it (the
+ * same 4-row micro-kernel).
  *
  * bf16 keeps fp32's exponent and 8 bits of significand (7 stored): an
  * operand rounded to nearest even (vcvtne2ps2bf16) is within 2^-9 of
@@ -13,8 +15,9 @@
  * row of U and column of V, whatever the thread count or block.
  *
  * What it deliberately does not do: any product through OpenBLAS
- * (Debian's 0.3.21 has no cblas_sbgemm), im2col convolutions, or weight
- * gradients (distillation's teacher has none). */
+ * (Debian's 0.3.21 has no cblas_sbgemm), threads of its own (the
+ * convolutions split the batch), linear layers, depthwise convolutions, or
+ * weight gradients (distillation's teacher has none). */
 #ifndef GN_BLAS_BF16_H
 #define GN_BLAS_BF16_H
 
@@ -30,8 +33,10 @@ int gn_bf16_available(void);
 void gn_bf16_set_disabled(int on);
 
 /* Products of the calling thread's convolutions: GN_PRODUCTS_FP32 (the
- * default) or GN_PRODUCTS_BF16 (Winograd's 16 products in bf16, where
- * gn_bf16_available(); fp32 elsewhere). Returns the previous choice. */
+ * default) or GN_PRODUCTS_BF16 (where gn_bf16_available(): Winograd's 16
+ * products and the im2col convolutions' forward and backward-to-input
+ * products in bf16; depthwise convolutions and weight gradients stay
+ * fp32). Returns the previous choice. */
 enum { GN_PRODUCTS_FP32 = 0, GN_PRODUCTS_BF16 = 1 };
 int gn_products_set(int products);
 /* Whether this thread's convolutions run bf16 products now: it chose
@@ -57,6 +62,25 @@ void gn_bf16_pair_rows(float *v, int rows, size_t ld, size_t nc);
  * bf16, sums in fp32 over pairs in order. */
 void gn_bf16_gemm(float *M, const float *U, const float *V, int Ko, int Ci, size_t ld,
                   size_t nc);
+/* The general product C (M, N) = op(A) (M, K) . B (K, N), op(A) = A or
+ * A^T (ta), with bf16 products and fp32 sums: the convolutions' forward
+ * (W . col) and backward to the input (W^T . dy). Any M, N, K >= 1 (K
+ * odd too); B is never transposed. gn_bf16_pack_a: Ap
+ * (gn_bf16_a_floats(M, K) floats) from A, (M, K) with row stride lda, or
+ * (K, M) when ta, packed once for many products. gn_bf16_gemm_pa: C = the
+ * product with B (K, N), row stride ldb, or C += it when add (the sum
+ * rounded to fp32 once more); it packs B a block of columns at a time
+ * into scratch (gn_bf16_b_floats(K, N) floats: 256 KiB at most, or 48
+ * columns of ceil(K/2) pair rows where that is more).
+ * Both round to nearest even as gn_bf16_round. Single-threaded; the
+ * convolutions thread over samples. Each output's sum is one fixed
+ * sequence (pairs of the inner dimension in order, from +0), whatever M,
+ * N or where the output sits. Call only when gn_bf16_cpu(). */
+size_t gn_bf16_a_floats(int M, int K);
+size_t gn_bf16_b_floats(int K, int N);
+void gn_bf16_pack_a(float *Ap, int ta, int M, int K, const float *A, int lda);
+void gn_bf16_gemm_pa(int M, int N, int K, const float *Ap, const float *B, int ldb, int add,
+                     float *C, int ldc, float *scratch);
 /* A float's bf16 rounding (nearest even; NaN stays NaN; inputs below the
  * normal range become signed zero), as the kernels round: for tests. */
 float gn_bf16_round(float x);

@@ -33,6 +33,12 @@
  * Dense 3x3/s1/p1 convolutions with >= 8 channels in and out run forward and
  * backward-to-the-input by Winograd F(2x2,3x3) instead (wino(), op_wino.c).
  *
+ * With bf16 products (gn_products_set, the calling thread's choice; where
+ * the CPU has them) the forward and backward-to-the-input sgemms run as
+ * gn_bf16_gemm_pa instead (bf16_shape): the weights packed once per
+ * call, each sample's col / x / dy packed by its thread in blocks into its
+ * own scratch. Otherwise the calls, and so the bits, are the fp32 ones.
+ *
  * What it deliberately does not do: dilation, FFT, or allocation
  * (scratch comes from `ws`, sized by gn_conv2d_workspace(); the pool's
  * threads are the one-off exception). */
@@ -168,13 +174,52 @@ static size_t w_floats(const gn_conv_shape *s)
     return (size_t)s->Cout * (s->Cin / s->groups) * s->KH * s->KW;
 }
 
+/* Convolutions whose products are sgemm calls (not depthwise, not
+ * small_out) run them in bf16 (gn_blas_bf16.h) when the calling thread
+ * chose GN_PRODUCTS_BF16 and the CPU has it: forward and backward to the
+ * input; the weight gradient stays fp32 (distillation's teacher has none).
+ * The weights are packed once per call, every group's (forward: W (Og,Kg);
+ * backward: W^T (Kg,Og)), and each thread packs its sample's right factor
+ * (col or x (Kg,P); dy (Og,P)) a block at a time into its own scratch.
+ * Workspace for these only where gn_bf16_cpu(). */
+static int bf16_shape(const gn_conv_shape *s)
+{
+    return !small_out(s) && !is_depthwise(s) && gn_bf16_cpu();
+}
+
+/* packed weights of one group */
+static size_t bf16_a_group(const gn_conv_shape *s)
+{
+    const int Og = s->Cout / s->groups, Kg = s->Cin / s->groups * s->KH * s->KW;
+    const size_t f = gn_bf16_a_floats(Og, Kg), b = gn_bf16_a_floats(Kg, Og);
+    return f > b ? f : b;
+}
+
+static size_t bf16_a_floats(const gn_conv_shape *s)
+{
+    return bf16_shape(s) ? (size_t)s->groups * bf16_a_group(s) : 0;
+}
+
+/* one thread's scratch for packing the right factor */
+static size_t bf16_b_floats(const gn_conv_shape *s)
+{
+    if (!bf16_shape(s)) return 0;
+    const int Og = s->Cout / s->groups, Kg = s->Cin / s->groups * s->KH * s->KW,
+              P = s->OH * s->OW;
+    const size_t f = gn_bf16_b_floats(Kg, P), b = gn_bf16_b_floats(Og, P);
+    return f > b ? f : b;
+}
+
 /* With T = min(B, CONV_MAX_THREADS), Kg = Cin/g*KH*KW, P = OH*OW:
  *   Cout*Kg           the weights in (kh,kw,c) order (blk_layout only),
  *   16*Cout*Cin       the Winograd-transformed weights (wino_shape only),
  *   T * wino_floats   one Winograd scratch per thread (wino_shape only),
  *   T * Kg*P          one im2col buffer per thread (none for depthwise and
  *                     1x1/s1/unpadded convolutions),
- *   T * Cout*Kg       one dw accumulator per thread;
+ *   T * Cout*Kg       one dw accumulator per thread,
+ *   about Cout*Kg + T * 64Ki  the bf16 packed weights and per-thread
+ *                     scratch (where gn_bf16_cpu(); see bf16_shape; the
+ *                     scratch 24*max(Kg,Og) floats when that is more);
  * never 0, and growing with B up to B = CONV_MAX_THREADS: size it with the
  * largest batch that will run. For ResNet-20 on 28x28 the largest is 3.7 MB
  * (16->16 at 28x28, B >= 8). */
@@ -184,7 +229,7 @@ size_t gn_conv2d_workspace(const gn_conv_shape *s)
     size_t T = (size_t)max_threads(s);
     return (blk_layout(s) && !small_out(s) ? w_floats(s) : 0) + T * col_floats(s) +
            T * w_floats(s) + (wino_shape(s) ? gn_wino_u_floats(s->Cout, s->Cin) : 0) +
-           T * wino_floats(s);
+           T * wino_floats(s) + bf16_a_floats(s) + T * bf16_b_floats(s);
 }
 
 /* ---- im2col / col2im ------------------------------------------------------ */
@@ -655,6 +700,9 @@ typedef struct {
     int set;            /* backward: dx = the gradient (first writer), not += */
     int bf16;           /* U holds bf16 weights: Winograd runs bf16 products */
     float *wg;          /* per-thread Winograd scratch, in ws */
+    int bf16g;          /* the forward / dx sgemms run in bf16 (bf16_shape) */
+    const float *Ap;    /* bf16g: the packed weights, bf16_a_group(s) floats a group */
+    float *bp;          /* bf16g: per-thread packed right factors, in ws */
 } conv_job;
 
 /* Thread t of T: samples [B*t/T, B*(t+1)/T), its own im2col buffer, and its
@@ -690,6 +738,8 @@ static void conv_part(void *ctx, int t, int T)
     const int Kg = Cg * s->KH * s->KW, P = s->OH * s->OW, HW = s->H * s->W;
     const int direct = is_pointwise(s), blk = blk_layout(s);
     const int use_wg = wino(s);
+    float *bp = j->bf16g ? j->bp + (size_t)t * bf16_b_floats(s) : NULL;
+    const size_t as = j->bf16g ? bf16_a_group(s) : 0;
     if (use_wg && j->y) {
         (j->bf16 ? gn_wino_run_bf16 : gn_wino_run)(
             j->y + (size_t)b0 * s->Cout * P, 0, j->x + (size_t)b0 * s->Cin * HW, j->U, j->b,
@@ -710,7 +760,11 @@ static void conv_part(void *ctx, int t, int T)
             }
             if (j->y) {
                 // y (Og,P) = W (Og,Kg) . col (Kg,P)
-                gn_sgemm(0, 0, Og, P, Kg, 1.0f, wg, Kg, xcol, P, 0.0f, j->y + yo, P);
+                if (bp) {
+                    gn_bf16_gemm_pa(Og, P, Kg, j->Ap + g * as, xcol, P, 0, j->y + yo, P, bp);
+                } else {
+                    gn_sgemm(0, 0, Og, P, Kg, 1.0f, wg, Kg, xcol, P, 0.0f, j->y + yo, P);
+                }
                 if (j->b)
                     for (int o = 0; o < Og; o++) {
                         float *yr = j->y + yo + (size_t)o * P;
@@ -726,10 +780,18 @@ static void conv_part(void *ctx, int t, int T)
             if (j->dx && !use_wg) {
                 // dcol (Kg,P) = W^T (Kg,Og) . dy (Og,P); a 1x1 conv's dcol is dx itself
                 if (direct) {
-                    gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 1.0f, j->dx + xo, P);
+                    if (bp)
+                        gn_bf16_gemm_pa(Kg, P, Og, j->Ap + g * as, j->dy + yo, P, 1, j->dx + xo,
+                                        P, bp);
+                    else
+                        gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 1.0f, j->dx + xo,
+                                 P);
                     continue;
                 }
-                gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 0.0f, col, P);
+                if (bp)
+                    gn_bf16_gemm_pa(Kg, P, Og, j->Ap + g * as, j->dy + yo, P, 0, col, P, bp);
+                else
+                    gn_sgemm(1, 0, Kg, P, Og, 1.0f, wg, Kg, j->dy + yo, P, 0.0f, col, P);
                 if (blk)
                     col2im_blk(j->dx + xo, col, Cg, s);
                 else
@@ -777,6 +839,20 @@ static void conv_run(conv_job *j, float *ws)
     j->col = ws;
     j->acc = ws + (size_t)max_threads(s) * col_floats(s);
     j->wg = j->acc + (size_t)max_threads(s) * nw;
+    j->bf16g = bf16_shape(s) && !wino(s) && (j->y || j->dx) && gn_products_bf16();
+    if (j->bf16g) {
+        float *Ap = j->wg + (size_t)max_threads(s) * wino_floats(s);
+        const size_t as = bf16_a_group(s);
+        for (int g = 0; g < G; g++) {
+            const float *wg = j->wk + (size_t)g * Og * Kg; // (Og,Kg)
+            if (j->y)
+                gn_bf16_pack_a(Ap + g * as, 0, Og, Kg, wg, Kg);
+            else
+                gn_bf16_pack_a(Ap + g * as, 1, Kg, Og, wg, Kg);
+        }
+        j->Ap = Ap;
+        j->bp = Ap + bf16_a_floats(s);
+    }
     int T = gn_get_threads();
     if (T > max_threads(s)) T = max_threads(s);
     T = gn_ops_run(conv_part, j, T);

@@ -1,8 +1,10 @@
 /* test_bf16.c - bf16 products (gn_blas_bf16.h): the rounding, the packed
  * kernel against double sums of the rounded and of the exact operands, the
- * Winograd convolution forward and backward to the input through it
- * against fp32 within a bound derived from bf16's 8-bit significand, the
- * same bits across thread counts, and the fallback when bf16 is off. */
+ * general packed product (edge sizes, both transposes, C = and C +=)
+ * against double sums, the Winograd and the im2col convolutions forward
+ * and backward to the input through them against fp32 within a bound
+ * derived from bf16's 8-bit significand, the same bits across thread
+ * counts, and the fallback when bf16 is off. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -136,6 +138,74 @@ static void test_gemm(void)
     gemm_case(12, 64, 144);
     gemm_case(4, 576, 48);
     gemm_case(4, 4608, 96);
+}
+
+/* C = op(A) . B (+ C when add) by the general packed product for M x N x K
+ * (ta: A stored (K, M)), strides wider than the matrices, against double
+ * sums as gemm_case's (b) bound (plus |C|'s own rounding when add); the
+ * columns past N and the rows past M untouched. */
+static void packed_case(int ta, int M, int N, int K, int add)
+{
+    const int lda = (ta ? M : K) + 3, ldb = N + 2, ldc = N + 5;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)K * ldb, nc = (size_t)(M + 1) * ldc;
+    float *A = vec(na), *B = vec(nb), *C = vec(nc), *C0 = vec(nc);
+    float *Ap = vec(gn_bf16_a_floats(M, K)), *Bp = vec(gn_bf16_b_floats(K, N));
+    CHECK(gn_bf16_b_floats(K, N) <= ((size_t)K + 1) / 2 * ((N + 15) / 16 * 16));
+    gn_rng rng;
+    gn_rng_seed(&rng, 13, (uint64_t)(M * 10007 + N * 101 + K));
+    fill(A, na, &rng), fill(B, nb, &rng), fill(C0, nc, &rng);
+    memcpy(C, C0, sizeof(float) * nc);
+    gn_bf16_pack_a(Ap, ta, M, K, A, lda);
+    gn_bf16_gemm_pa(M, N, K, Ap, B, ldb, add, C, ldc, Bp);
+    double worst = 0, seen = 0;
+    int untouched = 1;
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++) {
+            double r = 0, sb = 0;
+            for (int k = 0; k < K; k++) {
+                const double a = ta ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k];
+                const double b = B[(size_t)k * ldb + n];
+                r += a * b, sb += fabs(a * b);
+            }
+            const double c0 = add ? C0[(size_t)m * ldc + n] : 0;
+            const double c = C[(size_t)m * ldc + n];
+            const double e = fabs(c - c0 - r) /
+                             ((0x1p-7 + 0x1p-16 + K * 0x1p-23) * sb + 0x1p-23 * fabs(c0 + r) + 1e-30);
+            if (e > worst) worst = e;
+            if (fabs(c - c0 - r) / (sb + 1e-30) > seen) seen = fabs(c - c0 - r) / (sb + 1e-30);
+        }
+        for (int n = N; n < ldc; n++) untouched &= C[(size_t)m * ldc + n] == C0[(size_t)m * ldc + n];
+    }
+    for (int n = 0; n < ldc; n++) untouched &= C[(size_t)M * ldc + n] == C0[(size_t)M * ldc + n];
+    CHECK(worst <= 1.0);
+    CHECK(untouched);
+    /* bf16 really ran (at K = 1 one product of two 8-bit significands can
+     * be exact, so only where there are enough of them) */
+    if ((long)M * N * K >= 64) CHECK(seen > 0x1p-14);
+    if (worst > 1.0 || !untouched)
+        fprintf(stderr, "  ^ in bf16 packed gemm ta %d %dx%dx%d add %d: %.3g of the bound\n", ta, M,
+                N, K, add, worst);
+    free(A), free(B), free(C), free(C0), free(Ap), free(Bp);
+}
+
+static void test_packed(void)
+{
+    if (!gn_bf16_cpu()) {
+        CHECK_SKIP("bf16 packed gemm: no AVX512_BF16 on this CPU");
+        return;
+    }
+    /* M, N, K off the 4 x 48 tile and its 16-column vectors, K odd, N over
+     * several blocks of B (the last ones 8 and 116 columns); the transposes
+     * the convolutions use (W . col, W^T . dy), both epilogues */
+    static const int sz[][3] = {{1, 1, 1},  {3, 5, 1},   {5, 17, 3},   {4, 48, 2},  {7, 50, 9},
+                                {8, 96, 16}, {13, 49, 147}, {9, 100, 64}, {6, 145, 577}, {64, 33, 27},
+                                {2, 4096 + 7, 5}, {5, 200, 2049}, {9, 500, 577}};
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int add = 0; add < 2; add++) packed_case(ta, sz[i][0], sz[i][1], sz[i][2], add);
+    /* rows chunked (A_CHUNK): K large enough that M spans several chunks */
+    packed_case(0, 70, 20, 4001, 0);
+    packed_case(1, 70, 20, 4001, 1);
 }
 
 /* The bound on a Winograd F(2x2,3x3) result with operands U = G g G^T and
@@ -284,6 +354,91 @@ static void test_conv(void)
     conv_bf16_case(2, 12, 6, 5, 8);
 }
 
+/* An im2col convolution (not Winograd: strided, 1x1, the first layer's
+ * few channels, grouped) with bf16 products: forward and backward to the
+ * input against fp32 within (2^-7 + 2^-16 + 2 Kg 2^-23) of the sum of
+ * |products| (the reference twins on |x|, |w|, |dy|), 1 and 2 threads
+ * bit-identical, fp32's bits when bf16 is off, and the weight gradient
+ * (fp32 always) unchanged by the choice at one thread. */
+static void im2col_case(int B, int Ci, int H, int W, int Co, int k, int stride, int pad, int groups)
+{
+    gn_conv_shape s = {.B = B, .Cin = Ci, .H = H, .W = W, .Cout = Co, .KH = k, .KW = k,
+                       .SH = stride, .SW = stride, .PT = pad, .PL = pad, .PB = pad, .PR = pad,
+                       .groups = groups};
+    CHECK(gn_conv_shape_init(&s) == 0);
+    const int Kg = Ci / groups * k * k;
+    const size_t nx = (size_t)B * Ci * H * W, ny = (size_t)B * Co * s.OH * s.OW,
+                 nw = (size_t)Co * Kg;
+    float *x = vec(nx), *w = vec(nw), *dy = vec(ny), *ws = vec(gn_conv2d_workspace(&s));
+    float *ax = vec(nx), *aw = vec(nw), *ady = vec(ny), *by = vec(ny), *bx = vec(nx);
+    float *y[4], *dx[4], *dw[4]; /* fp32, bf16 1 thread, bf16 2 threads, bf16 off */
+    for (int i = 0; i < 4; i++) y[i] = vec(ny), dx[i] = vec(nx), dw[i] = vec(nw);
+    gn_rng rng;
+    gn_rng_seed(&rng, 17, (uint64_t)(Ci * 1000 + Co * 10 + k));
+    fill(x, nx, &rng), fill(w, nw, &rng), fill(dy, ny, &rng);
+    const int threads = gn_get_threads();
+    for (int i = 0; i < 4; i++) {
+        gn_set_threads(i == 2 ? 2 : 1);
+        gn_products_set(i ? GN_PRODUCTS_BF16 : GN_PRODUCTS_FP32);
+        gn_bf16_set_disabled(i == 3);
+        CHECK(gn_products_bf16() == (i == 1 || i == 2));
+        gn_conv2d_forward(y[i], x, w, NULL, &s, ws);
+        gn_conv2d_backward_set(dx[i], dw[i], NULL, dy, x, w, &s, ws);
+    }
+    gn_bf16_set_disabled(0);
+    gn_products_set(GN_PRODUCTS_FP32);
+    gn_set_threads(threads);
+    CHECK(!memcmp(y[1], y[2], ny * sizeof(float)));
+    CHECK(!memcmp(dx[1], dx[2], nx * sizeof(float)));
+    CHECK(!memcmp(y[3], y[0], ny * sizeof(float)));
+    CHECK(!memcmp(dx[3], dx[0], nx * sizeof(float)));
+    /* (dw's per-thread sums make its bits depend on the thread count) */
+    CHECK(!memcmp(dw[1], dw[0], nw * sizeof(float)));
+    CHECK(!memcmp(dw[3], dw[0], nw * sizeof(float)));
+    for (size_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
+    for (size_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
+    for (size_t i = 0; i < ny; i++) ady[i] = fabsf(dy[i]);
+    gn_conv2d_forward_ref(by, ax, aw, NULL, &s);
+    gn_conv2d_backward_ref(bx, NULL, NULL, ady, NULL, aw, &s);
+    const double rel = 0x1p-7 + 0x1p-16 + 2.0 * Kg * 0x1p-23;
+    double wy = 0, wx = 0;
+    int dify = 0, difx = 0;
+    for (size_t i = 0; i < ny; i++) {
+        const double e = fabs((double)y[1][i] - y[0][i]) / (rel * by[i] * (1 + 0x1p-20) + 1e-30);
+        if (e > wy) wy = e;
+        dify |= y[1][i] != y[0][i];
+    }
+    for (size_t i = 0; i < nx; i++) {
+        const double e = fabs((double)dx[1][i] - dx[0][i]) / (rel * bx[i] * (1 + 0x1p-20) + 1e-30);
+        if (e > wx) wx = e;
+        difx |= dx[1][i] != dx[0][i];
+    }
+    CHECK(wy <= 1.0 && wx <= 1.0);
+    CHECK(dify && difx);
+    if (wy > 1.0 || wx > 1.0 || !dify || !difx)
+        fprintf(stderr,
+                "  ^ bf16 im2col conv %d %d->%d %dx%d k%d s%d p%d g%d: %.3g, %.3g of the bound, "
+                "differ %d %d\n",
+                B, Ci, Co, H, W, k, stride, pad, groups, wy, wx, dify, difx);
+    free(x), free(w), free(dy), free(ws), free(ax), free(aw), free(ady), free(by), free(bx);
+    for (int i = 0; i < 4; i++) free(y[i]), free(dx[i]), free(dw[i]);
+}
+
+static void test_im2col(void)
+{
+    if (!gn_bf16_available()) {
+        CHECK_SKIP("bf16 im2col convolutions: no AVX512_BF16 on this CPU (or GN_NO_BF16 set)");
+        return;
+    }
+    im2col_case(3, 12, 7, 9, 10, 1, 1, 0, 1);  /* 1x1: x is the matrix, dx added to */
+    im2col_case(3, 16, 8, 8, 32, 1, 2, 0, 1);  /* 1x1 stride 2 (a shortcut) */
+    im2col_case(4, 8, 9, 9, 12, 3, 2, 1, 1);   /* 3x3 stride 2 */
+    im2col_case(2, 3, 17, 15, 8, 7, 2, 3, 1);  /* the first layer: 7x7/2, 3 channels (K odd) */
+    im2col_case(3, 3, 10, 10, 16, 3, 1, 1, 1); /* 3x3/1 on 3 channels: im2col by tap */
+    im2col_case(2, 8, 6, 6, 8, 3, 1, 1, 2);    /* grouped */
+    im2col_case(2, 64, 7, 7, 36, 1, 1, 0, 1);  /* 7x7 planes: a 49-column tail */
+}
+
 static void test_names(void)
 {
     CHECK(gn_products_from_name("fp32") == GN_PRODUCTS_FP32);
@@ -303,6 +458,8 @@ int main(void)
     test_names();
     test_round();
     test_gemm();
+    test_packed();
     test_conv();
+    test_im2col();
     return check_summary("test_bf16");
 }
