@@ -43,9 +43,9 @@ static void usage(void)
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
            "      --early-stop[=F]  run the schedule (warm-up, beta 20 -> 2) over F x N\n"
            "                     iterations (default 0.3), hold out the last n/16 samples,\n"
-           "                     and stop a unit once under 2%% of its soft bits are\n"
-           "                     undecided and its hard-rounded held-out error has\n"
-           "                     stopped falling; N (-i) is the cap (recon-block(1))\n"
+           "                     and stop a unit at the schedule's end unless its\n"
+           "                     hard-rounded held-out error is still falling there;\n"
+           "                     N (-i) is the cap (recon-block(1))\n"
            "      --no-qdrop     no QDrop (ablation)\n"
            "  -t, --threads N    OpenBLAS threads\n"
            "  -o, --output FILE  the quantised model (a unit file with --independent;\n"
@@ -230,13 +230,12 @@ int main(int argc, char **argv)
                 lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds,
                 refit ? "fitted now" : "kept");
         if (o.early_stop)
-            fprintf(stderr, "%s: unit %d %s %ld of %ld iterations (schedule over %ld): undecided %.2f%% "
-                    "(stop below %.2f%%), held-out error average %.5g, best %.5g at iteration %ld, "
-                    "%d checks every %ld without a 0.1%% fall to stop, %ld samples held out\n",
+            fprintf(stderr, "%s: unit %d %s %ld of %ld iterations (schedule over %ld): held-out error "
+                    "average %.5g, best %.5g at iteration %ld, %d check%s every %ld without a 0.1%% fall "
+                    "to stop, undecided %.2f%%, %ld samples held out\n",
                     gn_prog(), k, lg.stopped ? "stopped early after" : "ran all", lg.iters_run,
-                    o.iters, lg.es_sched, 100.0 * lg.es_share, 100.0 * o.es_undecided,
-                    lg.es_heldout, lg.es_best, lg.es_best_at, o.es_patience, lg.es_every,
-                    lg.nheld);
+                    o.iters, lg.es_sched, lg.es_heldout, lg.es_best, lg.es_best_at, o.es_patience,
+                    o.es_patience == 1 ? "" : "s", lg.es_every, 100.0 * lg.es_share, lg.nheld);
         total_its += lg.iters_run;
     }
     if (!rc && o.early_stop)

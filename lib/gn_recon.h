@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "gn_estop.h"
 #include "gn_h5.h"
 #include "gn_qmodel.h"
 
@@ -44,16 +45,13 @@ typedef struct {
      * recon-block(1)): the whole schedule (warm-up, beta 20 -> 2, the
      * steps' cosine) runs over a budget of es_budget x iters; the last
      * max(1, n/16) calibration samples are held out of training; from the
-     * budget on, every es_every iterations, the unit stops once fewer than
-     * es_undecided of its soft bits are undecided and its hard-rounded
-     * error on the held-out samples has stopped falling (gn_estop.h:
-     * moving average, weight 0.3, not 0.1% below its best for es_patience
-     * checks); iters stays the cap */
+     * budget's end on, every es_every iterations, the unit stops at the
+     * first check where its hard-rounded error on the held-out samples has
+     * stopped falling (gn_recon_es_init); iters stays the cap */
     int early_stop;
     float es_budget;    /* 0.3 */
-    float es_undecided; /* 0.02 */
     long es_every;      /* 0: iters/200, at least 1 */
-    int es_patience;    /* 5 */
+    int es_patience;    /* 1 */
     int tight_units;   /* 1: the unit's input is taken after its leading nodes
                           without parameters (gn_recon_tight_unit) */
     int qdrop_per_consumer; /* 1: a quantiser that several nodes of the unit
@@ -66,6 +64,13 @@ typedef struct {
 } gn_recon_opts;
 
 void gn_recon_defaults(gn_recon_opts *o);
+/* The early stop's criterion on the held-out error, one observation per
+ * check from the budget's end on: moving average weight 0.3, a fall counts
+ * when 0.1% below the best, o->es_patience checks without one stop
+ * (gn_estop.h). With patience 1 a unit stops one check after the budget
+ * unless the error is still falling there: the held-out error extends a
+ * unit, it never shortens one. */
+void gn_recon_es_init(gn_estop *e, const gn_recon_opts *o);
 
 typedef struct {
     double rec_first, rec_last; /* reconstruction loss, mean over the first / last 1% of iterations */

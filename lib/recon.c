@@ -9,7 +9,6 @@
 #include "gn_base.h"
 #include "gn_calibrate.h"
 #include "gn_err.h"
-#include "gn_estop.h"
 #include "gn_optim.h"
 #include "gn_quant.h"
 #include "gn_rng.h"
@@ -33,9 +32,10 @@ void gn_recon_defaults(gn_recon_opts *o)
     o->collect_batch = 64;
     o->lazy_steps = 1;
     o->es_budget = 0.3f;
-    o->es_undecided = 0.02f;
-    o->es_patience = 5;
+    o->es_patience = 1;
 }
+
+void gn_recon_es_init(gn_estop *e, const gn_recon_opts *o) { gn_estop_init(e, 0.3, 1e-3, o->es_patience, 1); }
 
 int gn_recon_batch(size_t n) { return n / 32 > 0 ? (int)(n / 32 > 65536 ? 65536 : n / 32) : 1; }
 
@@ -297,9 +297,10 @@ static void es_split(const unit_data *d, unit_data *dt, es_state *es)
     es->held.Y = d->Y + dt->n * d->out_sz; /* YH: the first nh rows of d's scratch */
 }
 
-/* whether the unit stops after iteration t1 (from 1) */
-static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn_graph *g,
-                    const gn_recon_opts *o, long t1, gn_recon_log *log)
+/* whether the unit stops after iteration t1 (from 1); logs the undecided
+ * share, which does not enter the decision (recon-block(1)) */
+static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn_graph *g, long t1,
+                    gn_recon_log *log)
 {
     gn_recon_log c = {0};
     count_undecided(g, u, &c);
@@ -308,7 +309,7 @@ static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn
     log->es_share = c.nsoft ? (double)c.undecided / (double)c.nsoft : 0;
     log->es_heldout = es->e.ema, log->es_best = es->e.best;
     log->es_best_at = t1 - (es->e.n - es->e.best_at) * es->every;
-    return stagnant && log->es_share < o->es_undecided;
+    return stagnant;
 }
 
 /* trains unit u of g (q's graph, or a split one: gn_recon_split_graph);
@@ -328,7 +329,7 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         so.iters = b < 1 ? 1 : b > o0->iters ? o0->iters : b;
         es_split(d0, &dt, &es);
         es.every = o0->es_every > 0 ? o0->es_every : o0->iters / 200 > 0 ? o0->iters / 200 : 1;
-        gn_estop_init(&es.e, 0.3, 1e-3, o0->es_patience, 1);
+        gn_recon_es_init(&es.e, o0);
         log->nheld = (long)es.held.n;
         log->es_sched = so.iters, log->es_every = es.every;
     }
@@ -387,7 +388,7 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         if (it >= cap - win) rec_acc += L, acc_n++;
         rec_since += L, n_since++;
         if (show && pg && pg->report) pg->report(pg->arg, k, it + 1, cap, L, round_l * o->lambda, beta);
-        if (check && es_check(&es, rc, u, cb, g, o0, it + 1, log)) {
+        if (check && es_check(&es, rc, u, cb, g, it + 1, log)) {
             log->stopped = 1;
             it++;
             break;

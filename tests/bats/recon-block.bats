@@ -210,15 +210,26 @@ units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/
   assert_success
   echo "$output"
   line=$(printf '%s\n' "$output" | grep '^recon-block: unit 0 stopped early after ')
-  it=$(echo "$line" | sed -n 's/.*stopped early after \([0-9]*\) of 3000 iterations (schedule over 900): undecided \([0-9.]*\)% (stop below 2.00%), held-out error average .*, best .* at iteration [0-9]*, 5 checks every 15 without a 0.1% fall to stop, 4 samples held out$/\1/p')
-  [ -n "$it" ] && [ "$it" -ge 900 ] && [ "$it" -lt 3000 ]
-  assert_output --partial "early stop: $it reconstruction iterations in all (3000 without)"
+  it=$(echo "$line" | sed -n 's/.*stopped early after \([0-9]*\) of 3000 iterations (schedule over 900): held-out error average .*, best .* at iteration \([0-9]*\), 1 check every 15 without a 0.1% fall to stop, undecided [0-9.]*%, 4 samples held out$/\1 \2/p')
+  # the first check is at the schedule's end (900); the stop one check after the best
+  set -- $it
+  [ -n "$1" ] && [ "$2" -ge 900 ] && [ "$1" -eq $(($2 + 15)) ] && [ "$1" -lt 3000 ]
+  assert_output --partial "early stop: $1 reconstruction iterations in all (3000 without)"
   recon-block "$q" "$d" --unit 0 --iters 3000 --batch 8 -t 1 -q --early-stop -o b.h5 2>/dev/null
   cmp a.h5 b.h5
   # without the option: the fixed count, no early-stop line
   run recon-block "$q" "$d" --unit 0 --iters 20 --batch 8 -t 1 -q -o c.h5
   refute_output --partial "early stop"
-  run recon-block "$q" "$d" --unit 0 --early-stop=0 -o d.h5
-  assert_failure 2
-  assert_output --partial "--early-stop: not a fraction in (0, 1]: '0'"
+}
+
+@test "recon-block --early-stop=F: F outside (0, 1] or not a number is a usage error, one line" {
+  q=$(q44); d=$(fmnist_n train 64)
+  for f in 0 -0.2 1.5 x '' 0.3x nan inf 1e-7; do
+    run recon-block "$q" "$d" --unit 0 --early-stop="$f" -o d.h5
+    assert_failure 2
+    assert_line --index 0 "recon-block: --early-stop: not a fraction in (0, 1]: '$f'"
+    assert_line --index 1 "Try 'recon-block --help' for more information."
+    [ "${#lines[@]}" -eq 2 ]
+    assert_no_output . d.h5
+  done
 }

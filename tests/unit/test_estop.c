@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "gn_estop.h"
+#include "gn_recon.h"
 
 /* the observation (from 1) at which e first says stop on v[0..n), 0 if never */
 static long stop_at(gn_estop *e, const double *v, long n)
@@ -63,5 +64,32 @@ int main(void)
     long a = stop_at(&e, v, 64);
     gn_estop_init(&e, 0.3, 1e-3, 3, 1);
     CHECK(a > 0 && stop_at(&e, v, 64) == a);
+    /* recon-block --early-stop's criterion (gn_recon_es_init), observed
+     * from the budget's end: a flat held-out error stops at the second
+     * check (the first sets the best), so the unit runs one check period
+     * past its budget */
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    CHECK(o.es_patience == 1 && fabs(o.es_budget - 0.3) < 1e-7);
+    for (int i = 0; i < 64; i++) v[i] = 0.1139;
+    gn_recon_es_init(&e, &o);
+    CHECK(stop_at(&e, v, 64) == 2);
+    CHECK(e.best_at == 1);
+    /* it extends while still falling: 1% a check for 9 checks, then flat
+     * after observation 10; the average (weight 0.3) lags, its gap to the
+     * flat value shrinks by 0.7 a check and its fall stays over 0.1% of
+     * the best up to observation 16 (0.116%), under it at 17 (0.081%) */
+    for (int i = 0; i < 64; i++) v[i] = pow(0.99, i < 10 ? i : 9);
+    gn_recon_es_init(&e, &o);
+    CHECK(stop_at(&e, v, 64) == 17);
+    CHECK(e.best_at == 16);
+    /* a fall of 0.2% a check moves the average 0.06%: not a fall, stop */
+    for (int i = 0; i < 64; i++) v[i] = pow(0.998, i);
+    gn_recon_es_init(&e, &o);
+    CHECK(stop_at(&e, v, 64) == 2);
+    /* a rising error (the soft bits hardening the wrong way) stops too */
+    for (int i = 0; i < 64; i++) v[i] = 1.0 + 0.01 * i;
+    gn_recon_es_init(&e, &o);
+    CHECK(stop_at(&e, v, 64) == 2);
     return check_summary("test_estop");
 }
