@@ -327,6 +327,13 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
     if (o0->early_stop) {
         long b = (long)((double)o0->es_budget * (double)o0->iters + 0.5);
         so.iters = b < 1 ? 1 : b > o0->iters ? o0->iters : b;
+        /* Adam moves a parameter by about its learning rate a step, so the
+         * distance the rounding variables and steps can travel is the rate
+         * times the schedule's length: scaled by N/budget, as far as the
+         * full schedule lets them (recon-block(1)) */
+        const double f = (double)o0->iters / (double)so.iters;
+        so.lr_round = (float)(o0->lr_round * f);
+        so.lr_wstep = (float)(o0->lr_wstep * f), so.lr_astep = (float)(o0->lr_astep * f);
         es_split(d0, &dt, &es);
         es.every = o0->es_every > 0 ? o0->es_every : o0->iters / 200 > 0 ? o0->iters / 200 : 1;
         gn_recon_es_init(&es.e, o0);

@@ -8,7 +8,7 @@ load quick
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
 P="$ROOT/pipelines"
-SCRIPTS="demo.sh distill.sh ladder.sh onnx-check.sh parallel.bash plot-loss.sh recon-parallel.sh reference-table.sh seed-table.sh slurm-array.sbatch teacher.sh"
+SCRIPTS="demo.sh distill.sh ladder.sh onnx-check.sh parallel.bash plot-early-stop.sh plot-loss.sh recon-parallel.sh reference-table.sh seed-table.sh slurm-array.sbatch teacher.sh"
 
 # nothing but the files named in $@ in the current directory
 only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n' "$@" | sort | grep -v '^$' | tr '\n' ' ')"; }
@@ -40,7 +40,9 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   T=$BATS_TEST_TMPDIR
   for c in "ladder.sh --bogus" "ladder.sh $T/o extra" "reference-table.sh --bogus" \
            "reference-table.sh $T/o extra" "teacher.sh --bogus" "teacher.sh vgg16" "demo.sh $T/o" \
-           "plot-loss.sh --bogus" "recon-parallel.sh --bogus" "recon-parallel.sh -i x q.h5 d.h5" \
+           "plot-loss.sh --bogus" "plot-early-stop.sh --bogus" "plot-early-stop.sh -o x.png a:b" \
+           "plot-early-stop.sh -o x.png --distill -1 a:1:j" "plot-early-stop.sh -o x.png" \
+           "recon-parallel.sh --bogus" "recon-parallel.sh -i x q.h5 d.h5" \
            "distill.sh m.h5" "slurm-array.sbatch distill a b" "parallel.bash" \
            "seed-table.sh --bogus" "onnx-check.sh m.h5"; do
     quick env WORK="$T/w" OUT="$T/o" "$P/${c%% *}" ${c#* }
@@ -115,4 +117,24 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   assert_failure 1
   assert_output --partial "recon-parallel.sh: reconstruction failed"
   [ ! -e p.h5 ]
+}
+
+@test "plot-early-stop.sh: top-1 against total iterations from recon-block logs and genie-eval outputs, as a PNG" {
+  echo 'recon-block: early stop: 1220 reconstruction iterations in all (4000 without)' >es.log
+  echo '{"top1": 0.901200, "top5": 0.999000, "loss": 0.3, "n": 10000}' >full.json
+  echo '{"top1": 0.899000, "top5": 0.999000, "loss": 0.3, "n": 10000}' >es.json
+  echo '{"fp32": {"top1": 0.93}, "quantised": {"top1": 0.8, "top5": 0.99}}' >result.json
+  quick "$P/plot-early-stop.sh" -o c.png --distill 600 "W2A2 seed 0:4000:full.json" "W2A2 seed 0:es.log:es.json" \
+    "W2A2 seed 1:4000:full.json" "W2A2 seed 1:es.log:result.json"
+  assert_success
+  [ "$(head -c 8 c.png | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+  # a log without the early-stop total, a file without top1: exit 1, named, no PNG
+  echo 'recon-block: unit 0 ...' >full.log
+  quick "$P/plot-early-stop.sh" -o d.png "a:full.log:es.json"
+  assert_failure 1
+  assert_output --partial "full.log: no 'early stop: N reconstruction iterations in all' line"
+  quick "$P/plot-early-stop.sh" -o d.png "a:1:es.log"
+  assert_failure 1
+  assert_output --partial "es.log: no top1"
+  [ ! -e d.png ]
 }
