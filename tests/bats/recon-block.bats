@@ -221,15 +221,3 @@ units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/
   run recon-block "$q" "$d" --unit 0 --iters 20 --batch 8 -t 1 -q -o c.h5
   refute_output --partial "early stop"
 }
-
-@test "recon-block --early-stop=F: F outside (0, 1] or not a number is a usage error, one line" {
-  q=$(q44); d=$(fmnist_n train 64)
-  for f in 0 -0.2 1.5 x '' 0.3x nan inf 1e-7; do
-    run recon-block "$q" "$d" --unit 0 --early-stop="$f" -o d.h5
-    assert_failure 2
-    assert_line --index 0 "recon-block: --early-stop: not a fraction in (0, 1]: '$f'"
-    assert_line --index 1 "Try 'recon-block --help' for more information."
-    [ "${#lines[@]}" -eq 2 ]
-    assert_no_output . d.h5
-  done
-}
