@@ -6,19 +6,20 @@
 # points also get a thick "GROUP, mean" line: the mean over the seeds of
 # their first points, second points, and so on.
 #
-# Usage: pipelines/plot-early-stop.sh -o CURVES.png [--distill N] [--title T]
-#          SERIES:RECON:EVAL.json [MORE ...]
+# Usage: pipelines/plot-early-stop.sh -o CURVES.png [--distill N] [--full T]
+#          [--title T] SERIES:RECON:EVAL.json [MORE ...]
 # A point: SERIES names its line; RECON is a recon-block log (its last line
 # "early stop: N reconstruction iterations in all" gives N) or a count
 # (the full schedule's, units x --iters); EVAL.json is genie-eval --json's
 # output (its top1, or quantised.top1 of a genie.mk result.json). --distill
-# N adds N distillation iterations to every point (default 0).
+# N adds N distillation iterations to every point (default 0); --full T
+# draws a dashed line at T/2 total iterations ("2x fewer" than T).
 # Exit status: 0 ok, 1 an input or gnuplot failed, 2 usage error.
 set -euo pipefail
 prog=plot-early-stop.sh
 bad() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more information." >&2; exit 2; }
 die() { echo "$prog: $*" >&2; exit 1; }
-out="" title="early stop against the full schedule" distill=0
+out="" title="early stop against the full schedule" distill=0 full=""
 points=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -27,6 +28,8 @@ while [ $# -gt 0 ]; do
     --title) [ $# -ge 2 ] || bad "$1 needs a text"; title=$2; shift 2 ;;
     --distill) [ $# -ge 2 ] || bad "$1 needs a count"; distill=$2; shift 2
       [[ $distill =~ ^[0-9]{1,12}$ ]] || bad "--distill: not a count: '$distill'" ;;
+    --full) [ $# -ge 2 ] || bad "$1 needs a count"; full=$2; shift 2
+      [[ $full =~ ^[1-9][0-9]{0,11}$ ]] || bad "--full: not a positive count: '$full'" ;;
     -*) bad "unknown option $1" ;;
     *) points+=("$1"); shift ;;
   esac
@@ -90,6 +93,7 @@ tmp="$out.tmp.$$"
   echo "set title '${title//\'/}'"
   echo "set xlabel 'total iterations (distillation + reconstruction)'; set ylabel 'top-1 (%)'"
   echo "set grid; set key outside right; set xrange [0:*]"
+  [ -z "$full" ] || echo "set arrow from $((full / 2)), graph 0 to $((full / 2)), graph 1 nohead dt 2 lw 2; set label '2x fewer than $full' at $((full / 2)), graph 0.97 offset 0.5,0"
   (IFS=,; echo "plot ${plots[*]}")
 } >"$work/plot.gp"
 gnuplot "$work/plot.gp" || { rm -f "$tmp"; die "gnuplot failed"; }

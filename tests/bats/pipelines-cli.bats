@@ -41,7 +41,8 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   for c in "ladder.sh --bogus" "ladder.sh $T/o extra" "reference-table.sh --bogus" \
            "reference-table.sh $T/o extra" "teacher.sh --bogus" "teacher.sh vgg16" "demo.sh $T/o" \
            "plot-loss.sh --bogus" "plot-early-stop.sh --bogus" "plot-early-stop.sh -o x.png a:b" \
-           "plot-early-stop.sh -o x.png --distill -1 a:1:j" "plot-early-stop.sh -o x.png" \
+           "plot-early-stop.sh -o x.png --distill -1 a:1:j" "plot-early-stop.sh -o x.png --full 0 a:1:j" \
+           "plot-early-stop.sh -o x.png" \
            "recon-parallel.sh --bogus" "recon-parallel.sh -i x q.h5 d.h5" \
            "distill.sh m.h5" "slurm-array.sbatch distill a b" "parallel.bash" \
            "seed-table.sh --bogus" "onnx-check.sh m.h5"; do
@@ -124,7 +125,7 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
   echo '{"top1": 0.901200, "top5": 0.999000, "loss": 0.3, "n": 10000}' >full.json
   echo '{"top1": 0.899000, "top5": 0.999000, "loss": 0.3, "n": 10000}' >es.json
   echo '{"fp32": {"top1": 0.93}, "quantised": {"top1": 0.8, "top5": 0.99}}' >result.json
-  quick "$P/plot-early-stop.sh" -o c.png --distill 600 "W2A2 seed 0:4000:full.json" "W2A2 seed 0:es.log:es.json" \
+  quick "$P/plot-early-stop.sh" -o c.png --distill 600 --full 4600 "W2A2 seed 0:4000:full.json" "W2A2 seed 0:es.log:es.json" \
     "W2A2 seed 1:4000:full.json" "W2A2 seed 1:es.log:result.json"
   assert_success
   [ "$(head -c 8 c.png | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
