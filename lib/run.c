@@ -270,6 +270,9 @@ static void bwd_reads(const gn_run *r, int k, int *vend)
 static int span_cmp(const void *a, const void *b)
 {
     const span *x = a, *y = b;
+    /* the spans of the whole run first: they go at the bottom, so that the
+     * rest of the arena is one block, idle between passes (gn_run_idle) */
+    if ((x->s0 < 0) != (y->s0 < 0)) return x->s0 < 0 ? -1 : 1;
     if (x->n != y->n) return x->n > y->n ? -1 : 1;
     return x->s0 < y->s0 ? -1 : x->s0 > y->s0;
 }
@@ -344,6 +347,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         }
         lo[i] = off;
         if (off + sp[i].n > total) total = off + sp[i].n;
+        if (sp[i].s0 < 0) r->idle_off = (off + sp[i].n + 63) & ~(size_t)63;
     }
     r->nblk = 1;
     r->blk = gn_xcalloc(1, sizeof(float *));
@@ -361,6 +365,12 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
     free(vend);
     free(prod);
     return r;
+}
+
+float *gn_run_idle(gn_run *r, size_t n)
+{
+    GN_ASSERT(r->lean);
+    return r->idle_off + n <= r->blk_n[0] ? r->blk[0] + r->idle_off : NULL;
 }
 
 void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap)

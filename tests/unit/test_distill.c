@@ -654,7 +654,8 @@ static float *lean_pass(gn_run *r, gn_graph *g, const float *x, const float *dy,
  * the parameters', over the whole graph and a prefix that ends inside a
  * fused BN -> ReLU pair (the distiller's backward), twice in a row (the
  * shared memory holds the last pass's numbers), at a batch below its
- * capacity; and it holds less memory. */
+ * capacity, with NaN written into its idle memory between passes; and it
+ * holds less memory. */
 static void test_lean(void)
 {
     gn_graph *gs[3];
@@ -691,9 +692,19 @@ static void test_lean(void)
                            *rl = gn_run_new_lean(g, B, want | (bt ? 0 : GN_LEAN_BN_INFER));
                     rp->bn_train = rl->bn_train = bt;
                     float *ea = a, *ec = c;
+                    /* its idle memory (gn_run_idle): above the graph's
+                     * input and output, and nothing there is read by the
+                     * next pass (NaN written between passes changes no bit) */
+                    const size_t ni = rl->blk_n[0] - rl->idle_off;
+                    float *idle = gn_run_idle(rl, ni);
+                    CHECK(idle && !gn_run_idle(rl, ni + 1));
+                    const int io[2] = {g->input, g->output};
+                    for (int j = 0; j < 2; j++)
+                        CHECK(rl->val[io[j]] < idle && (!rl->grad[io[j]] || rl->grad[io[j]] < idle));
                     for (int rep = 0; rep < 2; rep++) {
                         ea = lean_pass(rp, g, x, dy, b, want, last, ea);
                         ec = lean_pass(rl, g, x, dy, b, want, last, ec);
+                        for (size_t i = 0; i < ni; i++) idle[i] = NAN;
                     }
                     CHECK(ea - a == ec - c);
                     const int same = !memcmp(a, c, (size_t)(ea - a) * sizeof(float));
