@@ -101,6 +101,13 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
  * readable (theirs are never shared, so their addresses are stable), and
  * the taps. */
 gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want);
+/* A lean run for forward passes only (want 0) whose tensors keep[0..nkeep)
+ * have memory of their own, like the graph's input and output: readable
+ * after any forward, and writable before one. Such a run may run any range
+ * of nodes (gn_run_forward_nodes, as a plain run) that reads, of the
+ * tensors made before the range, only those (a prefix [0, last), or a unit
+ * between kept tensors); the same bits as a plain run. */
+gn_run *gn_run_new_lean_keep(gn_graph *g, int Bmax, unsigned want, const int *keep, int nkeep);
 /* A lean run's memory that holds nothing between passes: n floats of its
  * arena that no value or gradient readable after a forward or backward
  * (the graph's input and output) uses, or NULL when the arena has fewer.

@@ -279,9 +279,19 @@ static int span_cmp(const void *a, const void *b)
 
 gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
 {
+    return gn_run_new_lean_keep(g, Bmax, want, NULL, 0);
+}
+
+gn_run *gn_run_new_lean_keep(gn_graph *g, int Bmax, unsigned want, const int *keep, int nkeep)
+{
+    GN_ASSERT(nkeep == 0 || want == 0);
     gn_run *r = run_init(g, Bmax, (want & ~GN_LEAN_BN_INFER) != 0);
     r->lean = 1;
     r->lean_want = want;
+    /* a kept tensor is stored: not the middle of a fused pair */
+    for (int j = 0; j < nkeep; j++)
+        for (int k = 0; k < g->nn; k++)
+            if (g->nodes[k].out == keep[j]) r->fuse[k] = 0;
     const int nt = g->nt, nn = g->nn, END = 2 * nn + 1;
     int *prod = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
     int *vend = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
@@ -306,6 +316,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         const size_t n = (size_t)Bmax * gn_tensor_size(g, t);
         const int k = prod[t];
         r->own[t] = t == g->input || t == g->output || k < 0;
+        for (int j = 0; j < nkeep; j++) r->own[t] |= keep[j] == t;
         if (r->own[t]) {
             sp[ns++] = (span){-1, END, n, &r->val[t]};
             if (r->with_grad) sp[ns++] = (span){-1, END, n, &r->grad[t]};
@@ -618,9 +629,24 @@ static void prof_add(int dir, gn_opkind op, double t0)
     prof_n[dir][op]++;
 }
 
+/* a lean run's range [first, last) reads, of what is made before it,
+ * only tensors of their own (the graph's input and the kept ones) */
+static int lean_range_ok(gn_run *r, int first, int last)
+{
+    const gn_graph *g = r->g;
+    int ok = 1;
+    memset(r->need, 0, (size_t)g->nt);
+    for (int k = first; k < last; k++) {
+        for (int j = 0; j < g->nodes[k].nin; j++) ok &= r->own[g->nodes[k].in[j]] || r->need[g->nodes[k].in[j]];
+        r->need[g->nodes[k].out] = 1;
+    }
+    return ok;
+}
+
 void gn_run_forward_nodes(gn_run *r, int first, int last)
 {
-    GN_ASSERT(!r->lean || (first == 0 && last == r->g->nn));
+    GN_ASSERT(!r->lean || (first == 0 && last == r->g->nn) ||
+              (!r->with_grad && lean_range_ok(r, first, last)));
     const int prof = prof_enabled();
     for (int k = first; k < last; k++) {
         const int f = r->fuse[k] && k + 1 < last;
