@@ -15,7 +15,7 @@ void gn_fit_act_steps(gn_graph *qg, const float *x, size_t n, int soft_first, in
                       int last)
 {
     int nb = n < GN_ACT_INIT_SAMPLES ? (int)n : GN_ACT_INIT_SAMPLES;
-    gn_run *r = gn_run_new(qg, nb, 0);
+    gn_run *r = gn_run_new_lean(qg, nb, 0); /* each value freed after its last reader */
     r->qmode = 1;
     r->act_init = 1;
     r->soft_first = soft_first, r->soft_last = soft_last;

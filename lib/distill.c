@@ -334,6 +334,7 @@ struct gn_distiller {
     gn_run *rg;
     float *z;         /* (B, latent) */
     gn_adam opt_z, opt_g;
+    gn_param *lw; /* the Linear weight whose gradient is in the teacher's idle arena, or NULL */
     /* pixel / gradient buffer */
     float *x, *dx;    /* (B, C,H,W) */
     gn_adam opt_x;
@@ -432,6 +433,16 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
         d->rg = gn_run_new_lean(d->gen, o->batch, GN_WANT_INPUT | GN_WANT_PARAMS);
         d->rg->bn_train = 1;
         d->rg->update_running = 0;
+        /* the gradient of the generator's Linear weight (103 M values at
+         * 3x224x224) is used from the generator's backward to Adam's step,
+         * while the teacher's arena is idle: it lives there */
+        gn_param *lw = &d->gen->params[d->gen->nodes[0].p[GN_P_W]];
+        float *idle = gn_run_idle(d->rt, lw->n);
+        if (idle) {
+            free(lw->grad);
+            lw->grad = idle;
+            d->lw = lw;
+        }
         d->z = gn_xmalloc((size_t)o->batch * o->latent * sizeof(float));
         gn_adam_init(&d->opt_z, o->lr_z);
         gn_adam_init(&d->opt_g, o->lr_g);
@@ -454,6 +465,7 @@ int gn_distiller_new(gn_distiller **out, const gn_graph *model, const gn_bnstats
 void gn_distiller_free(gn_distiller *d)
 {
     if (!d) return;
+    if (d->lw) d->lw->grad = NULL; /* the teacher's */
     gn_run_free(d->rt);
     gn_run_free(d->rg);
     gn_graph_free(d->teacher);
@@ -481,7 +493,8 @@ size_t gn_distiller_bytes(const gn_distiller *d)
     size_t b = gn_run_bytes(d->rt) + 2 * (size_t)d->o.batch * d->per * sizeof(float);
     if (d->rg) {
         b += gn_run_bytes(d->rg);
-        for (int i = 0; i < d->gen->np; i++) b += 4 * d->gen->params[i].n * sizeof(float);
+        for (int i = 0; i < d->gen->np; i++)
+            b += (&d->gen->params[i] == d->lw ? 3 : 4) * d->gen->params[i].n * sizeof(float);
         b += 3 * (size_t)d->o.batch * d->o.latent * sizeof(float);
     }
     if (d->o.method == GN_DISTILL_PIXEL) b += 2 * (size_t)d->o.batch * d->per * sizeof(float);

@@ -81,6 +81,8 @@ typedef struct {
     size_t *blk_n;      /* [nblk] floats in each */
     char *own;          /* [nt] 1: t's gradient has a block of its own (the
                          * graph's input and output) */
+    size_t idle_off;    /* floats of blk[0] below it hold the graph's input and
+                         * output; the rest is idle between passes */
 } gn_run;
 
 /* Creates a run of graph g (finalized) for up to Bmax samples; with_grad
@@ -99,6 +101,20 @@ gn_run *gn_run_new(gn_graph *g, int Bmax, int with_grad);
  * readable (theirs are never shared, so their addresses are stable), and
  * the taps. */
 gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want);
+/* A lean run for forward passes only (want 0) whose tensors keep[0..nkeep)
+ * have memory of their own, like the graph's input and output: readable
+ * after any forward, and writable before one. Such a run may run any range
+ * of nodes (gn_run_forward_nodes, as a plain run) that reads, of the
+ * tensors made before the range, only those (a prefix [0, last), or a unit
+ * between kept tensors); the same bits as a plain run. */
+gn_run *gn_run_new_lean_keep(gn_graph *g, int Bmax, unsigned want, const int *keep, int nkeep);
+/* A lean run's memory that holds nothing between passes: n floats of its
+ * arena that no value or gradient readable after a forward or backward
+ * (the graph's input and output) uses, or NULL when the arena has fewer.
+ * Another user may keep anything there from the end of one pass (forward,
+ * or forward and backward) to the start of the run's next one, which
+ * overwrites it. */
+float *gn_run_idle(gn_run *r, size_t n);
 void gn_run_free(gn_run *r);
 /* Attaches tap to BatchNorm node k (NULL detaches): while the run uses
  * running statistics (bn_train 0), every forward fills tap->mom and every

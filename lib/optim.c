@@ -121,6 +121,7 @@ void gn_adam_zero_grad(gn_adam *a)
 void gn_adam_reset(gn_adam *a)
 {
     for (int i = 0; i < a->nvar; i++) {
+        if (!a->var[i].t) continue; /* never stepped: zeros, and perhaps not touched yet */
         memset(a->var[i].m, 0, a->var[i].n * sizeof(float));
         memset(a->var[i].v, 0, a->var[i].n * sizeof(float));
         a->var[i].t = 0;

@@ -606,7 +606,10 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     d.Y = gn_xmalloc(n * d.out_sz * sizeof(float));
     d.YH = gn_xmalloc(n * d.out_sz * sizeof(float));
     int cb = o->collect_batch < 1 ? 64 : o->collect_batch;
-    gn_run *rc = gn_run_new(g, cb, 0);
+    /* forward only, each value held until its last reader, but the unit's
+     * input and output, which are read and written from outside */
+    const int keep[2] = {u->in, u->out};
+    gn_run *rc = gn_run_new_lean_keep(g, cb, 0, keep, 2);
     collect(rc, u, x, cb, &d);
     log->rec_before = hard_error(rc, u, cb, &d);
     if (g2) {

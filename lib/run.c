@@ -270,15 +270,28 @@ static void bwd_reads(const gn_run *r, int k, int *vend)
 static int span_cmp(const void *a, const void *b)
 {
     const span *x = a, *y = b;
+    /* the spans of the whole run first: they go at the bottom, so that the
+     * rest of the arena is one block, idle between passes (gn_run_idle) */
+    if ((x->s0 < 0) != (y->s0 < 0)) return x->s0 < 0 ? -1 : 1;
     if (x->n != y->n) return x->n > y->n ? -1 : 1;
     return x->s0 < y->s0 ? -1 : x->s0 > y->s0;
 }
 
 gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
 {
+    return gn_run_new_lean_keep(g, Bmax, want, NULL, 0);
+}
+
+gn_run *gn_run_new_lean_keep(gn_graph *g, int Bmax, unsigned want, const int *keep, int nkeep)
+{
+    GN_ASSERT(nkeep == 0 || want == 0);
     gn_run *r = run_init(g, Bmax, (want & ~GN_LEAN_BN_INFER) != 0);
     r->lean = 1;
     r->lean_want = want;
+    /* a kept tensor is stored: not the middle of a fused pair */
+    for (int j = 0; j < nkeep; j++)
+        for (int k = 0; k < g->nn; k++)
+            if (g->nodes[k].out == keep[j]) r->fuse[k] = 0;
     const int nt = g->nt, nn = g->nn, END = 2 * nn + 1;
     int *prod = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
     int *vend = gn_xmalloc(((size_t)nt + 1) * sizeof(int));
@@ -303,6 +316,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         const size_t n = (size_t)Bmax * gn_tensor_size(g, t);
         const int k = prod[t];
         r->own[t] = t == g->input || t == g->output || k < 0;
+        for (int j = 0; j < nkeep; j++) r->own[t] |= keep[j] == t;
         if (r->own[t]) {
             sp[ns++] = (span){-1, END, n, &r->val[t]};
             if (r->with_grad) sp[ns++] = (span){-1, END, n, &r->grad[t]};
@@ -344,6 +358,7 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
         }
         lo[i] = off;
         if (off + sp[i].n > total) total = off + sp[i].n;
+        if (sp[i].s0 < 0) r->idle_off = (off + sp[i].n + 63) & ~(size_t)63;
     }
     r->nblk = 1;
     r->blk = gn_xcalloc(1, sizeof(float *));
@@ -361,6 +376,12 @@ gn_run *gn_run_new_lean(gn_graph *g, int Bmax, unsigned want)
     free(vend);
     free(prod);
     return r;
+}
+
+float *gn_run_idle(gn_run *r, size_t n)
+{
+    GN_ASSERT(r->lean);
+    return r->idle_off + n <= r->blk_n[0] ? r->blk[0] + r->idle_off : NULL;
 }
 
 void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap)
@@ -608,9 +629,24 @@ static void prof_add(int dir, gn_opkind op, double t0)
     prof_n[dir][op]++;
 }
 
+/* a lean run's range [first, last) reads, of what is made before it,
+ * only tensors of their own (the graph's input and the kept ones) */
+static int lean_range_ok(gn_run *r, int first, int last)
+{
+    const gn_graph *g = r->g;
+    int ok = 1;
+    memset(r->need, 0, (size_t)g->nt);
+    for (int k = first; k < last; k++) {
+        for (int j = 0; j < g->nodes[k].nin; j++) ok &= r->own[g->nodes[k].in[j]] || r->need[g->nodes[k].in[j]];
+        r->need[g->nodes[k].out] = 1;
+    }
+    return ok;
+}
+
 void gn_run_forward_nodes(gn_run *r, int first, int last)
 {
-    GN_ASSERT(!r->lean || (first == 0 && last == r->g->nn));
+    GN_ASSERT(!r->lean || (first == 0 && last == r->g->nn) ||
+              (!r->with_grad && lean_range_ok(r, first, last)));
     const int prof = prof_enabled();
     for (int k = first; k < last; k++) {
         const int f = r->fuse[k] && k + 1 < last;

@@ -654,7 +654,8 @@ static float *lean_pass(gn_run *r, gn_graph *g, const float *x, const float *dy,
  * the parameters', over the whole graph and a prefix that ends inside a
  * fused BN -> ReLU pair (the distiller's backward), twice in a row (the
  * shared memory holds the last pass's numbers), at a batch below its
- * capacity; and it holds less memory. */
+ * capacity, with NaN written into its idle memory between passes; and it
+ * holds less memory. */
 static void test_lean(void)
 {
     gn_graph *gs[3];
@@ -691,9 +692,19 @@ static void test_lean(void)
                            *rl = gn_run_new_lean(g, B, want | (bt ? 0 : GN_LEAN_BN_INFER));
                     rp->bn_train = rl->bn_train = bt;
                     float *ea = a, *ec = c;
+                    /* its idle memory (gn_run_idle): above the graph's
+                     * input and output, and nothing there is read by the
+                     * next pass (NaN written between passes changes no bit) */
+                    const size_t ni = rl->blk_n[0] - rl->idle_off;
+                    float *idle = gn_run_idle(rl, ni);
+                    CHECK(idle && !gn_run_idle(rl, ni + 1));
+                    const int io[2] = {g->input, g->output};
+                    for (int j = 0; j < 2; j++)
+                        CHECK(rl->val[io[j]] < idle && (!rl->grad[io[j]] || rl->grad[io[j]] < idle));
                     for (int rep = 0; rep < 2; rep++) {
                         ea = lean_pass(rp, g, x, dy, b, want, last, ea);
                         ec = lean_pass(rl, g, x, dy, b, want, last, ec);
+                        for (size_t i = 0; i < ni; i++) idle[i] = NAN;
                     }
                     CHECK(ea - a == ec - c);
                     const int same = !memcmp(a, c, (size_t)(ea - a) * sizeof(float));
@@ -704,6 +715,67 @@ static void test_lean(void)
                     gn_run_free(rl);
                 }
         free(a), free(c), free(x), free(dy);
+        gn_graph_free(g);
+    }
+}
+
+/* A forward-only lean run with kept tensors (gn_run_new_lean_keep, as
+ * calib and recon-block use it) gives a plain run's bits: the kept values
+ * after a prefix, and a unit's output after its input was written and only
+ * the unit's nodes ran; ResNet-18 (3x32x32, fused BN and Add -> ReLU pairs)
+ * between the outputs of two residual blocks, and MobileNetV2 between the
+ * outputs of two nodes; it holds less memory. */
+static void test_lean_keep(void)
+{
+    const char *arch[2] = {"resnet18", "mobilenet_v2"};
+    gn_rng rng;
+    gn_rng_seed(&rng, 9, 0);
+    for (int m = 0; m < 2; m++) {
+        gn_graph *g;
+        CHECK(gn_arch_build(arch[m], 3, 32, 32, 10, 3, &g) == 0);
+        if (!g) continue;
+        const int B = 4, b = 3;
+        /* the unit: nodes (a, c], between the outputs of nodes a and c */
+        int a = -1, c = -1;
+        for (int k = 0; k + 1 < g->nn && c < 0; k++)
+            if (m == 0 ? g->nodes[k].op == GN_OP_ADD && g->nodes[k + 1].op == GN_OP_RELU
+                       : g->nodes[k].op == GN_OP_ADD) {
+                if (a < 0) a = k + (m == 0); else c = k + (m == 0);
+            }
+        CHECK(a > 0 && c > a);
+        if (a <= 0 || c <= a) {
+            gn_graph_free(g);
+            continue;
+        }
+        const int keep[2] = {g->nodes[a].out, g->nodes[c].out};
+        const size_t nx = (size_t)B * gn_tensor_size(g, g->input);
+        const size_t ni = (size_t)b * gn_tensor_size(g, keep[0]), no = (size_t)b * gn_tensor_size(g, keep[1]);
+        float *x = malloc(nx * sizeof(float)), *z = malloc(ni * sizeof(float));
+        gn_rng_fill_normal(&rng, x, nx, 0.0f, 1.0f);
+        gn_rng_fill_normal(&rng, z, ni, 0.0f, 1.0f);
+        gn_run *rp = gn_run_new(g, B, 0), *rl = gn_run_new_lean_keep(g, B, 0, keep, 2);
+        rp->bn_train = rl->bn_train = 0;
+        for (int rep = 0; rep < 2; rep++) {
+            gn_run *rs[2] = {rp, rl};
+            for (int i = 0; i < 2; i++) {
+                rs[i]->b = b;
+                memcpy(rs[i]->val[g->input], x, (size_t)b * gn_tensor_size(g, g->input) * sizeof(float));
+                gn_run_forward_nodes(rs[i], 0, c + 1);
+            }
+            CHECK(!memcmp(rp->val[keep[0]], rl->val[keep[0]], ni * sizeof(float)));
+            CHECK(!memcmp(rp->val[keep[1]], rl->val[keep[1]], no * sizeof(float)));
+            for (int i = 0; i < 2; i++) {
+                memcpy(rs[i]->val[keep[0]], z, ni * sizeof(float));
+                gn_run_forward_nodes(rs[i], a + 1, c + 1);
+            }
+            const int same = !memcmp(rp->val[keep[1]], rl->val[keep[1]], no * sizeof(float));
+            if (!same) fprintf(stderr, "%s: the unit's output differs in the lean run\n", arch[m]);
+            CHECK(same);
+        }
+        CHECK(gn_run_bytes(rl) < gn_run_bytes(rp));
+        gn_run_free(rp);
+        gn_run_free(rl);
+        free(x), free(z);
         gn_graph_free(g);
     }
 }
@@ -720,5 +792,6 @@ int main(int argc, char **argv)
     test_batches();
     test_stats();
     test_lean();
+    test_lean_keep();
     return check_summary("test_distill");
 }
