@@ -38,6 +38,10 @@ static void usage(void)
            "                     BatchNorm folding (factors from M.h5, the FP32 model\n"
            "                     calib read), as the authors' code does (an ablation)\n"
            "  -i, --iters N      iterations per unit (default 20000)\n"
+           "      --stage s/S    run only stage s of S of the unit's schedule: its\n"
+           "                     iterations (s-1)N/S .. sN/S, warm-up, beta and learning\n"
+           "                     rates at the global iteration, starting from the\n"
+           "                     unit's parameters in Q (a wavefront, genie-parallel(7))\n"
            "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
            "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
@@ -77,6 +81,7 @@ static void progress_report(void *arg, int unit, long it, long total, double rec
 
 struct recon_opts {
     int unit, all, indep;
+    int stage, nstages; /* --stage s/S; 0: the whole schedule */
     gn_recon_opts *o;
     const char *unfolded; /* --unfolded-steps */
 };
@@ -106,6 +111,15 @@ static int on_opt(void *ctx, int c, const char *arg)
     case 'T': r->o->tight_units = 1; break;
     case 'C': r->o->qdrop_per_consumer = 1; break;
     case 'F': r->unfolded = arg; break;
+    case 'G': {
+        const char *sl = strchr(arg, '/');
+        char a[32];
+        if (!sl || (size_t)(sl - arg) >= sizeof a) return gn_usage_error("--stage: expected s/S, got '%s'", arg);
+        memcpy(a, arg, (size_t)(sl - arg)), a[sl - arg] = 0;
+        if (gn_parse_int(sl + 1, 1, 1 << 20, &r->nstages) || gn_parse_int(a, 1, r->nstages, &r->stage))
+            return gn_usage_error("--stage: expected s/S with 1 <= s <= S, got '%s'", arg);
+        break;
+    }
     }
     return 0;
 }
@@ -118,10 +132,10 @@ int main(int argc, char **argv)
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'},
         {"tight-units", 0, 0, 'T'}, {"qdrop-per-consumer", 0, 0, 'C'}, {"unfolded-steps", 1, 0, 'F'},
-        {0, 0, 0, 0}};
+        {"stage", 1, 0, 'G'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    struct recon_opts ro = {-1, 0, 0, &o, NULL};
+    struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL};
     int threads = 0, quiet = 0;
     o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
@@ -137,6 +151,15 @@ int main(int argc, char **argv)
     if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
     if (o.early_stop && o.qdrop_per_consumer)
         return gn_usage_error("--qdrop-per-consumer does not go with --early-stop");
+    if (ro.stage && all) return gn_usage_error("--stage takes one --unit, not --all");
+    if (ro.stage && o.early_stop) return gn_usage_error("--stage and --early-stop do not go together");
+    if (ro.stage && ro.nstages > o.iters)
+        return gn_usage_error("--stage %d/%d: more stages than the %ld iterations", ro.stage, ro.nstages, o.iters);
+    if (ro.stage) {
+        /* stage s of S: iterations floor((s-1)N/S) .. floor(sN/S) */
+        o.stage_from = (long)((long long)(ro.stage - 1) * o.iters / ro.nstages);
+        o.stage_to = (long)((long long)ro.stage * o.iters / ro.nstages);
+    }
     const char *qpath = argv[optind], *dpath = argv[optind + 1];
     const char *ins[] = {qpath, dpath, ro.unfolded}, *outs[] = {out};
     if ((st = gn_cli_check_io(ins, ro.unfolded ? 3 : 2, outs, 1)) >= 0) return st;
@@ -195,7 +218,7 @@ int main(int argc, char **argv)
     int others_done = 1;
     for (int k = 0; k < q.nunits; k++)
         if (k != unit && !q.done[k]) others_done = 0;
-    if (!rc && indep && !others_done)
+    if (!rc && indep && !others_done && !ro.stage)
         for (int j = 0; j < q.g->nn; j++)
             if (q.g->nodes[j].wbits && q.g->nodes[j].wbits <= 2) {
                 gn_warn("%s has %d-bit weights: independent reconstruction measured far below "
@@ -215,20 +238,25 @@ int main(int argc, char **argv)
         gn_recon_log lg;
         char what[64];
         snprintf(what, sizeof what, "unit %d", k);
+        if (ro.stage)
+            snprintf(what, sizeof what, "unit %d stage %d/%d", k, ro.stage, ro.nstages);
         gn_progress_start(&pa.pr, what, o.iters, quiet);
         int refit = o.lazy_steps && !q.fitted[k];
         if (gn_recon_unit(&q, k, d.x, d.n, &o, &lg)) {
             rc = 1;
             break;
         }
-        char desc[512];
+        char desc[512], stage_note[96] = "";
+        if (ro.stage)
+            snprintf(stage_note, sizeof stage_note, ", stage %d/%d (iterations %ld..%ld of %ld)", ro.stage,
+                     ro.nstages, o.stage_from + 1, o.stage_to, o.iters);
         gn_unit_describe(q.g, &q.units[k], desc, sizeof desc);
         gn_progress_end(&pa.pr);
         fprintf(stderr, "%s: unit %d (%s): rec %.5g -> %.5g (train %.5g -> %.5g), round %.4g, "
-                "beta %.1f, undecided %ld/%ld, %.1f s, steps %s\n",
+                "beta %.1f, undecided %ld/%ld, %.1f s, steps %s%s\n",
                 gn_prog(), k, desc, lg.rec_before, lg.rec_after, lg.rec_first, lg.rec_last,
                 lg.round_last, lg.beta_last, (long)lg.undecided, lg.nsoft, lg.seconds,
-                refit ? "fitted now" : "kept");
+                refit ? "fitted now" : "kept", stage_note);
         if (o.early_stop)
             fprintf(stderr, "%s: unit %d %s %ld of %ld iterations (schedule over %ld): held-out error "
                     "average %.5g, best %.5g at iteration %ld, %d check%s every %ld without a 0.1%% fall "

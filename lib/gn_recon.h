@@ -60,6 +60,16 @@ typedef struct {
                           learned in the unfolded scale, step = c*u per
                           channel with Adam on u, c = wstep_scale[j] (NULL
                           entry: as they are); gn_recon_fold_scales */
+    /* a stage of the schedule (recon-block --stage; genie-parallel(7),
+     * WAVEFRONT): when stage_to > 0, only iterations [stage_from, stage_to)
+     * of the iters-long schedule run, with the warm-up, beta and the
+     * learning rates at the global iteration; the unit starts from the
+     * parameters q holds. Adam's moments start at zero in every stage (they
+     * are not stored in the model). Draws: stream (seed, K) for a stage
+     * from iteration 0 (so stage 0..N is the whole run's first N
+     * iterations bit for bit), stream (seed, K + 2^32 x stage_from)
+     * otherwise. 0, 0: the whole schedule. Not with early_stop. */
+    long stage_from, stage_to;
     const gn_recon_progress *progress; /* NULL: silent */
 } gn_recon_opts;
 
@@ -96,6 +106,13 @@ typedef struct {
  * same dy bits and sums in partial sums; the _ref twin sums in order. */
 double gn_recon_sqerr(float *dy, const float *yh, const float *y, size_t n, double c);
 double gn_recon_sqerr_ref(float *dy, const float *yh, const float *y, size_t n, double c);
+
+/* The schedule at iteration t1 (counted from 1) of o->iters: the rounding
+ * loss's beta (*beta; beta_start during the warm-up, and the return value
+ * is 0 then, else 1) and the steps' learning rates (cosine-annealed to 0 over
+ * o->iters) in *lr_w and *lr_a. A stage (stage_from, stage_to) runs its
+ * iterations with exactly these values. */
+int gn_recon_schedule(const gn_recon_opts *o, long t1, double *beta, double *lr_w, double *lr_a);
 
 /* The authors' reconstruction batch for n calibration samples: n/32, at
  * least 1 (8 for 256 images, 32 for 1024). */

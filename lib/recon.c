@@ -240,14 +240,26 @@ static double rec_loss(gn_run *r, const gn_unit *u, const unit_data *d, const si
 /* adds the rounding loss's gradient (beta for iteration t1, counted from 1)
  * into the rounding variables' gradients; returns the loss when want, else 0.
  * *beta receives the beta used (beta_start during the warm-up) */
+int gn_recon_schedule(const gn_recon_opts *o, long t1, double *beta, double *lr_w, double *lr_a)
+{
+    /* the learning rates of iteration t1 (from 1): the cosine at t1 - 1 */
+    *lr_w = gn_cosine_lr(o->lr_wstep, 0, o->iters, t1 - 1);
+    *lr_a = gn_cosine_lr(o->lr_astep, 0, o->iters, t1 - 1);
+    double warm = o->warmup * (double)o->iters;
+    *beta = o->beta_start;
+    if ((double)t1 < warm) return 0;
+    double rel = ((double)t1 - warm) / ((double)o->iters - warm);
+    *beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
+    return 1;
+}
+
 static double round_step(gn_run *r, const gn_unit *u, const gn_recon_opts *o, long t1,
                          int want, double *beta)
 {
     gn_graph *g = r->g;
-    double warm = o->warmup * (double)o->iters, L = 0;
-    if ((double)t1 < warm) return 0;
-    double rel = ((double)t1 - warm) / ((double)o->iters - warm);
-    *beta = o->beta_end + (o->beta_start - o->beta_end) * (rel < 1 ? 1 - rel : 0);
+    double L = 0, lw, la, b;
+    if (!gn_recon_schedule(o, t1, &b, &lw, &la)) return 0;
+    *beta = b;
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];
         if (!nd->wbits) continue;
@@ -340,12 +352,16 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         log->nheld = (long)es.held.n;
         log->es_sched = so.iters, log->es_every = es.every;
     }
-    const long cap = o0->iters;
+    /* a stage runs iterations [from, cap) of the schedule (o->iters long) */
+    const long from = o0->stage_to > 0 ? o0->stage_from : 0;
+    const long cap = o0->stage_to > 0 ? o0->stage_to : o0->iters;
     int B = o->batch;
     size_t n = d->n;
     gn_run *r = gn_run_new(g, B, 1);
     gn_rng rng;
-    gn_rng_seed(&rng, o->seed, 0x5245434fULL + (uint64_t)k);
+    /* a stage after the first draws from a stream of its own, named by its
+     * first iteration: the same bits wherever and with whatever else it runs */
+    gn_rng_seed(&rng, o->seed, 0x5245434fULL + (uint64_t)k + ((uint64_t)from << 32));
     r->qmode = 1;
     r->soft_first = u->first, r->soft_last = u->last;
     r->qdrop_rng = o->qdrop ? &rng : NULL;
@@ -365,12 +381,14 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
     double hw = 1.0 / ((double)B * (double)(d->out_sz / (size_t)d->oc));
     const gn_recon_progress *pg = o->progress;
     double rec_acc = 0, round_l = 0, beta = o->beta_start;
-    long acc_n = 0, win = o->iters / 100 > 0 ? o->iters / 100 : 1;
+    /* the training loss's first and last 1%: of the stage, or of the schedule */
+    const long span = o0->stage_to > 0 ? cap - from : o->iters;
+    long acc_n = 0, win = span / 100 > 0 ? span / 100 : 1;
     double l0 = gn_now(), lc0 = gn_cpu_now();
     long it;
     double rec_since = 0;
     long n_since = 0;
-    for (it = 0; it < cap; it++) {
+    for (it = from; it < cap; it++) {
         const int check = o0->early_stop && it + 1 >= o->iters && ((it + 1 - o->iters) % es.every == 0 || it == cap - 1);
         draw_batch(r, u, d, B, o->input_drop, &rng, &bs);
         r->b = B;
@@ -386,12 +404,13 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         const int show = it == cap - 1 || check || (pg && pg->due && pg->due(pg->arg, it + 1));
         /* the schedule counts iterations from 1, as the reference does */
         round_l = round_step(r, u, o, it + 1, show, &beta);
-        aw.lr = (float)gn_cosine_lr(o->lr_wstep, 0, o->iters, it);
-        aa.lr = (float)gn_cosine_lr(o->lr_astep, 0, o->iters, it);
+        double lw, la, b;
+        gn_recon_schedule(o, it + 1, &b, &lw, &la);
+        aw.lr = (float)lw, aa.lr = (float)la;
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
         for (int i = 0; i < nus; i++)
             for (size_t c = 0; c < us[i].n; c++) us[i].d[c] = us[i].c[c] * us[i].u[c];
-        if (it < win) log->rec_first += L / (double)(win < o->iters ? win : o->iters);
+        if (it - from < win) log->rec_first += L / (double)win;
         if (it >= cap - win) rec_acc += L, acc_n++;
         rec_since += L, n_since++;
         if (show && pg && pg->report) pg->report(pg->arg, k, it + 1, cap, L, round_l * o->lambda, beta);
@@ -402,7 +421,7 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         }
         if (check) rec_since = 0, n_since = 0;
     }
-    log->iters_run = it;
+    log->iters_run = it - from;
     /* stopped: the mean over the last check period */
     if (log->stopped) rec_acc = rec_since, acc_n = n_since;
     log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
@@ -573,6 +592,10 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     if (o->batch < 1) return gn_err_set("reconstruction batch %d is not positive", o->batch);
     if (o->early_stop && n < 2)
         return gn_err_set("early stop holds samples out: it needs at least 2 calibration samples, not %zu", n);
+    if (o->stage_to > 0 && (o->stage_from < 0 || o->stage_from >= o->stage_to || o->stage_to > o->iters))
+        return gn_err_set("stage: iterations %ld..%ld are not within 0..%ld", o->stage_from, o->stage_to, o->iters);
+    if (o->stage_to > 0 && o->early_stop)
+        return gn_err_set("a stage of the schedule and early stop do not go together");
     if (o->early_stop && o->qdrop_per_consumer)
         return gn_err_set("early stop and one QDrop mask per consumer do not go together");
     /* the unit's input is taken after its leading parameter-free nodes

@@ -48,11 +48,21 @@
 #                  independent; in round r+1 every unit again, from its
 #                  round-r parameters, its input through the round-r model;
 #                  round r is the stage OUT/jq.r.h5, its units in
-#                  OUT/round.r/; see genie-parallel(7)) (sequential)
+#                  OUT/round.r/; see genie-parallel(7)) or wavefront (a
+#                  pipeline: each unit's RECON_ITERS in STAGES stages of one
+#                  schedule; at time step T = 1 .. N+STAGES-1 every unit K
+#                  with 1 <= T-K <= STAGES runs its stage T-K, all at once,
+#                  on the model after step T-1; step T is the stage
+#                  OUT/wq.T.h5, its units in OUT/step.T/; wall time
+#                  (N+STAGES-1)/STAGES unit reconstructions; see
+#                  genie-parallel(7)) (sequential)
 #   ROUNDS         rounds of MODE=jacobi (3)
 #   ROUND_ITERS    reconstruction iterations per unit in rounds 2..ROUNDS of
 #                  MODE=jacobi: each starts from the round before, and a
 #                  round's wall time is its iterations (RECON_ITERS)
+#   STAGES         stages per unit of MODE=wavefront (4: on the 11 units of
+#                  the bundled resnet20, 14 steps of RECON_ITERS/4, a wall
+#                  time of 3.5 unit reconstructions against 11 sequential)
 #   SEED           seed of distill and recon-block (0)
 #   JOBS           processes GNU parallel runs at a time, on each host (2)
 #   THREADS        OpenBLAS threads of each program (all cores; under GNU
@@ -107,6 +117,7 @@ RECON_BATCH   ?= $(shell s='$(SAMPLES)'; [[ $$s =~ ^[0-9]{1,9}$$ ]] && [ $$s -ge
 MODE          ?= sequential
 ROUNDS        ?= 3
 ROUND_ITERS   ?=
+STAGES        ?=
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
@@ -164,7 +175,11 @@ $(call count,EVAL_BATCH,$(EVAL_BATCH),1,1048576)
 $(if $(THREADS),$(call count,THREADS,$(THREADS),1,1024))
 $(if $(RETRIES),$(call count,RETRIES,$(RETRIES),1,100))
 $(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
-$(if $(filter $(MODE),sequential independent jacobi),,$(error MODE=$(MODE): expected sequential, independent or jacobi))
+$(if $(filter $(MODE),sequential independent jacobi wavefront),,$(error MODE=$(MODE): expected sequential, independent, jacobi or wavefront))
+$(if $(STAGES),$(call count,STAGES,$(STAGES),1,1000))
+$(if $(STAGES),$(if $(filter wavefront,$(MODE)),,$(error STAGES=$(STAGES) takes MODE=wavefront, not $(MODE))))
+WSTAGES := $(or $(STAGES),4)
+$(if $(filter wavefront,$(MODE)),$(if $(shell [ $(WSTAGES) -le $(RECON_ITERS) ] && echo ok),,$(error STAGES=$(WSTAGES): more stages than RECON_ITERS=$(RECON_ITERS))))
 $(call count,ROUNDS,$(ROUNDS),1,100)
 $(if $(ROUND_ITERS),$(call count,ROUND_ITERS,$(ROUND_ITERS),1,100000000))
 $(if $(ROUND_ITERS),$(if $(filter jacobi,$(MODE)),,$(error ROUND_ITERS=$(ROUND_ITERS) takes MODE=jacobi, not $(MODE))))
@@ -223,6 +238,7 @@ $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
+$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -294,6 +310,30 @@ $(foreach r,$(shell seq 1 $(ROUNDS)),$(eval $(call jacobi_round,$(r))))
 
 $(PACKED): $(OUT)/jq.$(ROUNDS).h5 $(OUT)/rounds.args
 	$(B)pack $(Q) $< -o $@
+else ifeq ($(MODE),wavefront)
+# time step T: the units K with 1 <= T-K <= STAGES, each its stage T-K
+# (recon-block --stage), all at once on wq.T-1.h5 (q.0.h5 for T = 1), their
+# unit files in step.T/, and wq.T.h5 that model with them applied; each step
+# a stage of its own, so an interrupted run resumes at its step. The number
+# of steps, N+STAGES-1, is known once q.0.h5 is: wq.h5 (the model after the
+# last step) asks this makefile again for that step, with WAVE_STEPS set.
+define wave_step
+$(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
+	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
+	  --wavefront $(WSTAGES) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --next $$@ $$< $(CAL)
+endef
+$(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))
+$(foreach t,$(if $(WAVE_STEPS),$(shell seq 1 $(WAVE_STEPS))),$(eval $(call wave_step,$(t))))
+
+$(OUT)/wq.h5: $(Q0) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
+	@n=$$($(B)calib --list-units $(Q0) | wc -l); t=$$(( n + $(WSTAGES) - 1 )); \
+	echo "genie.mk: wavefront of $$n units in $(WSTAGES) stages: $$t time steps" >&2; \
+	$(MAKE) --no-print-directory -f $(GENIE_MK) WAVE_STEPS=$$t $(OUT)/wq.$$t.h5; \
+	cp $(OUT)/wq.$$t.h5 $@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
+
+$(PACKED): $(OUT)/wq.h5
+	$(B)pack $(Q) $< -o $@
 else
 # every unit at once from q.0.h5, then pack q.0.h5 unit.*.h5
 $(PACKED): $(Q0) $(CAL) $(OUT)/recon.args
@@ -318,7 +358,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -328,7 +368,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first)))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) stages)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \
@@ -347,7 +387,7 @@ stats: $(OUT)/stats.h5
 synth: $(OUT)/synth.h5
 data: $(CAL)
 calib: $(Q0)
-recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(if $(filter jacobi,$(MODE)),$(OUT)/jq.$(ROUNDS).h5,$(PACKED)))
+recon: $(if $(filter sequential,$(MODE)),$(OUT)/q.h5,$(if $(filter jacobi,$(MODE)),$(OUT)/jq.$(ROUNDS).h5,$(if $(filter wavefront,$(MODE)),$(OUT)/wq.h5,$(PACKED))))
 pack: $(PACKED)
 onnx: $(OUT)/model.qdq.onnx
 eval: $(OUT)/result.json
@@ -357,8 +397,8 @@ summary: $(OUT)/summary.txt
 clean:
 	rm -f $(addprefix $(OUT)/,stats.h5 synth.h5 synth.[0-9]*.h5 real.h5 q.h5 q.[0-9]*.h5 unit.[0-9]*.h5 \
 	  unit.args synth.args model.int.h5 model.qdq.onnx test.h5 fp32.json quant.json result.json summary.txt *.args *.tmp* \
-	  distill.joblog recon.joblog jq.[0-9]*.h5 recon.[0-9]*.joblog)
-	rm -rf $(OUT)/round.[0-9]*
+	  distill.joblog recon.joblog jq.[0-9]*.h5 recon.[0-9]*.joblog wq.h5 wq.[0-9]*.h5 recon.step.[0-9]*.joblog)
+	rm -rf $(OUT)/round.[0-9]* $(OUT)/step.[0-9]*
 
 FORCE:
 

@@ -7,7 +7,13 @@
 # unit is reconstructed again, all at once, each from its round-r parameters
 # and with its input through the round-r model (every other unit
 # reconstructed), which is the calibrated model with the round-r unit files
-# applied (`pack --qmodel`).
+# applied (`pack --qmodel`). With --wavefront S, a pipeline: each unit's
+# iterations in S stages (recon-block --stage s/S, one schedule continued),
+# and at time step T = 1 .. N+S-1 every unit K with 1 <= T-K <= S runs its
+# stage T-K, all at once, on the model after step T-1 (the calibrated model
+# with every unit file so far applied), so unit K's stage s sees unit K-1
+# after its stage s; N+S-1 steps of I/S iterations cost (N+S-1)/S unit
+# reconstructions of wall time on enough hosts.
 #
 # Usage: pipelines/recon-parallel.sh [options] Q.0.h5 DATA.h5 [-o MODEL.int.h5]
 #   -i, --iters N       recon-block --iters (default 20000)
@@ -24,8 +30,14 @@
 #                       --iters): each starts from the round before, so it
 #                       can do with fewer, and a round's wall time is its
 #                       iterations
+#   -w, --wavefront S   a wavefront of S stages per unit instead of rounds:
+#                       step T's unit files go to DIR/step.T, the quantised
+#                       model after step T to DIR/q.step.T.h5
+#   --step T            with --wavefront, only time step T (1 .. N+S-1):
+#                       Q.0.h5 is then the model after step T-1 (the
+#                       calibrated one for T = 1); its unit files go to DIR
 #   --next FILE         also write the quantised model after the last round
-#                       (pack --qmodel): the input of a further round
+#                       (or step) (pack --qmodel): the input of a further one
 #   -f, --force         redo every unit, even those already made
 #   -q, --quiet         no progress from recon-block
 #   shared with distill.sh (see pipelines/parallel.bash):
@@ -59,7 +71,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -72,6 +84,8 @@ while [ $# -gt 0 ]; do
     -o|--output) [ $# -ge 2 ] || usage_error "$1 needs a value"; out=$2; shift 2 ;;
     -r|--rounds) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; rounds=$2; shift 2 ;;
     --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
+    -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
+    --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
     -q|--quiet) quiet=-q; shift ;;
@@ -81,6 +95,13 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
+if [ -n "$stages" ]; then
+  [ "$rounds" = 1 ] && [ -z "$round_iters" ] || usage_error "--wavefront and --rounds/--round-iters do not go together"
+  [ "$stages" -le "$iters" ] || usage_error "--wavefront $stages: more stages than the $iters iterations"
+  [ -z "$step" ] || [ -z "$out" ] || usage_error "--step makes one time step's files, not a packed model (-o)"
+else
+  [ -z "$step" ] || usage_error "--step takes --wavefront"
+fi
 [ ${#args[@]} -eq 2 ] || usage_error "expected Q.0.h5 and DATA.h5, got ${#args[@]} argument(s)"
 q=${args[0]} data=${args[1]}
 [ -f "$q" ] || die "$q: No such file or directory"
@@ -97,29 +118,42 @@ n=$(printf '%s\n' "$units" | wc -l)
 gp_settle "$n" recon
 joblog0=$gp_joblog
 
-# one round: every unit of quantised model $1 at once, unit files in $2
+# one round (or wavefront step): the units $3 (every unit when empty) of
+# quantised model $1 at once, unit files in $2; in a wavefront step T
+# (--wavefront S) unit K runs its stage T-K of S
 round() {
-  local q=$1 dir=$2 settings stamp todo k f work w qn dn st iters=$iters
+  local q=$1 dir=$2 run=${3:-$units} settings stamp todo k f work w qn dn st iters=$iters what
+  local stage=()
   # rounds after the first: --round-iters, when given
   [ "$r" = 1 ] || iters=${round_iters:-$iters}
   gp_joblog=${joblog0:-$dir/recon.joblog}
-  [ -z "$joblog0" ] || [ "$rounds" = 1 ] || gp_joblog=$joblog0.$r
+  [ -z "$joblog0" ] || [ "$nsteps" = 1 ] || [ -n "$step" ] || gp_joblog=$joblog0.$r
   mkdir -p "$dir"
   # settings the unit files depend on; a change invalidates all of them
   settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
+  if [ -n "$stages" ]; then
+    settings+=" wavefront=$stages step=$r"
+    # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K ({})
+    stage=(--stage "{= \$_ = $r - \$_ =}/$stages")
+  fi
   stamp=$dir/unit.args
   if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
     rm -f "$dir"/unit.[0-9]*.h5
     printf '%s\n' "$settings" >"$stamp.tmp.$$" && mv "$stamp.tmp.$$" "$stamp"
   fi
   todo=()
-  for k in $units; do
+  for k in $run; do
     f=$dir/unit.$k.h5
     if [ -f "$f" ] && [ "$f" -nt "$q" ] && [ "$f" -nt "$data" ] && [ "$f" -nt "$stamp" ]; then continue; fi
     todo+=("$k")
   done
   [ ${#todo[@]} -gt 0 ] || return 0
-  echo "$prog: $([ "$rounds" = 1 ] || echo "round $r of $rounds: ")$n units of $q, ${#todo[@]} to reconstruct, $gp_jobs at a time, $gp_threads thread(s) each ($iters iterations)$(gp_remote && echo ", on other hosts")" >&2
+  if [ -n "$stages" ]; then
+    what="step $r of $nsteps (wavefront of $stages stages): units $(set -- $run; echo "$1..${!#}") of $q"
+  else
+    what="$([ "$rounds" = 1 ] || echo "round $r of $rounds: ")$n units of $q"
+  fi
+  echo "$prog: $what, ${#todo[@]} to reconstruct, $gp_jobs at a time, $gp_threads thread(s) each ($iters iterations)$(gp_remote && echo ", on other hosts")" >&2
   work=$(mktemp -d "$dir/.recon-parallel.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   w=$work/$gp_workdir
@@ -134,7 +168,7 @@ round() {
   st=0
   printf '%s\n' "${todo[@]}" | gp_run "$work" "$qn $dn" "unit.{}.h5" -- \
     recon-block "$qn" "$dn" --unit {} --independent --iters "$iters" --batch "$batch" \
-      --seed "$seed" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
+      --seed "$seed" "${stage[@]}" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
     awk -v q="$quiet" '/: warning: .* has [0-9]+-bit weights: independent reconstruction/ { if (q != "" || seen++) next }
                        { print; fflush() }' >&2 || st=${PIPESTATUS[1]}
   for k in "${todo[@]}"; do
@@ -146,27 +180,55 @@ round() {
   for k in "${todo[@]}"; do [ -f "$dir/unit.$k.h5" ] || die "unit $k did not come back from its host"; done
 }
 
-# the files of round $1: its directory
-round_dir() { if [ "$1" = 1 ]; then echo "$dir"; else echo "$dir/round.$1"; fi; }
-unit_files() { local k; files=(); for k in $units; do files+=("$(round_dir "$1")/unit.$k.h5"); done; }
+# the wavefront (--wavefront S): N+S-1 time steps; step T runs the units K
+# with 1 <= T-K <= S (K counted from 0), each its stage T-K
+nsteps=$rounds first=1
+if [ -n "$stages" ]; then
+  nsteps=$(( n + stages - 1 ))
+  if [ -n "$step" ]; then
+    [ "$step" -le "$nsteps" ] || usage_error "--step $step: the wavefront of $n units in $stages stages has steps 1..$nsteps"
+    first=$step
+  fi
+fi
+step_units() { local k; for k in $units; do if [ $(( $1 - k )) -ge 1 ] && [ $(( $1 - k )) -le "$stages" ]; then echo "$k"; fi; done; }
 
-qr=$q
-for r in $(seq 1 "$rounds"); do
-  round "$qr" "$(round_dir "$r")"
-  # the quantised model after round r: the next round's input (kept while
-  # newer than its inputs, so an interrupted run resumes at the round it was in)
-  if [ "$r" -lt "$rounds" ] || [ -n "$next" ]; then
-    nq=$dir/q.round.$r.h5
-    [ "$r" -lt "$rounds" ] || nq=$next
+# the files of round (or step) $1: its directory
+round_dir() {
+  if [ -n "$step" ] || { [ -z "$stages" ] && [ "$1" = 1 ]; }; then echo "$dir"
+  elif [ -n "$stages" ]; then echo "$dir/step.$1"
+  else echo "$dir/round.$1"; fi
+}
+unit_files() {
+  local k run=$units; files=()
+  [ -z "$stages" ] || run=$(step_units "$1")
+  for k in $run; do files+=("$(round_dir "$1")/unit.$k.h5"); done
+}
+
+qr=$q last=$nsteps
+[ -z "$step" ] || last=$step
+for r in $(seq "$first" "$last"); do
+  run=''
+  [ -z "$stages" ] || run=$(step_units "$r")
+  round "$qr" "$(round_dir "$r")" "$run"
+  # the quantised model after round (step) r: the next one's input (kept
+  # while newer than its inputs, so an interrupted run resumes at the round
+  # it was in); a wavefront's model after its last step is what it packs
+  if [ "$r" -lt "$last" ] || [ -n "$next" ] || [ -n "$stages" ]; then
+    nq=$dir/q.$([ -n "$stages" ] && echo step || echo round).$r.h5
+    [ "$r" -lt "$last" ] || [ -z "$next" ] || nq=$next
     unit_files "$r"
     fresh=1
     for f in "$qr" "${files[@]}"; do [ -f "$nq" ] && [ "$nq" -nt "$f" ] || fresh=0; done
     [ "$fresh" = 1 ] || pack -q --qmodel "$qr" "${files[@]}" -o "$nq" || exit 1
-    [ "$r" = "$rounds" ] || qr=$nq
+    [ -z "$stages" ] && [ "$r" = "$last" ] || qr=$nq
   fi
 done
 
 if [ -n "$out" ]; then
-  unit_files "$rounds"
-  pack $quiet "$qr" "${files[@]}" -o "$out" || exit 1
+  if [ -n "$stages" ]; then
+    pack $quiet "$qr" -o "$out" || exit 1
+  else
+    unit_files "$rounds"
+    pack $quiet "$qr" "${files[@]}" -o "$out" || exit 1
+  fi
 fi

@@ -1,0 +1,134 @@
+#!/usr/bin/env bats
+# The wavefront schedule (genie-parallel(7), WAVEFRONT): recon-block --stage,
+# recon-parallel.sh --wavefront and genie.mk MODE=wavefront.
+load helper
+
+setup() { cd "$BATS_TEST_TMPDIR"; }
+
+GENIE_MK="$ROOT/pipelines/genie.mk"
+
+@test "genie.mk MODE=wavefront: the step schedule, each step a cached stage, a stage is a hand-run recon-block" {
+  cp "$(ref_model)" model.h5
+  real=$(fmnist_n train 64); test=$(fmnist_n t10k 200)
+  args=(-f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 RECON_BATCH=4 TEST="$test"
+        OUT=out THREADS=1 JOBS=2 QUIET=1 MODE=wavefront)
+  run make "${args[@]}" STAGES=2
+  echo "$output"
+  assert_success
+  # 11 units in 2 stages: 12 time steps; step T runs units T-2 .. T-1
+  assert_output --partial "wavefront of 11 units in 2 stages: 12 time steps"
+  assert_output --partial "--wavefront 2 --step 1 "
+  assert_output --partial "--joblog out/recon.step.1.joblog -d out/step.1 -q --next out/wq.1.h5 out/q.0.h5"
+  assert_output --partial "--wavefront 2 --step 12 "
+  assert_output --partial "--joblog out/recon.step.12.joblog -d out/step.12 -q --next out/wq.12.h5 out/wq.11.h5"
+  [ ! -e out/wq.13.h5 ]
+  for t in $(seq 1 12); do
+    want=''
+    for k in $(seq 0 10); do
+      if [ $((t - k)) -ge 1 ] && [ $((t - k)) -le 2 ]; then want+=" $k"; fi
+    done
+    got=$(cd out/step.$t && ls unit.*.h5 | sed 's/unit\.\([0-9]*\)\.h5/\1/' | sort -n | tr '\n' ' ')
+    [ " ${got% }" = "$want" ] || { echo "step $t: units '$got', expected '$want'"; false; }
+  done
+  run cat out/summary.txt
+  assert_output --partial "wavefront (2 stages), 4 iterations per unit"
+  grep -q '"mode": "wavefront", "stages": 2, "recon_iters": 4,' out/result.json
+  # unit 4 at step 6 is its stage 2 of 2, recon-block --stage 2/2 on the model after step 5
+  (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --threads 1 -q -o ../u4.h5)
+  cmp u4.h5 out/step.6/unit.4.h5
+  # and not the whole schedule, nor stage 1
+  (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 1/2 --threads 1 -q -o ../u4.1.h5)
+  ! cmp -s u4.1.h5 out/step.6/unit.4.h5
+  # the model after the last step, packed, is the packed model
+  pack -q out/wq.12.h5 -o again.int.h5
+  cmp again.int.h5 out/model.int.h5
+  # nothing to redo
+  run make -q "${args[@]}" STAGES=2
+  assert_success
+  # an interrupted run resumes at its step: steps 1..8 are kept
+  rm out/wq.9.h5 out/wq.10.h5 out/wq.11.h5 out/wq.12.h5 out/wq.h5 out/step.10/unit.9.h5
+  touch -d '2 minutes ago' out/step.9/unit.*.h5 out/step.10/unit.*.h5
+  run make "${args[@]}" STAGES=2
+  echo "$output"
+  assert_success
+  refute_output --partial "--step 8 "
+  assert_output --partial "--step 9 "
+  assert_output --partial "--step 12 "
+  cmp again.int.h5 out/model.int.h5
+  # other STAGES redo every step
+  run make -n "${args[@]}" STAGES=3
+  assert_output --partial "stages=3"
+}
+
+@test "genie.mk MODE=wavefront: bad STAGES are refused before anything runs" {
+  cp "$(ref_model)" model.h5
+  real=$(fmnist_n train 64)
+  args=(-s -f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 OUT=o)
+  for a in STAGES=0 STAGES=x STAGES=-1 STAGES=1001; do
+    run make "${args[@]}" MODE=wavefront "$a"
+    assert_failure 2
+    [ "${#lines[@]}" = 1 ] || { echo "$output"; false; }
+    assert_output --partial "$a: expected an integer in 1..1000"
+  done
+  run make "${args[@]}" MODE=wavefront STAGES=5
+  assert_failure 2
+  [ "${#lines[@]}" = 1 ]
+  assert_output --partial "STAGES=5: more stages than RECON_ITERS=4"
+  run make "${args[@]}" MODE=jacobi STAGES=2
+  assert_failure 2
+  [ "${#lines[@]}" = 1 ]
+  assert_output --partial "STAGES=2 takes MODE=wavefront, not jacobi"
+  [ ! -e o ]
+}
+
+@test "recon-parallel.sh --wavefront: the same files as genie.mk's steps; usage errors" {
+  rp="$ROOT/pipelines/recon-parallel.sh"
+  q=$(q44); real=$(fmnist_n train 64)
+  run "$rp" "$q" "$real" -i 3 -b 4 -j 2 -t 1 -q --wavefront 3 -d wf -o wf.int.h5
+  echo "$output"
+  assert_success
+  # 11 units, 3 stages: 13 steps; step 1 is unit 0 alone, step 13 unit 10 alone
+  [ -s wf/step.13/unit.10.h5 ] && [ ! -e wf/step.14 ]
+  [ "$(ls wf/step.1/unit.*.h5)" = wf/step.1/unit.0.h5 ]
+  [ "$(ls wf/step.13/unit.*.h5)" = wf/step.13/unit.10.h5 ]
+  [ "$(ls wf/step.5/unit.*.h5 | wc -l)" = 3 ]
+  pack -q wf/q.step.13.h5 -o again.int.h5
+  cmp again.int.h5 wf/wf.int.h5 2>/dev/null || cmp again.int.h5 wf.int.h5
+  # one step alone, from the model after the one before, gives the same files
+  run "$rp" wf/q.step.4.h5 "$real" -i 3 -b 4 -j 2 -t 1 -q --wavefront 3 --step 5 -d s5 --next s5.h5
+  assert_success
+  for k in 2 3 4; do cmp s5/unit.$k.h5 wf/step.5/unit.$k.h5; done
+  cmp s5.h5 wf/q.step.5.h5
+  # usage errors: one line and the hint, exit 2
+  for bad in "--wavefront 0" "--wavefront 4 -i 3" "--wavefront 2 --rounds 2" "--step 2" "--wavefront 3 --step 14"; do
+    run "$rp" "$q" "$real" -i 3 $bad
+    assert_failure 2
+    assert_output --partial "Try 'recon-parallel.sh --help'"
+    [ "${#lines[@]}" = 2 ] || { echo "$bad: $output"; false; }
+  done
+}
+
+@test "recon-block --stage: the whole schedule in one stage; usage errors" {
+  q=$(q44); real=$(fmnist_n train 64)
+  recon-block "$q" "$real" --unit 3 --independent --iters 6 --batch 4 --threads 1 -q -o whole.h5 2>/dev/null
+  run recon-block "$q" "$real" --unit 3 --independent --iters 6 --batch 4 --stage 1/1 --threads 1 -q -o one.h5
+  assert_success
+  assert_output --partial "stage 1/1 (iterations 1..6 of 6)"
+  cmp whole.h5 one.h5
+  run recon-block "$q" "$real" --unit 3 --independent --iters 6 --batch 4 --stage 2/3 --threads 1 -q -o two.h5
+  assert_success
+  assert_output --partial "stage 2/3 (iterations 3..4 of 6)"
+  for bad in 0/2 3/2 2 a/b 1/0 /2 2/; do
+    run recon-block "$q" "$real" --unit 3 --iters 6 --stage "$bad" -o x.h5
+    assert_failure 2
+    assert_output --partial "--stage: expected s/S"
+  done
+  run recon-block "$q" "$real" --unit 3 --iters 2 --stage 1/3 -o x.h5
+  assert_failure 2
+  assert_output --partial "more stages than the 2 iterations"
+  run recon-block "$q" "$real" --all --iters 6 --stage 1/3 -o x.h5
+  assert_failure 2
+  run recon-block "$q" "$real" --unit 3 --iters 6 --stage 1/3 --early-stop -o x.h5
+  assert_failure 2
+  [ ! -e x.h5 ]
+}
