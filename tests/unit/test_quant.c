@@ -635,6 +635,102 @@ static void tiny_q(gn_graph *g, const float *x, int n, gn_qmodel *q)
     GN_ASSERT(gn_calibrate(g, x, n, &cfg, q, &folded) == 0 && q->nunits == 3);
 }
 
+/* what the training loop reports at every iteration: the iteration, its
+ * reconstruction loss and beta; and a copy of every parameter after
+ * iteration snap_at */
+typedef struct {
+    long n, it[64], snap_at;
+    double rec[64], beta[64];
+    const gn_graph *g;
+    float **snap;
+} stage_trace;
+
+static int trace_due(void *arg, long it)
+{
+    (void)arg, (void)it;
+    return 1;
+}
+
+static void trace_report(void *arg, int unit, long it, long total, double rec, double round, double beta)
+{
+    stage_trace *t = arg;
+    (void)unit, (void)total, (void)round;
+    if (t->n < 64) t->it[t->n] = it, t->rec[t->n] = rec, t->beta[t->n++] = beta;
+    if (it == t->snap_at) {
+        t->snap = calloc((size_t)t->g->np, sizeof(float *));
+        for (int i = 0; i < t->g->np; i++) {
+            t->snap[i] = malloc(t->g->params[i].n * sizeof(float));
+            memcpy(t->snap[i], t->g->params[i].data, t->g->params[i].n * sizeof(float));
+        }
+    }
+}
+
+/* a stage of the schedule (recon-block --stage): stage 1 of 2 is the whole
+ * run's first half bit for bit (same stream, same schedule, Adam from zero
+ * in both); stage 2 runs the second half at the global iteration, with
+ * the whole run's beta; gn_recon_schedule is the loop's schedule */
+static void test_recon_stage(void)
+{
+    gn_graph *g = tiny();
+    enum { N = 64, I = 40 };
+    float *x = malloc(N * 72 * sizeof(float));
+    for (int i = 0; i < N * 72; i++) x[i] = urand(-1, 1);
+    gn_qmodel q, q2;
+    tiny_q(g, x, N, &q), tiny_q(g, x, N, &q2);
+    gn_recon_opts o;
+    gn_recon_defaults(&o);
+    o.iters = I, o.batch = 8;
+    gn_recon_log lg;
+    stage_trace whole = {.snap_at = I / 2, .g = q.g}, s1 = {.snap_at = -1, .g = q2.g}, s2 = s1;
+    gn_recon_progress pw = {trace_due, trace_report, &whole};
+    o.progress = &pw;
+    CHECK(gn_recon_unit(&q, 1, x, N, &o, &lg) == 0);
+    CHECK(whole.n == I && whole.snap);
+    /* stage 1 of 2 */
+    gn_recon_progress p1 = {trace_due, trace_report, &s1};
+    o.progress = &p1, o.stage_from = 0, o.stage_to = I / 2;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg) == 0);
+    CHECK(s1.n == I / 2 && lg.iters_run == I / 2 && q2.done[1]);
+    int same = 1;
+    for (long i = 0; i < s1.n; i++)
+        same &= s1.it[i] == whole.it[i] && s1.rec[i] == whole.rec[i] && s1.beta[i] == whole.beta[i];
+    CHECK(same);
+    for (int i = 0; i < q2.g->np; i++)
+        same &= !memcmp(whole.snap[i], q2.g->params[i].data, q2.g->params[i].n * sizeof(float));
+    CHECK(same); /* every parameter as the whole run's after iteration I/2 */
+    /* stage 2 of 2: iterations I/2+1 .. I, beta as in the whole run there */
+    gn_recon_progress p2 = {trace_due, trace_report, &s2};
+    o.progress = &p2, o.stage_from = I / 2, o.stage_to = I;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg) == 0);
+    CHECK(s2.n == I / 2 && lg.iters_run == I / 2);
+    same = 1;
+    for (long i = 0; i < s2.n; i++) same &= s2.it[i] == whole.it[I / 2 + i] && s2.beta[i] == whole.beta[I / 2 + i];
+    CHECK(same);
+    CHECK(s2.it[0] == I / 2 + 1 && s2.beta[s2.n - 1] == 2.0);
+    /* the schedule: warm-up (beta 20, no rounding loss) for 20%, then 20 -> 2;
+     * cosine learning rates over the whole schedule */
+    double b, lw, la;
+    CHECK(gn_recon_schedule(&o, 1, &b, &lw, &la) == 0 && b == 20 && lw == o.lr_wstep && la == o.lr_astep);
+    CHECK(gn_recon_schedule(&o, 7, &b, &lw, &la) == 0 && b == 20);
+    CHECK(gn_recon_schedule(&o, 9, &b, &lw, &la) == 1 && b < 20 && b > 19); /* warm-up 0.2f x 40 */
+    CHECK(gn_recon_schedule(&o, I, &b, &lw, &la) == 1 && b == 2);
+    CHECK(gn_recon_schedule(&o, I / 2 + 1, &b, &lw, &la) == 1 && fabs(lw - o.lr_wstep / 2.0) < 1e-12);
+    double wu = (double)o.warmup * I;
+    CHECK(fabs(b - (2 + 18 * (1 - (21.0 - wu) / (I - wu)))) < 1e-12);
+    /* a stage outside the schedule, or with early stop, is an error */
+    o.progress = NULL, o.stage_from = 30, o.stage_to = I + 1;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg) != 0);
+    o.stage_from = 20, o.stage_to = 20;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg) != 0);
+    o.stage_from = 0, o.stage_to = 10, o.early_stop = 1;
+    CHECK(gn_recon_unit(&q2, 1, x, N, &o, &lg) != 0);
+    for (int i = 0; i < q.g->np; i++) free(whole.snap[i]);
+    free(whole.snap);
+    gn_qmodel_free(&q), gn_qmodel_free(&q2);
+    gn_graph_free(g);
+    free(x);
+}
+
 /* the issue-13 audit's three options (recon-block --tight-units,
  * --qdrop-per-consumer, --unfolded-steps) */
 static void test_recon_options(void)
@@ -894,6 +990,7 @@ int main(void)
     test_fold_units_recon();
     test_lazy_steps();
     test_recon_options();
+    test_recon_stage();
     test_reference_units();
     test_layer_names();
     return check_summary("test_quant");
