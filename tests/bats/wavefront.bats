@@ -132,3 +132,23 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_failure 2
   [ ! -e x.h5 ]
 }
+
+@test "slurm-array.sbatch --wavefront-step: a step's array tasks make the files recon-parallel.sh --step makes" {
+  sb="$ROOT/pipelines/slurm-array.sbatch" rp="$ROOT/pipelines/recon-parallel.sh"
+  q=$(q44); real=$(fmnist_n train 64)
+  # step 2 of a wavefront of 2 stages: unit 0's stage 2 and unit 1's stage 1
+  "$rp" "$q" "$real" -i 2 -b 4 -j 1 -t 1 -q --wavefront 2 --step 1 -d s1 --next w1.h5 2>/dev/null
+  "$rp" w1.h5 "$real" -i 2 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 -d s2 --next w2.h5 2>/dev/null
+  for k in 0 1; do
+    SLURM_ARRAY_TASK_ID=$k run "$sb" recon w1.h5 "$real" parts --iters 2 --batch 4 --wavefront-step 2/2 -q
+    assert_success
+    assert_output --partial "--stage $((2 - k))/2"
+    cmp parts/unit.$k.h5 s2/unit.$k.h5
+  done
+  SLURM_ARRAY_TASK_ID=2 run "$sb" recon w1.h5 "$real" parts --iters 2 --wavefront-step 2/2
+  assert_failure 2
+  assert_output --partial "unit 2 has no stage at step 2"
+  SLURM_ARRAY_TASK_ID=0 run "$sb" recon w1.h5 "$real" parts --iters 2 --wavefront-step 2
+  assert_failure 2
+  assert_output --partial "expected T/S"
+}
