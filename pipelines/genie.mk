@@ -63,6 +63,9 @@
 #   STAGES         stages per unit of MODE=wavefront (4: on the 11 units of
 #                  the bundled resnet20, 14 steps of RECON_ITERS/4, a wall
 #                  time of 3.5 unit reconstructions against 11 sequential)
+#   FRESH_STAGES   1: MODE=wavefront's stages each a short schedule of their
+#                  own (warm-up and beta annealing again in each), not one
+#                  schedule continued (recon-parallel.sh --fresh-stages; empty)
 #   SEED           seed of distill and recon-block (0)
 #   JOBS           processes GNU parallel runs at a time, on each host (2)
 #   THREADS        OpenBLAS threads of each program (all cores; under GNU
@@ -118,6 +121,7 @@ MODE          ?= sequential
 ROUNDS        ?= 3
 ROUND_ITERS   ?=
 STAGES        ?=
+FRESH_STAGES  ?=
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
@@ -179,6 +183,9 @@ $(if $(filter $(MODE),sequential independent jacobi wavefront),,$(error MODE=$(M
 $(if $(STAGES),$(call count,STAGES,$(STAGES),1,1000))
 $(if $(STAGES),$(if $(filter wavefront,$(MODE)),,$(error STAGES=$(STAGES) takes MODE=wavefront, not $(MODE))))
 WSTAGES := $(or $(STAGES),4)
+$(if $(filter-out 0 1,$(FRESH_STAGES)),$(error FRESH_STAGES=$(FRESH_STAGES): expected 1 or empty))
+$(if $(filter 1,$(FRESH_STAGES)),$(if $(filter wavefront,$(MODE)),,$(error FRESH_STAGES=1 takes MODE=wavefront, not $(MODE))))
+FRESH := $(if $(filter 1,$(FRESH_STAGES)),--fresh-stages)
 $(if $(filter wavefront,$(MODE)),$(if $(shell [ $(WSTAGES) -le $(RECON_ITERS) ] && echo ok),,$(error STAGES=$(WSTAGES): more stages than RECON_ITERS=$(RECON_ITERS))))
 $(call count,ROUNDS,$(ROUNDS),1,100)
 $(if $(ROUND_ITERS),$(call count,ROUND_ITERS,$(ROUND_ITERS),1,100000000))
@@ -238,7 +245,7 @@ $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
-$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)))
+$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -320,7 +327,7 @@ else ifeq ($(MODE),wavefront)
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
 	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
-	  --wavefront $(WSTAGES) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --wavefront $(WSTAGES) $(FRESH) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
 $(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))
@@ -358,7 +365,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) "fresh_stages": $(if $(FRESH),true,false)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -368,7 +375,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) stages)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) $(if $(FRESH),fresh )stages)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \

@@ -33,6 +33,10 @@
 #   -w, --wavefront S   a wavefront of S stages per unit instead of rounds:
 #                       step T's unit files go to DIR/step.T, the quantised
 #                       model after step T to DIR/q.step.T.h5
+#   --fresh-stages      with --wavefront, each stage a short schedule of its
+#                       own (recon-block --iters of the stage's length, from
+#                       the unit's parameters, warm-up and beta annealing
+#                       again) instead of one schedule continued (--stage)
 #   --step T            with --wavefront, only time step T (1 .. N+S-1):
 #                       Q.0.h5 is then the model after step T-1 (the
 #                       calibrated one for T = 1); its unit files go to DIR
@@ -71,7 +75,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -85,6 +89,7 @@ while [ $# -gt 0 ]; do
     -r|--rounds) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; rounds=$2; shift 2 ;;
     --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
     -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
+    --fresh-stages) fresh=1; shift ;;
     --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
@@ -101,6 +106,7 @@ if [ -n "$stages" ]; then
   [ -z "$step" ] || [ -z "$out" ] || usage_error "--step makes one time step's files, not a packed model (-o)"
 else
   [ -z "$step" ] || usage_error "--step takes --wavefront"
+  [ -z "$fresh" ] || usage_error "--fresh-stages takes --wavefront"
 fi
 [ ${#args[@]} -eq 2 ] || usage_error "expected Q.0.h5 and DATA.h5, got ${#args[@]} argument(s)"
 q=${args[0]} data=${args[1]}
@@ -132,9 +138,11 @@ round() {
   # settings the unit files depend on; a change invalidates all of them
   settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
   if [ -n "$stages" ]; then
-    settings+=" wavefront=$stages step=$r"
-    # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K ({})
+    settings+=" wavefront=$stages step=$r${fresh:+ fresh}"
+    # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K
+    # ({}); --fresh-stages: --iters of stage T-K's length instead, after --iters
     stage=(--stage "{= \$_ = $r - \$_ =}/$stages")
+    [ -z "$fresh" ] || stage=(--iters "{= my \$s = $r - \$_; \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
   fi
   stamp=$dir/unit.args
   if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then

@@ -32,7 +32,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   done
   run cat out/summary.txt
   assert_output --partial "wavefront (2 stages), 4 iterations per unit"
-  grep -q '"mode": "wavefront", "stages": 2, "recon_iters": 4,' out/result.json
+  grep -q '"mode": "wavefront", "stages": 2, "fresh_stages": false, "recon_iters": 4,' out/result.json
   # unit 4 at step 6 is its stage 2 of 2, recon-block --stage 2/2 on the model after step 5
   (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --threads 1 -q -o ../u4.h5)
   cmp u4.h5 out/step.6/unit.4.h5
@@ -151,4 +151,35 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   SLURM_ARRAY_TASK_ID=0 run "$sb" recon w1.h5 "$real" parts --iters 2 --wavefront-step 2
   assert_failure 2
   assert_output --partial "expected T/S"
+}
+
+@test "recon-parallel.sh --wavefront --fresh-stages: each stage a short schedule of its own; genie.mk FRESH_STAGES" {
+  rp="$ROOT/pipelines/recon-parallel.sh"
+  q=$(q44); real=$(fmnist_n train 64)
+  # 5 iterations in 2 stages: 2 then 3; step 2 is unit 0's stage 2 and unit 1's stage 1
+  "$rp" "$q" "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --fresh-stages --step 1 -d s1 --next w1.h5 2>/dev/null
+  "$rp" w1.h5 "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --fresh-stages --step 2 -d s2 --next w2.h5 2>/dev/null
+  recon-block "$q" "$real" --unit 0 --independent --iters 2 --batch 4 --seed 0 -t 1 -q -o u0.1.h5 2>/dev/null
+  cmp u0.1.h5 s1/unit.0.h5
+  recon-block w1.h5 "$real" --unit 0 --independent --iters 3 --batch 4 --seed 0 -t 1 -q -o u0.2.h5 2>/dev/null
+  cmp u0.2.h5 s2/unit.0.h5
+  recon-block w1.h5 "$real" --unit 1 --independent --iters 2 --batch 4 --seed 0 -t 1 -q -o u1.1.h5 2>/dev/null
+  cmp u1.1.h5 s2/unit.1.h5
+  # not the continued schedule
+  "$rp" "$q" "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --step 1 -d c1 --next c1.h5 2>/dev/null
+  "$rp" c1.h5 "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 -d c2 --next c2.h5 2>/dev/null
+  ! cmp -s c2/unit.0.h5 s2/unit.0.h5
+  run "$rp" "$q" "$real" -i 5 --fresh-stages
+  assert_failure 2
+  assert_output --partial "--fresh-stages takes --wavefront"
+  cp "$(ref_model)" model.h5
+  args=(-s -f "$ROOT/pipelines/genie.mk" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 OUT=o)
+  run make "${args[@]}" MODE=wavefront FRESH_STAGES=2
+  assert_failure 2
+  assert_output --partial "FRESH_STAGES=2: expected 1 or empty"
+  run make "${args[@]}" MODE=jacobi FRESH_STAGES=1
+  assert_failure 2
+  assert_output --partial "FRESH_STAGES=1 takes MODE=wavefront, not jacobi"
+  run make -n "${args[@]}" MODE=wavefront FRESH_STAGES=1 o/wq.2.h5 WAVE_STEPS=2
+  assert_output --partial "--wavefront 4 --fresh-stages --step 2"
 }
