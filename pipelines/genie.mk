@@ -327,7 +327,7 @@ else ifeq ($(MODE),wavefront)
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
 	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
-	  --wavefront $(WSTAGES) $(FRESH) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH)) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
 $(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))

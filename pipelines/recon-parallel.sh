@@ -75,7 +75,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -89,7 +89,7 @@ while [ $# -gt 0 ]; do
     -r|--rounds) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; rounds=$2; shift 2 ;;
     --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
     -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
-    --fresh-stages) fresh=1; shift ;;
+    --fresh-stages) fresh_stages=1; shift ;;
     --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
@@ -106,7 +106,7 @@ if [ -n "$stages" ]; then
   [ -z "$step" ] || [ -z "$out" ] || usage_error "--step makes one time step's files, not a packed model (-o)"
 else
   [ -z "$step" ] || usage_error "--step takes --wavefront"
-  [ -z "$fresh" ] || usage_error "--fresh-stages takes --wavefront"
+  [ -z "$fresh_stages" ] || usage_error "--fresh-stages takes --wavefront"
 fi
 [ ${#args[@]} -eq 2 ] || usage_error "expected Q.0.h5 and DATA.h5, got ${#args[@]} argument(s)"
 q=${args[0]} data=${args[1]}
@@ -138,11 +138,11 @@ round() {
   # settings the unit files depend on; a change invalidates all of them
   settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
   if [ -n "$stages" ]; then
-    settings+=" wavefront=$stages step=$r${fresh:+ fresh}"
+    settings+=" wavefront=$stages step=$r${fresh_stages:+ fresh}"
     # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K
     # ({}); --fresh-stages: --iters of stage T-K's length instead, after --iters
     stage=(--stage "{= \$_ = $r - \$_ =}/$stages")
-    [ -z "$fresh" ] || stage=(--iters "{= my \$s = $r - \$_; \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
+    [ -z "$fresh_stages" ] || stage=(--iters "{= my \$s = $r - \$_; \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
   fi
   stamp=$dir/unit.args
   if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
