@@ -41,7 +41,11 @@ static void usage(void)
            "      --stage s/S    run only stage s of S of the unit's schedule: its\n"
            "                     iterations (s-1)N/S .. sN/S, warm-up, beta and learning\n"
            "                     rates at the global iteration, starting from the\n"
-           "                     unit's parameters in Q (a wavefront, genie-parallel(7))\n"
+           "                     unit's parameters in Q (a wavefront, genie-parallel(7));\n"
+           "                     with --independent its unit file keeps the optimiser\n"
+           "      --resume FILE  continue the optimiser that stage s-1's unit file FILE\n"
+           "                     kept (same unit, N, S, seed): S stages on unchanged\n"
+           "                     inputs are the one run bit for bit\n"
            "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
            "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
@@ -84,6 +88,7 @@ struct recon_opts {
     int stage, nstages; /* --stage s/S; 0: the whole schedule */
     gn_recon_opts *o;
     const char *unfolded; /* --unfolded-steps */
+    const char *resume;   /* --resume */
 };
 
 /* recon-block's own options (the shared ones are gn_cli_parse's) */
@@ -111,6 +116,7 @@ static int on_opt(void *ctx, int c, const char *arg)
     case 'T': r->o->tight_units = 1; break;
     case 'C': r->o->qdrop_per_consumer = 1; break;
     case 'F': r->unfolded = arg; break;
+    case 'R': r->resume = arg; break;
     case 'G': {
         const char *sl = strchr(arg, '/');
         char a[32];
@@ -124,6 +130,19 @@ static int on_opt(void *ctx, int c, const char *arg)
     return 0;
 }
 
+/* a stage's unit file: its stage s/S and the optimiser state (genie-unit(5)) */
+struct stage_args {
+    const gn_recon_state *st;
+    int stage, nstages;
+};
+
+static int write_stage(hid_t f, const void *arg)
+{
+    const struct stage_args *a = arg;
+    int s[2] = {a->stage, a->nstages};
+    return gn_h5_attr_ints_w(f, "stage", s, 2) || gn_recon_state_write(f, "optim", a->st);
+}
+
 int main(int argc, char **argv)
 {
     gn_cli_init(argv[0]);
@@ -132,10 +151,10 @@ int main(int argc, char **argv)
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'},
         {"tight-units", 0, 0, 'T'}, {"qdrop-per-consumer", 0, 0, 'C'}, {"unfolded-steps", 1, 0, 'F'},
-        {"stage", 1, 0, 'G'}, {0, 0, 0, 0}};
+        {"stage", 1, 0, 'G'}, {"resume", 1, 0, 'R'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL};
+    struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL, NULL};
     int threads = 0, quiet = 0;
     o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
@@ -155,14 +174,16 @@ int main(int argc, char **argv)
     if (ro.stage && o.early_stop) return gn_usage_error("--stage and --early-stop do not go together");
     if (ro.stage && ro.nstages > o.iters)
         return gn_usage_error("--stage %d/%d: more stages than the %ld iterations", ro.stage, ro.nstages, o.iters);
+    if (ro.resume && !(ro.stage > 1 && indep))
+        return gn_usage_error("--resume takes --independent and --stage s/S with s > 1");
     if (ro.stage) {
         /* stage s of S: iterations floor((s-1)N/S) .. floor(sN/S) */
         o.stage_from = (long)((long long)(ro.stage - 1) * o.iters / ro.nstages);
         o.stage_to = (long)((long long)ro.stage * o.iters / ro.nstages);
     }
     const char *qpath = argv[optind], *dpath = argv[optind + 1];
-    const char *ins[] = {qpath, dpath, ro.unfolded}, *outs[] = {out};
-    if ((st = gn_cli_check_io(ins, ro.unfolded ? 3 : 2, outs, 1)) >= 0) return st;
+    const char *ins[] = {qpath, dpath, ro.unfolded ? ro.unfolded : ro.resume, ro.resume}, *outs[] = {out};
+    if ((st = gn_cli_check_io(ins, 2 + !!ro.unfolded + !!ro.resume, outs, 1)) >= 0) return st;
     if (threads) gn_set_threads(threads);
     gn_qmodel q;
     gn_dataset d;
@@ -229,6 +250,34 @@ int main(int argc, char **argv)
                 break;
             }
     if (!o.batch) o.batch = gn_recon_batch(d.n);
+    /* --resume: the previous stage's unit file, its optimiser state (/optim) */
+    gn_recon_state prev = {0}, next = {0};
+    if (!rc && ro.resume) {
+        hid_t fh;
+        int urange[3], sst[2];
+        if (gn_h5_open(ro.resume, &fh)) rc = 1;
+        else {
+            char kind[64];
+            if (gn_h5_kind(fh, kind, sizeof kind) || strcmp(kind, "unit"))
+                rc = gn_err_set("%s: not a unit file (recon-block --stage)", ro.resume);
+            else if (gn_h5_attr_ints_r(fh, "unit", urange, 3, 0))
+                gn_err_prefix("%s", ro.resume), rc = 1;
+            else if (urange[0] != unit || q.units[unit].first != urange[1] || q.units[unit].last != urange[2])
+                rc = gn_err_set("%s: unit %d (nodes %d..%d), not unit %d (nodes %d..%d)", ro.resume, urange[0],
+                                urange[1], urange[2], unit, q.units[unit].first, q.units[unit].last);
+            else if (gn_recon_state_read(fh, ro.resume, "optim", &prev))
+                rc = 1;
+            else if (gn_h5_attr_ints_r(fh, "stage", sst, 2, 0))
+                gn_err_prefix("%s", ro.resume), rc = 1;
+            else if (sst[0] != ro.stage - 1 || sst[1] != ro.nstages || prev.iters != o.iters || prev.seed != o.seed)
+                rc = gn_err_set("%s: stage %d/%d of %ld iterations, seed %llu: not stage %d/%d of %ld, seed %llu",
+                                ro.resume, sst[0], sst[1], prev.iters, (unsigned long long)prev.seed,
+                                ro.stage - 1, ro.nstages, o.iters, (unsigned long long)o.seed);
+            H5Fclose(fh);
+        }
+        if (!rc) o.resume = &prev;
+    }
+    if (ro.stage && indep) o.save = &next;
     struct progress_arg pa;
     gn_recon_progress pg = {.due = progress_due, .report = progress_report, .arg = &pa};
     o.progress = quiet ? NULL : &pg;
@@ -243,6 +292,7 @@ int main(int argc, char **argv)
         gn_progress_start(&pa.pr, what, o.iters, quiet);
         int refit = o.lazy_steps && !q.fitted[k];
         if (gn_recon_unit(&q, k, d.x, d.n, &o, &lg)) {
+            if (ro.resume) gn_err_prefix("%s", ro.resume);
             rc = 1;
             break;
         }
@@ -269,7 +319,9 @@ int main(int argc, char **argv)
     if (!rc && o.early_stop)
         fprintf(stderr, "%s: early stop: %ld reconstruction iterations in all (%ld without)\n",
                 gn_prog(), total_its, (long)(last - first) * o.iters);
-    if (!rc) rc = indep ? gn_unit_save(out, &q, unit, qsha) : gn_qmodel_save(out, &q);
+    struct stage_args sa = {&next, ro.stage, ro.nstages};
+    if (!rc) rc = indep ? gn_unit_save_ex(out, &q, unit, qsha, o.save ? write_stage : NULL, &sa) : gn_qmodel_save(out, &q);
+    gn_recon_state_free(&prev), gn_recon_state_free(&next);
     gn_recon_fold_scales_free(scales, q.g->nn);
     gn_qmodel_free(&q);
     gn_dataset_free(&d);

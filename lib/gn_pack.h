@@ -46,6 +46,10 @@ void gn_packed_weight_free(gn_packed_weight *pw);
 /* Unit files: recon-block --independent writes unit k's learned parameters
  * (weight steps, rounding variables, activation steps and signedness). */
 int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha);
+/* The same with extra(f, arg) writing more into the file before it is
+ * renamed into place (recon-block --stage: the optimiser state, /optim). */
+int gn_unit_save_ex(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha,
+                    int (*extra)(hid_t, const void *), const void *arg);
 /* Applies a unit file to q (checks it belongs to q: same unit range and
  * parameter shapes); marks the unit done. */
 int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha);

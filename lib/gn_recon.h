@@ -13,6 +13,7 @@
 #include "gn_estop.h"
 #include "gn_h5.h"
 #include "gn_qmodel.h"
+#include "gn_rng.h"
 
 /* Progress of a unit's training loop. due(arg, it) says whether iteration
  * it (counted from 1) wants a report: the rounding loss's value is computed
@@ -64,14 +65,47 @@ typedef struct {
      * WAVEFRONT): when stage_to > 0, only iterations [stage_from, stage_to)
      * of the iters-long schedule run, with the warm-up, beta and the
      * learning rates at the global iteration; the unit starts from the
-     * parameters q holds. Adam's moments start at zero in every stage (they
-     * are not stored in the model). Draws: stream (seed, K) for a stage
-     * from iteration 0 (so stage 0..N is the whole run's first N
-     * iterations bit for bit), stream (seed, K + 2^32 x stage_from)
-     * otherwise. 0, 0: the whole schedule. Not with early_stop. */
+     * parameters q holds. Without resume, Adam's moments start at zero
+     * and the draws come from stream (seed, K) for a stage from iteration
+     * 0 (so stage 0..N is the whole run's first N iterations bit for bit),
+     * stream (seed, K + 2^32 x stage_from) otherwise. With resume (the
+     * state the previous stage saved, ending at stage_from), the stage
+     * continues that optimiser exactly: S stages on unchanged inputs are
+     * the one run bit for bit. 0, 0: the whole schedule. Not with
+     * early_stop. */
     long stage_from, stage_to;
+    const struct gn_recon_state *resume; /* NULL: a fresh optimiser */
+    struct gn_recon_state *save; /* non-NULL: receives the state at the end (free with gn_recon_state_free) */
     const gn_recon_progress *progress; /* NULL: silent */
 } gn_recon_opts;
+
+/* The optimiser of a unit's training loop after a stage, everything the
+ * loop carries from one iteration to the next but the parameters: Adam's
+ * moments and step count of every learned tensor (in the loop's order:
+ * weight steps, activation steps, rounding variables, each by node), the
+ * unfolded weight steps Adam moves (gn_recon_opts.wstep_scale), the random
+ * generator (batches, input QDrop, QDrop) and the sample order. The
+ * learning rates and beta are functions of the iteration and need nothing. */
+typedef struct {
+    float *m, *v, *u; /* u: the unfolded step Adam moves, NULL when the tensor is learned as it is */
+    size_t n;
+    long t;
+} gn_recon_svar;
+typedef struct gn_recon_state {
+    int unit, batch;
+    long iters, from, to; /* the schedule, and the iterations [from, to) run so far */
+    uint64_t seed;
+    gn_rng rng;
+    size_t norder;
+    int64_t *order;
+    int nvar;
+    gn_recon_svar *var;
+} gn_recon_state;
+void gn_recon_state_free(gn_recon_state *s);
+/* Writes s into group NAME of an open HDF5 file (genie-unit(5), /optim);
+ * reads it back (the file's path for messages). */
+int gn_recon_state_write(hid_t f, const char *name, const gn_recon_state *s);
+int gn_recon_state_read(hid_t f, const char *path, const char *name, gn_recon_state *s);
 
 void gn_recon_defaults(gn_recon_opts *o);
 /* The early stop's criterion on the held-out error, one observation per

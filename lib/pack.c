@@ -290,6 +290,8 @@ struct unit_args {
     const gn_qmodel *q;
     int k;
     const char *sha;
+    int (*extra)(hid_t, const void *);
+    const void *arg;
 };
 
 static int write_unit(hid_t f, const void *arg)
@@ -332,13 +334,20 @@ static int write_unit(hid_t f, const void *arg)
             size_t one = 1;
             rc = gn_h5_write_i32(f, full, 1, &one, &q->g->nodes[j].asigned);
         }
+    if (!rc && a->extra) rc = a->extra(f, a->arg);
     return rc;
+}
+
+int gn_unit_save_ex(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha,
+                    int (*extra)(hid_t, const void *), const void *arg)
+{
+    struct unit_args a = {q, k, qmodel_sha, extra, arg};
+    return gn_h5_save(path, write_unit, &a);
 }
 
 int gn_unit_save(const char *path, const gn_qmodel *q, int k, const char *qmodel_sha)
 {
-    struct unit_args a = {q, k, qmodel_sha};
-    return gn_h5_save(path, write_unit, &a);
+    return gn_unit_save_ex(path, q, k, qmodel_sha, NULL, NULL);
 }
 
 int gn_unit_apply(const char *path, gn_qmodel *q, const char *qmodel_sha)

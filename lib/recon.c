@@ -327,9 +327,10 @@ static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn
 /* trains unit u of g (q's graph, or a split one: gn_recon_split_graph);
  * sc: the unfolded-step factors by node of g, or NULL; rc runs q's graph
  * for the early stop's held-out error (not with a split graph) */
-static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const unit_data *d0,
-                  const gn_recon_opts *o0, gn_recon_log *log, gn_run *rc, int cb)
+static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const unit_data *d0,
+                 const gn_recon_opts *o0, gn_recon_log *log, gn_run *rc, int cb)
 {
+    int rcode = 0;
     /* the schedule's length: o0->iters, or the early-stop budget */
     gn_recon_opts so = *o0;
     const gn_recon_opts *o = &so;
@@ -378,6 +379,37 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
     bs.nbits = (d->in_sz + 63) / 64;
     bs.bits = gn_xmalloc(bs.nbits * sizeof(uint64_t));
     bs.picks = gn_xmalloc((size_t)B * sizeof(size_t));
+    gn_adam *grp[3] = {&aw, &aa, &av};
+    if (o0->resume) {
+        /* the previous stage's optimiser, as it left it (checked by gn_recon_unit) */
+        const gn_recon_state *st = o0->resume;
+        int bad = st->nvar != aw.nvar + aa.nvar + av.nvar;
+        for (int a = 0, i = 0; a < 3 && !bad; a++)
+            for (int j = 0; j < grp[a]->nvar && !bad; j++, i++) {
+                int unf = 0;
+                for (int e = 0; e < nus; e++) unf |= us[e].u == grp[a]->var[j].data;
+                bad = st->var[i].n != grp[a]->var[j].n || !st->var[i].u != !unf;
+            }
+        if (bad) {
+            rcode = gn_err_set("the optimiser state's %d tensors are not the unit's %d learned ones", st->nvar,
+                               aw.nvar + aa.nvar + av.nvar);
+            goto out;
+        }
+        rng = st->rng;
+        for (size_t i = 0; i < n; i++) bs.idx[i] = (size_t)st->order[i];
+        for (int a = 0, i = 0; a < 3; a++)
+            for (int j = 0; j < grp[a]->nvar; j++, i++) {
+                gn_adam_var *v = &grp[a]->var[j];
+                memcpy(v->m, st->var[i].m, v->n * sizeof(float));
+                memcpy(v->v, st->var[i].v, v->n * sizeof(float));
+                v->t = st->var[i].t;
+                for (int e = 0; e < nus; e++)
+                    if (us[e].u == v->data && st->var[i].u) {
+                        memcpy(us[e].u, st->var[i].u, us[e].n * sizeof(float));
+                        for (size_t c = 0; c < us[e].n; c++) us[e].d[c] = us[e].c[c] * us[e].u[c];
+                    }
+            }
+    }
     double hw = 1.0 / ((double)B * (double)(d->out_sz / (size_t)d->oc));
     const gn_recon_progress *pg = o->progress;
     double rec_acc = 0, round_l = 0, beta = o->beta_start;
@@ -422,17 +454,44 @@ static void train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const 
         if (check) rec_since = 0, n_since = 0;
     }
     log->iters_run = it - from;
+    if (o0->save) {
+        gn_recon_state *st = o0->save;
+        gn_recon_state_free(st);
+        memset(st, 0, sizeof *st);
+        st->batch = B, st->iters = o->iters, st->from = from, st->to = it, st->seed = o->seed;
+        st->rng = rng;
+        st->norder = n;
+        st->order = gn_xmalloc((n + 1) * sizeof(int64_t));
+        for (size_t i = 0; i < n; i++) st->order[i] = (int64_t)bs.idx[i];
+        st->nvar = aw.nvar + aa.nvar + av.nvar;
+        st->var = gn_xcalloc((size_t)st->nvar + 1, sizeof *st->var);
+        for (int a = 0, i = 0; a < 3; a++)
+            for (int j = 0; j < grp[a]->nvar; j++, i++) {
+                const gn_adam_var *v = &grp[a]->var[j];
+                gn_recon_svar *sv = &st->var[i];
+                sv->n = v->n, sv->t = v->t;
+                sv->m = gn_xmalloc(v->n * sizeof(float)), sv->v = gn_xmalloc(v->n * sizeof(float));
+                memcpy(sv->m, v->m, v->n * sizeof(float)), memcpy(sv->v, v->v, v->n * sizeof(float));
+                for (int e = 0; e < nus; e++)
+                    if (us[e].u == v->data) {
+                        sv->u = gn_xmalloc(v->n * sizeof(float));
+                        memcpy(sv->u, v->data, v->n * sizeof(float));
+                    }
+            }
+    }
     /* stopped: the mean over the last check period */
     if (log->stopped) rec_acc = rec_since, acc_n = n_since;
     log->loop_seconds = gn_now() - l0, log->loop_cpu = gn_cpu_now() - lc0;
     log->rec_last = acc_n ? rec_acc / (double)acc_n : 0;
     log->round_last = round_l;
     log->beta_last = beta;
+out:
     gn_adam_free(&aw), gn_adam_free(&aa), gn_adam_free(&av);
     for (int i = 0; i < nus; i++) free(us[i].u), free(us[i].gu);
     free(us);
     gn_run_free(r);
     free(bs.idx), free(bs.bits), free(bs.picks);
+    return rcode;
 }
 
 /* readers of tensor t among nodes [from, to) */
@@ -598,6 +657,20 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         return gn_err_set("a stage of the schedule and early stop do not go together");
     if (o->early_stop && o->qdrop_per_consumer)
         return gn_err_set("early stop and one QDrop mask per consumer do not go together");
+    if (o->resume && (o->stage_to <= 0 || o->resume->to != o->stage_from || o->resume->iters != o->iters ||
+                      o->resume->seed != o->seed || o->resume->unit != k || o->resume->batch != o->batch ||
+                      o->resume->norder != n))
+        return gn_err_set("the optimiser state (unit %d, iterations %ld..%ld of %ld, seed %llu, batch %d, %zu "
+                          "samples) does not end where this stage (unit %d, iterations %ld..%ld of %ld, seed "
+                          "%llu, batch %d, %zu samples) starts",
+                          o->resume->unit, o->resume->from + 1, o->resume->to, o->resume->iters,
+                          (unsigned long long)o->resume->seed, o->resume->batch, o->resume->norder, k,
+                          o->stage_from + 1, o->stage_to, o->iters, (unsigned long long)o->seed, o->batch, n);
+    if (o->resume)
+        for (size_t i = 0; i < n; i++)
+            if (o->resume->order[i] < 0 || (size_t)o->resume->order[i] >= n)
+                return gn_err_set("the optimiser state's sample order names sample %lld of %zu",
+                                  (long long)o->resume->order[i], n);
     /* the unit's input is taken after its leading parameter-free nodes
      * with tight_units (the classifier's pooling and flatten) */
     gn_unit ut = o->tight_units ? gn_recon_tight_unit(g, &q->units[k]) : q->units[k];
@@ -635,15 +708,22 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     gn_run *rc = gn_run_new_lean_keep(g, cb, 0, keep, 2);
     collect(rc, u, x, cb, &d);
     log->rec_before = hard_error(rc, u, cb, &d);
+    int trc;
     if (g2) {
-        train(g2, &su, sc2, k, &d, o, log, rc, cb);
-        for (int i = 0; i < g2->np; i++)
+        trc = train(g2, &su, sc2, k, &d, o, log, rc, cb);
+        for (int i = 0; i < g2->np && !trc; i++)
             memcpy(g->params[pmap[i]].data, g2->params[i].data, g2->params[i].n * sizeof(float));
         gn_graph_free(g2);
         free(pmap), free(orig), free(sc2);
     } else {
-        train(g, u, o->wstep_scale, k, &d, o, log, rc, cb);
+        trc = train(g, u, o->wstep_scale, k, &d, o, log, rc, cb);
     }
+    if (trc) {
+        gn_run_free(rc);
+        unit_data_free(&d);
+        return trc;
+    }
+    if (o->save) o->save->unit = k;
     /* after: hard rounding, plain quantisers */
     count_undecided(g, u, log);
     log->rec_after = hard_error(rc, u, cb, &d);
@@ -652,4 +732,113 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     gn_run_free(rc);
     unit_data_free(&d);
     return 0;
+}
+
+void gn_recon_state_free(gn_recon_state *s)
+{
+    for (int i = 0; i < s->nvar; i++) free(s->var[i].m), free(s->var[i].v), free(s->var[i].u);
+    free(s->var), free(s->order);
+    memset(s, 0, sizeof *s);
+}
+
+/* 64-bit values as pairs of int32 (low, high) */
+static void split64(int *w, uint64_t x) { w[0] = (int)(uint32_t)x, w[1] = (int)(uint32_t)(x >> 32); }
+static uint64_t join64(const int *w) { return (uint64_t)(uint32_t)w[0] | (uint64_t)(uint32_t)w[1] << 32; }
+
+int gn_recon_state_write(hid_t f, const char *name, const gn_recon_state *s)
+{
+    hid_t g = gn_h5_group(f, name);
+    if (g < 0) return gn_err_set("cannot create group %s", name);
+    int sched[6] = {s->unit, s->batch, (int)s->iters, (int)s->from, (int)s->to, s->nvar}, r[13];
+    for (int i = 0; i < 4; i++) split64(r + 2 * i, s->rng.s[i]);
+    uint64_t sp;
+    memcpy(&sp, &s->rng.spare, sizeof sp);
+    split64(r + 8, sp), split64(r + 10, s->seed);
+    r[12] = s->rng.have_spare;
+    int rc = gn_h5_attr_ints_w(g, "schedule", sched, 6) || gn_h5_attr_ints_w(g, "rng", r, 13);
+    int *ord = gn_xmalloc((s->norder + 1) * sizeof(int));
+    for (size_t i = 0; i < s->norder; i++) ord[i] = (int)s->order[i];
+    size_t dn = s->norder;
+    if (!rc) rc = gn_h5_write_i32(g, "order", 1, &dn, ord);
+    free(ord);
+    for (int i = 0; i < s->nvar && !rc; i++) {
+        const gn_recon_svar *v = &s->var[i];
+        char nm[64];
+        size_t n = v->n;
+        int t = (int)v->t;
+        snprintf(nm, sizeof nm, "m.%d", i);
+        rc = gn_h5_write_f32(g, nm, 1, &n, v->m);
+        if (!rc) {
+            hid_t ds = H5Dopen2(g, nm, H5P_DEFAULT);
+            rc = gn_h5_attr_ints_w(ds, "t", &t, 1);
+            H5Dclose(ds);
+        }
+        snprintf(nm, sizeof nm, "v.%d", i);
+        if (!rc) rc = gn_h5_write_f32(g, nm, 1, &n, v->v);
+        snprintf(nm, sizeof nm, "u.%d", i);
+        if (!rc && v->u) rc = gn_h5_write_f32(g, nm, 1, &n, v->u);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+int gn_recon_state_read(hid_t f, const char *path, const char *name, gn_recon_state *s)
+{
+    memset(s, 0, sizeof *s);
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0)
+        return gn_err_set("%s: no optimiser state (/%s): not a unit file of a stage", path, name);
+    hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+    if (g < 0) return gn_err_set("%s: /%s: not a group", path, name);
+    int sched[6], r[13], rc = 0;
+    if (gn_h5_attr_ints_r(g, "schedule", sched, 6, 0) || gn_h5_attr_ints_r(g, "rng", r, 13, 0)) {
+        gn_err_prefix("%s: /%s", path, name);
+        H5Gclose(g);
+        return 1;
+    }
+    s->unit = sched[0], s->batch = sched[1], s->iters = sched[2], s->from = sched[3], s->to = sched[4];
+    if (sched[5] < 0 || sched[5] > 1 << 20) {
+        H5Gclose(g);
+        return gn_err_set("%s: /%s: schedule: %d tensors", path, name, sched[5]);
+    }
+    for (int i = 0; i < 4; i++) s->rng.s[i] = join64(r + 2 * i);
+    uint64_t sp = join64(r + 8);
+    memcpy(&s->rng.spare, &sp, sizeof sp);
+    s->seed = join64(r + 10);
+    s->rng.have_spare = r[12] != 0;
+    size_t dims[4];
+    int *ord = NULL;
+    char full[128];
+    snprintf(full, sizeof full, "%s/order", name);
+    if (gn_h5_read_i32(f, path, full, 1, dims, &ord)) rc = 1;
+    else {
+        s->norder = dims[0];
+        s->order = gn_xmalloc((s->norder + 1) * sizeof(int64_t));
+        for (size_t i = 0; i < s->norder; i++) s->order[i] = ord[i];
+    }
+    free(ord);
+    if (!rc) s->nvar = sched[5], s->var = gn_xcalloc((size_t)s->nvar + 1, sizeof *s->var);
+    for (int i = 0; i < s->nvar && !rc; i++) {
+        gn_recon_svar *v = &s->var[i];
+        size_t dm[4], dv[4], du[4];
+        snprintf(full, sizeof full, "%s/m.%d", name, i);
+        rc = gn_h5_read_f32(f, path, full, 1, dm, &v->m);
+        if (!rc) {
+            hid_t ds = H5Dopen2(f, full, H5P_DEFAULT);
+            int t = 0;
+            if (gn_h5_attr_ints_r(ds, "t", &t, 1, 0)) gn_err_prefix("%s: %s", path, full), rc = 1;
+            H5Dclose(ds);
+            v->t = t, v->n = dm[0];
+        }
+        snprintf(full, sizeof full, "%s/v.%d", name, i);
+        if (!rc) rc = gn_h5_read_f32(f, path, full, 1, dv, &v->v);
+        if (!rc && dv[0] != dm[0]) rc = gn_err_set("%s: %s: %zu values, m.%d has %zu", path, full, dv[0], i, dm[0]);
+        snprintf(full, sizeof full, "%s/u.%d", name, i);
+        if (!rc && H5Lexists(f, full, H5P_DEFAULT) > 0) {
+            rc = gn_h5_read_f32(f, path, full, 1, du, &v->u);
+            if (!rc && du[0] != dm[0]) rc = gn_err_set("%s: %s: %zu values, m.%d has %zu", path, full, du[0], i, dm[0]);
+        }
+    }
+    H5Gclose(g);
+    if (rc) gn_recon_state_free(s);
+    return rc;
 }

@@ -319,7 +319,8 @@ $(PACKED): $(OUT)/jq.$(ROUNDS).h5 $(OUT)/rounds.args
 	$(B)pack $(Q) $< -o $@
 else ifeq ($(MODE),wavefront)
 # time step T: the units K with 1 <= T-K <= STAGES, each its stage T-K
-# (recon-block --stage), all at once on wq.T-1.h5 (q.0.h5 for T = 1), their
+# (recon-block --stage, resuming the optimiser of its stage before from
+# step.T-1/: --resume), all at once on wq.T-1.h5 (q.0.h5 for T = 1), their
 # unit files in step.T/, and wq.T.h5 that model with them applied; each step
 # a stage of its own, so an interrupted run resumes at its step. The number
 # of steps, N+STAGES-1, is known once q.0.h5 is: wq.h5 (the model after the
@@ -327,7 +328,7 @@ else ifeq ($(MODE),wavefront)
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
 	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
-	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH)) --step $(1) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH)) --step $(1)$(if $(or $(FRESH),$(filter 1,$(1))),, --resume-dir $(OUT)/step.$(shell echo $$(( $(1) - 1 )))) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
 $(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))

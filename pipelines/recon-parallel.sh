@@ -8,7 +8,9 @@
 # and with its input through the round-r model (every other unit
 # reconstructed), which is the calibrated model with the round-r unit files
 # applied (`pack --qmodel`). With --wavefront S, a pipeline: each unit's
-# iterations in S stages (recon-block --stage s/S, one schedule continued),
+# iterations in S stages (recon-block --stage s/S, one schedule continued,
+# each stage after the first resuming the optimiser its stage before left in
+# the unit's file: recon-block --resume),
 # and at time step T = 1 .. N+S-1 every unit K with 1 <= T-K <= S runs its
 # stage T-K, all at once, on the model after step T-1 (the calibrated model
 # with every unit file so far applied), so unit K's stage s sees unit K-1
@@ -40,6 +42,9 @@
 #   --step T            with --wavefront, only time step T (1 .. N+S-1):
 #                       Q.0.h5 is then the model after step T-1 (the
 #                       calibrated one for T = 1); its unit files go to DIR
+#   --resume-dir DIR    with --step T > 1: the unit files of step T-1, whose
+#                       optimiser state each unit's stage continues
+#                       (recon-block --resume; needed unless --fresh-stages)
 #   --next FILE         also write the quantised model after the last round
 #                       (or step) (pack --qmodel): the input of a further one
 #   -f, --force         redo every unit, even those already made
@@ -75,7 +80,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages='' resume_dir=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -91,6 +96,7 @@ while [ $# -gt 0 ]; do
     -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
     --fresh-stages) fresh_stages=1; shift ;;
     --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
+    --resume-dir) [ $# -ge 2 ] || usage_error "$1 needs a value"; resume_dir=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
     -f|--force) force=1; shift ;;
     -q|--quiet) quiet=-q; shift ;;
@@ -104,8 +110,13 @@ if [ -n "$stages" ]; then
   [ "$rounds" = 1 ] && [ -z "$round_iters" ] || usage_error "--wavefront and --rounds/--round-iters do not go together"
   [ "$stages" -le "$iters" ] || usage_error "--wavefront $stages: more stages than the $iters iterations"
   [ -z "$step" ] || [ -z "$out" ] || usage_error "--step makes one time step's files, not a packed model (-o)"
+  [ -z "$resume_dir" ] || [ -n "$step" ] || usage_error "--resume-dir takes --step"
+  [ -z "$resume_dir" ] || [ -z "$fresh_stages" ] || usage_error "--resume-dir and --fresh-stages do not go together"
+  [ -n "$resume_dir" ] || [ -z "$step" ] || [ "$step" = 1 ] || [ -n "$fresh_stages" ] ||
+    usage_error "--step $step needs --resume-dir (the unit files of step $(( step - 1 )))"
 else
   [ -z "$step" ] || usage_error "--step takes --wavefront"
+  [ -z "$resume_dir" ] || usage_error "--resume-dir takes --wavefront"
   [ -z "$fresh_stages" ] || usage_error "--fresh-stages takes --wavefront"
 fi
 [ ${#args[@]} -eq 2 ] || usage_error "expected Q.0.h5 and DATA.h5, got ${#args[@]} argument(s)"
@@ -115,6 +126,7 @@ q=${args[0]} data=${args[1]}
 command -v parallel >/dev/null || die "GNU parallel is not installed (Debian package parallel)"
 gp_bin
 if [ -z "$dir" ]; then if [ -n "$out" ]; then dir=$(dirname "$out"); else dir=$(dirname "$q"); fi; fi
+topdir=$dir
 
 # the units, as calib numbers them (fails on anything but a calibrated model)
 units=$(calib --list-units "$q" | cut -f1) || exit 1
@@ -138,10 +150,14 @@ round() {
   # settings the unit files depend on; a change invalidates all of them
   settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
   if [ -n "$stages" ]; then
-    settings+=" wavefront=$stages step=$r${fresh_stages:+ fresh}"
+    settings+=" wavefront=$stages step=$r${fresh_stages:+ fresh}${fresh_stages:- resume}"
     # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K
     # ({}); --fresh-stages: --iters of stage T-K's length instead, after --iters
     stage=(--stage "{= \$_ = $r - \$_ =}/$stages")
+    # a stage after the first resumes its optimiser from the unit's file of
+    # step r-1 (staged as prev.K.h5); a stage 1 has none, and its argument
+    # is then its --stage again, which changes nothing
+    [ -n "$fresh_stages" ] || stage+=("{= \$_ = $r - \$_ > 1 ? \"--resume=prev.\$_.h5\" : \"--stage=1/$stages\" =}")
     [ -z "$fresh_stages" ] || stage=(--iters "{= my \$s = $r - \$_; \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
   fi
   stamp=$dir/unit.args
@@ -168,13 +184,22 @@ round() {
   # under their own names (what recon-block records), unless those are the same
   qn=$(basename "$q") dn=$(basename "$data")
   [[ $qn != "$dn" && "$qn$dn" =~ ^[A-Za-z0-9._+-]+$ ]] || { qn=q.h5 dn=data.h5; }
-  gp_stage "$work" "$qn=$q" "$dn=$data" || die "cannot stage the inputs in $w"
+  local inputs=("$qn=$q" "$dn=$data")
+  if [ -n "$stages" ] && [ -z "$fresh_stages" ]; then
+    for k in "${todo[@]}"; do
+      [ $(( r - k )) -gt 1 ] || continue
+      f=$(prev_dir)/unit.$k.h5
+      [ -f "$f" ] || die "$f: No such file or directory (unit $k's stage $(( r - k - 1 )), which its stage $(( r - k )) resumes)"
+      inputs+=("prev.$k.h5=$f")
+    done
+  fi
+  gp_stage "$work" "${inputs[@]}" || die "cannot stage the inputs in $w"
   # the first unit that fails on its last try stops the others (their
   # temporaries are removed); the units that came back are kept either way
   # recon-block warns of 2-bit weights in every unit: that goes through once
   # (not at all under -q); every other line as it comes
   st=0
-  printf '%s\n' "${todo[@]}" | gp_run "$work" "$qn $dn" "unit.{}.h5" -- \
+  printf '%s\n' "${todo[@]}" | gp_run "$work" "${inputs[*]%%=*}" "unit.{}.h5" -- \
     recon-block "$qn" "$dn" --unit {} --independent --iters "$iters" --batch "$batch" \
       --seed "$seed" "${stage[@]}" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
     awk -v q="$quiet" '/: warning: .* has [0-9]+-bit weights: independent reconstruction/ { if (q != "" || seen++) next }
@@ -199,6 +224,9 @@ if [ -n "$stages" ]; then
   fi
 fi
 step_units() { local k; for k in $units; do if [ $(( $1 - k )) -ge 1 ] && [ $(( $1 - k )) -le "$stages" ]; then echo "$k"; fi; done; }
+
+# the unit files of the step before this one (r), which its stages resume
+prev_dir() { if [ -n "$step" ]; then echo "$resume_dir"; else echo "$topdir/step.$(( r - 1 ))"; fi; }
 
 # the files of round (or step) $1: its directory
 round_dir() {

@@ -21,6 +21,8 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_output --partial "--joblog out/recon.step.1.joblog -d out/step.1 -q --next out/wq.1.h5 out/q.0.h5"
   assert_output --partial "--wavefront 2 --step 12 "
   assert_output --partial "--joblog out/recon.step.12.joblog -d out/step.12 -q --next out/wq.12.h5 out/wq.11.h5"
+  assert_output --partial "--wavefront 2 --step 6 --resume-dir out/step.5 "
+  refute_output --partial "--step 1 --resume-dir"
   [ ! -e out/wq.13.h5 ]
   for t in $(seq 1 12); do
     want=''
@@ -33,9 +35,13 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   run cat out/summary.txt
   assert_output --partial "wavefront (2 stages), 4 iterations per unit"
   grep -q '"mode": "wavefront", "stages": 2, "fresh_stages": false, "recon_iters": 4,' out/result.json
-  # unit 4 at step 6 is its stage 2 of 2, recon-block --stage 2/2 on the model after step 5
-  (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --threads 1 -q -o ../u4.h5)
+  # unit 4 at step 6 is its stage 2 of 2, recon-block --stage 2/2 on the model after step 5,
+  # resuming the optimiser of its stage 1 (step 5's unit file)
+  (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --resume step.5/unit.4.h5 --threads 1 -q -o ../u4.h5)
   cmp u4.h5 out/step.6/unit.4.h5
+  # not a fresh optimiser
+  (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --threads 1 -q -o ../u4.f.h5)
+  ! cmp -s u4.f.h5 out/step.6/unit.4.h5
   # and not the whole schedule, nor stage 1
   (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 1/2 --threads 1 -q -o ../u4.1.h5)
   ! cmp -s u4.1.h5 out/step.6/unit.4.h5
@@ -95,12 +101,14 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   pack -q wf/q.step.13.h5 -o again.int.h5
   cmp again.int.h5 wf/wf.int.h5 2>/dev/null || cmp again.int.h5 wf.int.h5
   # one step alone, from the model after the one before, gives the same files
-  run "$rp" wf/q.step.4.h5 "$real" -i 3 -b 4 -j 2 -t 1 -q --wavefront 3 --step 5 -d s5 --next s5.h5
+  run "$rp" wf/q.step.4.h5 "$real" -i 3 -b 4 -j 2 -t 1 -q --wavefront 3 --step 5 --resume-dir wf/step.4 -d s5 --next s5.h5
   assert_success
   for k in 2 3 4; do cmp s5/unit.$k.h5 wf/step.5/unit.$k.h5; done
   cmp s5.h5 wf/q.step.5.h5
   # usage errors: one line and the hint, exit 2
-  for bad in "--wavefront 0" "--wavefront 4 -i 3" "--wavefront 2 --rounds 2" "--step 2" "--wavefront 3 --step 14"; do
+  for bad in "--wavefront 0" "--wavefront 4 -i 3" "--wavefront 2 --rounds 2" "--step 2" "--wavefront 3 --step 14" \
+             "--wavefront 3 --step 2" "--wavefront 3 --resume-dir wf" "--resume-dir wf" \
+             "--wavefront 3 --step 2 --resume-dir wf --fresh-stages"; do
     run "$rp" "$q" "$real" -i 3 $bad
     assert_failure 2
     assert_output --partial "Try 'recon-parallel.sh --help'"
@@ -114,7 +122,9 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   run recon-block "$q" "$real" --unit 3 --independent --iters 6 --batch 4 --stage 1/1 --threads 1 -q -o one.h5
   assert_success
   assert_output --partial "stage 1/1 (iterations 1..6 of 6)"
-  cmp whole.h5 one.h5
+  # the same parameters (a stage's file also keeps the optimiser, genie-unit(5))
+  pack -q "$q" whole.h5 -o whole.int.h5 && pack -q "$q" one.h5 -o one.int.h5
+  cmp whole.int.h5 one.int.h5
   run recon-block "$q" "$real" --unit 3 --independent --iters 6 --batch 4 --stage 2/3 --threads 1 -q -o two.h5
   assert_success
   assert_output --partial "stage 2/3 (iterations 3..4 of 6)"
@@ -133,14 +143,49 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   [ ! -e x.h5 ]
 }
 
+@test "recon-block --stage --resume: 4 stages, each resuming the one before, are the one run; wrong states refused" {
+  q=$(q44); real=$(fmnist_n train 64)
+  o=(--unit 3 --independent --iters 8 --batch 4 --threads 1 -q)
+  recon-block "$q" "$real" "${o[@]}" -o whole.h5 2>/dev/null
+  pack -q "$q" whole.h5 -o whole.int.h5
+  recon-block "$q" "$real" "${o[@]}" --stage 1/4 -o s1.h5 2>/dev/null
+  pack -q --qmodel "$q" s1.h5 -o q1.h5
+  for s in 2 3 4; do
+    run recon-block q$((s - 1)).h5 "$real" "${o[@]}" --stage $s/4 --resume s$((s - 1)).h5 -o s$s.h5
+    assert_success
+    pack -q --qmodel q$((s - 1)).h5 s$s.h5 -o q$s.h5
+  done
+  pack -q q4.h5 -o staged.int.h5
+  cmp staged.int.h5 whole.int.h5
+  # without --resume, stage 4 is another model
+  recon-block q3.h5 "$real" "${o[@]}" --stage 4/4 -o f4.h5 2>/dev/null
+  pack -q --qmodel q3.h5 f4.h5 -o f4.q.h5 && pack -q f4.q.h5 -o fresh.int.h5
+  ! cmp -s fresh.int.h5 whole.int.h5
+  # a state that is not the stage before: one line, exit 1
+  for bad in "--stage 3/4 --resume s1.h5" "--stage 2/4 --seed 1 --resume s1.h5" "--stage 2/4 --resume whole.h5" \
+             "--stage 2/2 --resume s1.h5"; do
+    run recon-block q1.h5 "$real" "${o[@]}" $bad -o x.h5
+    assert_failure 1
+    [ "${#lines[@]}" = 1 ] || { echo "$bad: $output"; false; }
+  done
+  run recon-block q1.h5 "$real" --unit 4 --independent --iters 8 --batch 4 -q --stage 2/4 --resume s1.h5 -o x.h5
+  assert_failure 1
+  assert_output --partial "not unit 4"
+  for bad in "--stage 1/4 --resume s1.h5" "--resume s1.h5" "--unit 3 --stage 2/4 --resume s1.h5"; do
+    run recon-block q1.h5 "$real" --iters 8 --unit 3 $bad -o x.h5
+    assert_failure 2
+  done
+  [ ! -e x.h5 ]
+}
+
 @test "slurm-array.sbatch --wavefront-step: a step's array tasks make the files recon-parallel.sh --step makes" {
   sb="$ROOT/pipelines/slurm-array.sbatch" rp="$ROOT/pipelines/recon-parallel.sh"
   q=$(q44); real=$(fmnist_n train 64)
   # step 2 of a wavefront of 2 stages: unit 0's stage 2 and unit 1's stage 1
   "$rp" "$q" "$real" -i 2 -b 4 -j 1 -t 1 -q --wavefront 2 --step 1 -d s1 --next w1.h5 2>/dev/null
-  "$rp" w1.h5 "$real" -i 2 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 -d s2 --next w2.h5 2>/dev/null
+  "$rp" w1.h5 "$real" -i 2 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 --resume-dir s1 -d s2 --next w2.h5 2>/dev/null
   for k in 0 1; do
-    SLURM_ARRAY_TASK_ID=$k run "$sb" recon w1.h5 "$real" parts --iters 2 --batch 4 --wavefront-step 2/2 -q
+    SLURM_ARRAY_TASK_ID=$k run "$sb" recon w1.h5 "$real" parts --iters 2 --batch 4 --wavefront-step 2/2 --wavefront-prev s1 -q
     assert_success
     assert_output --partial "--stage $((2 - k))/2"
     cmp parts/unit.$k.h5 s2/unit.$k.h5
@@ -148,6 +193,9 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   SLURM_ARRAY_TASK_ID=2 run "$sb" recon w1.h5 "$real" parts --iters 2 --wavefront-step 2/2
   assert_failure 2
   assert_output --partial "unit 2 has no stage at step 2"
+  SLURM_ARRAY_TASK_ID=0 run "$sb" recon w1.h5 "$real" parts.2 --iters 2 --wavefront-step 2/2
+  assert_failure 2
+  assert_output --partial "needs --wavefront-prev DIR"
   SLURM_ARRAY_TASK_ID=0 run "$sb" recon w1.h5 "$real" parts --iters 2 --wavefront-step 2
   assert_failure 2
   assert_output --partial "expected T/S"
@@ -167,7 +215,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   cmp u1.1.h5 s2/unit.1.h5
   # not the continued schedule
   "$rp" "$q" "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --step 1 -d c1 --next c1.h5 2>/dev/null
-  "$rp" c1.h5 "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 -d c2 --next c2.h5 2>/dev/null
+  "$rp" c1.h5 "$real" -i 5 -b 4 -j 1 -t 1 -q --wavefront 2 --step 2 --resume-dir c1 -d c2 --next c2.h5 2>/dev/null
   ! cmp -s c2/unit.0.h5 s2/unit.0.h5
   run "$rp" "$q" "$real" -i 5 --fresh-stages
   assert_failure 2
