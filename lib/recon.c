@@ -837,6 +837,13 @@ int gn_recon_state_read(hid_t f, const char *path, const char *name, gn_recon_st
             rc = gn_h5_read_f32(f, path, full, 1, du, &v->u);
             if (!rc && du[0] != dm[0]) rc = gn_err_set("%s: %s: %zu values, m.%d has %zu", path, full, du[0], i, dm[0]);
         }
+        /* what Adam would turn into NaN: a negative step count or second
+         * moment, a non-finite value */
+        if (!rc && v->t < 0) rc = gn_err_set("%s: %s/m.%d: step count %ld", path, name, i, v->t);
+        for (size_t j = 0; j < v->n && !rc; j++)
+            if (!isfinite(v->m[j]) || !isfinite(v->v[j]) || v->v[j] < 0 || (v->u && !isfinite(v->u[j])))
+                rc = gn_err_set("%s: %s: tensor %d, element %zu: m %g, v %g%s", path, name, i, j, v->m[j],
+                                v->v[j], v->u ? " (or its unfolded step) not finite" : "");
     }
     H5Gclose(g);
     if (rc) gn_recon_state_free(s);

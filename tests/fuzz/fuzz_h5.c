@@ -16,6 +16,7 @@
 #include "gn_h5.h"
 #include "gn_pack.h"
 #include "gn_qmodel.h"
+#include "gn_recon.h"
 #include "gn_stats.h"
 
 #define NAME "fuzz.h5"
@@ -61,6 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     rc = gn_unit_apply(NAME, &q, "");
     gn_qmodel_free(&q);
+    /* a stage's unit file: the optimiser state (recon-block --resume) */
+    hid_t f;
+    if (!rc && !(rc = gn_h5_open(NAME, &f))) {
+        gn_recon_state st;
+        if (H5Lexists(f, "optim", H5P_DEFAULT) > 0 && !(rc = gn_recon_state_read(f, NAME, "optim", &st)))
+            gn_recon_state_free(&st);
+        H5Fclose(f);
+    }
 #else
 #error "build with -DKIND_model, _dataset, _bnstats, _qmodel, _unit or _packed"
 #endif
