@@ -245,7 +245,7 @@ $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
-$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1)))
+$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1, resume=1)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
