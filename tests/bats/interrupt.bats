@@ -29,6 +29,9 @@ test_set() {
 # absolute path of MODEL)
 finals() { (cd "$1/out" && ls | grep -vE '\.tmp|joblog|\.args$' | sort); }
 
+# a process of session $1 that is not a zombie
+live() { ps -s "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
+
 @test "genie.mk killed with SIGKILL at random moments, then rerun, ends with the uninterrupted bytes" {
   mkdir ref
   fixture tiny ref/model.h5
@@ -51,11 +54,13 @@ finals() { (cd "$1/out" && ls | grep -vE '\.tmp|joblog|\.args$' | sort); }
       sleep "$(awk -v d="$delay" 'BEGIN{printf "%.3f", d/1000}')"
       pkill -KILL -s "$pid" 2>/dev/null && kills=$((kills + 1))
       wait "$pid" 2>/dev/null || true
-      # kill again until the session is empty: GNU parallel forks placeholder
-      # `sleep 10101` processes at start-up, and one forked after pkill read
-      # the process list would outlive the kill by hours (a process that
-      # ends between pgrep and pkill makes pkill fail: not an error here)
-      while pgrep -s "$pid" >/dev/null; do pkill -KILL -s "$pid" 2>/dev/null || true; sleep 0.05; done
+      # kill again until no live process is left in the session: GNU
+      # parallel forks placeholder `sleep 10101` processes at start-up, and
+      # one forked after pkill read the process list would outlive the kill
+      # by hours. A process ending between the check and pkill makes pkill
+      # fail (not an error here); zombies are not live (pgrep counts them).
+      for i in $(seq 200); do live "$pid" || break; pkill -KILL -s "$pid" 2>/dev/null || true; sleep 0.05; done
+      if live "$pid"; then echo "session $pid: live processes after 10 s of kills:"; ps -s "$pid" -o pid=,stat=,args=; false; fi
       # whatever carries a final name now is complete
       for f in $(finals run); do
         cmp -s "ref/out/$f" "run/out/$f" || { echo "seed $seed round $round: out/$f is partial or differs"; false; }
