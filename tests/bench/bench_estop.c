@@ -15,6 +15,7 @@
 
 #include "gn_blas.h"
 #include "gn_blas_init.h"
+#include "gn_calibrate.h"
 #include "gn_cli.h"
 #include "gn_err.h"
 #include "gn_idx.h"
@@ -28,20 +29,13 @@ typedef struct {
     double wall, cpu, last_err;
 } pass;
 
-/* quantises f at W2A4 (activation steps from 32 samples), then reconstructs
+/* calibrates g at W2A4 (gn_calibrate: folded, steps from 32 samples), then reconstructs
  * every unit with (early stop) or without it */
-static int run_pass(const gn_graph *f, const float *x, size_t n, long iters, int es, pass *p)
+static int run_pass(const gn_graph *g, const float *x, size_t n, long iters, int es, pass *p)
 {
     gn_qconfig cfg = {.wbits = 2, .abits = 4, .first_last = 8};
-    gn_graph *qg;
-    if (gn_quantize(f, &cfg, &qg)) return 1;
-    gn_qmodel q = {.g = qg, .wbits = 2, .abits = 4, .first_last = 8};
-    if (gn_find_units(qg, &q.units, &q.nunits)) return 1;
-    q.done = calloc((size_t)q.nunits, sizeof(int));
-    gn_run *r = gn_run_new(qg, 32, 0);
-    r->qmode = 1, r->act_init = 1;
-    gn_run_forward(r, x, 32);
-    gn_run_free(r);
+    gn_qmodel q;
+    if (gn_calibrate(g, x, n, &cfg, &q, NULL)) return 1;
     memset(p, 0, sizeof *p);
     for (int k = 0; k < q.nunits; k++) {
         gn_recon_opts o;
@@ -64,13 +58,12 @@ int main(int argc, char **argv)
     const char *model = "tests/fixtures/resnet20_fmnist.onnx";
     const char *imgs = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
     long iters = argc > 1 ? atol(argv[1]) : 200;
-    gn_graph *g, *f;
+    gn_graph *g;
     char w[512];
     size_t n;
     int h, wd;
     unsigned char *pix;
-    if (iters < 1 || gn_onnx_import(model, &g, w, sizeof w) || gn_idx_read_images(imgs, 256, &n, &h, &wd, &pix) ||
-        gn_fold_bn(g, &f)) {
+    if (iters < 1 || gn_onnx_import(model, &g, w, sizeof w) || gn_idx_read_images(imgs, 256, &n, &h, &wd, &pix)) {
         fprintf(stderr, "bench_estop: %s\n", iters < 1 ? "ITERS: not a positive count" : gn_err_msg());
         return 1;
     }
@@ -78,7 +71,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n * 784; i++) x[i] = (pix[i] / 255.0f - 0.2860f) / 0.3530f;
     gn_set_threads(1);
     pass full, es;
-    if (run_pass(f, x, n, iters, 0, &full) || run_pass(f, x, n, iters, 1, &es)) {
+    if (run_pass(g, x, n, iters, 0, &full) || run_pass(g, x, n, iters, 1, &es)) {
         fprintf(stderr, "bench_estop: %s\n", gn_err_msg());
         return 1;
     }
@@ -90,6 +83,6 @@ int main(int argc, char **argv)
     printf("  full / early stop: %.2fx iterations, %.2fx wall, %.2fx CPU\n", (double)full.iters / (double)es.iters,
            full.wall / es.wall, full.cpu / es.cpu);
     free(x), free(pix);
-    gn_graph_free(g), gn_graph_free(f);
+    gn_graph_free(g);
     return 0;
 }
