@@ -36,10 +36,10 @@
 #   RECON_ITERS=500 RECON_BATCH=8 SEED=0 THREADS=1
 #   ROUNDS=4 ROUND_ITERS=125 (jacobi only)  STAGES=4 (wavefront only)
 # Under Slurm the script submits the stages itself (slurm-array.sbatch
-# arrays for the batches and each round's units, sbatch --wrap for the rest,
-# chained by --dependency=afterok), the same programs with the same
-# arguments as genie.mk; sequential reconstruction is one job. Wavefront
-# runs here and over ssh only.
+# arrays for the batches, each round's units and each wavefront time step's
+# units, sbatch --wrap for the rest: the joins, the pack --qmodel after each
+# round or step, pack; chained by --dependency=afterok), the same programs
+# with the same arguments as genie.mk; sequential reconstruction is one job.
 # Columns: place mode jobs status wall_s cpu_s cpu_by busy_cores
 # other_cores load_start load_mean load_end cores same settings commit
 #   wall_s       wall seconds of the run
@@ -223,7 +223,6 @@ sb_wait() { while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do sleep 0.5; done;
 run_slurm() {  # OUT MODE JOBS
   local o=$1 m=$2 j=$3 s=$here/slurm-array.sbatch t=${set[THREADS]} nb n a d c r k u prev in it files q=''
   local seed=${set[SEED]} ri=${set[RECON_ITERS]} rb=${set[RECON_BATCH]} mn
-  [ "$m" != wavefront ] || { echo "$prog: wavefront is not run under Slurm by this script" >&2; return 3; }
   mkdir -p "$o/log"
   # the files under the names and paths genie.mk and its drivers give them:
   # an array task sees its inputs under their own names in its directory,
@@ -246,6 +245,27 @@ run_slurm() {  # OUT MODE JOBS
     r=$(sb -J recon --wrap "set -e; for k in \$(seq 0 $(( n - 1 ))); do
           recon-block '$o'/q.\$k.h5 '$o/synth.h5' --unit \$k --iters $ri --batch $rb --seed $seed -t $t -q -o '$o'/q.\$(( k + 1 )).h5; done
           cp '$o/q.$n.h5' '$o/q.h5' && pack -q '$o/q.h5' -o '$o/model.int.h5'") || return 1
+  elif [ "$m" = wavefront ]; then
+    # genie.mk MODE=wavefront: time step T = 1 .. n+S-1 one array of the
+    # units K with 1 <= T-K <= S, each its stage T-K (slurm-array.sbatch
+    # --wavefront-step; a later stage resumes its file of step T-1), on
+    # wq.T-1.h5 (q.0.h5 for T = 1), their files in step.T/; then wq.T.h5,
+    # that model with them applied (recon-parallel.sh --next: pack --qmodel)
+    local S=${set[STAGES]} nt lo hi w=q.0.h5
+    nt=$(( n + S - 1 )) prev=''
+    for k in $(seq 1 "$nt"); do
+      lo=$(( k > S ? k - S : 0 )) hi=$(( k < n ? k - 1 : n - 1 ))
+      a=$(sb -J step$k ${prev:+-d afterok:$prev} --array="$lo-$hi%$j" "$s" recon "$w" synth.h5 step.$k \
+            --iters "$ri" --batch "$rb" --seed "$seed" -q --wavefront-step "$k/$S" \
+            ${prev:+--wavefront-prev step.$(( k - 1 ))}) || return 1
+      files=$(for u in $(seq "$lo" "$hi"); do printf "'%s' " "$o/step.$k/unit.$u.h5"; done)
+      q="pack -q --qmodel '$o/$w' $files-o '$o/wq.$k.h5'"
+      # genie.mk: wq.h5 a copy of the last step's model, packed
+      [ "$k" != "$nt" ] || q+=" && cp '$o/wq.$k.h5' '$o/wq.h5' && pack -q '$o/wq.h5' -o '$o/model.int.h5'"
+      prev=$(sb -J wjoin$k -d "afterok:$a" --wrap "$q") || return 1
+      w=wq.$k.h5
+    done
+    r=$prev
   else
     prev=''
     for k in $(seq 1 "${set[ROUNDS]}"); do
@@ -283,8 +303,7 @@ for p in "${P[@]}"; do for m in "${M[@]}"; do for j in "${J[@]}"; do
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; sampler=''
   read -r l1 _ </proc/loadavg
   status=ok
-  if [ $st = 3 ]; then status=skipped
-  elif [ $st != 0 ] || [ ! -f "$o/model.int.h5" ]; then status=failed failed=1
+  if [ $st != 0 ] || [ ! -f "$o/model.int.h5" ]; then status=failed failed=1
     echo "$prog: $p, $m, $j job(s): failed; the end of $o/run.log:" >&2; tail -n 5 "$o/run.log" >&2
   fi
   settings "$m" >"$o/settings"
