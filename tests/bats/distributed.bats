@@ -15,7 +15,7 @@ load helper
   assert_output --partial "packed model: cmp identical to the one-host run"
 }
 
-@test "distributed: a real Slurm cluster (munged, slurmctld, two slurmd): sbatch --array gives the one-host bytes; a failed task is requeued" {
+@test "distributed: a real Slurm cluster (munged, slurmctld, two slurmd): sbatch --array gives the one-host bytes, rounds and a wavefront too; a failed task is requeued" {
   run "$ROOT/tests/distributed/slurm"
   echo "$output"
   if [ "$status" = 77 ]; then skip "$(grep '^SKIP:' <<<"$output" | head -n 1)"; fi
@@ -24,6 +24,7 @@ load helper
   assert_output --partial "joined synthetic set: cmp identical to the one-host run"
   assert_output --partial "packed model: cmp identical to the one-host run"
   assert_output --partial "unit 3 redone"
+  assert_output --partial "the model after every step and the packed model cmp identical to recon-parallel.sh --wavefront 2"
 }
 
 @test "distill.sh and recon-parallel.sh: bad host options are usage errors" {
