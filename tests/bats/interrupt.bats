@@ -6,7 +6,9 @@
 # its final name is complete: byte for byte the uninterrupted run's file.
 load helper
 
-setup() { cd "$BATS_TEST_TMPDIR"; }
+# TMPDIR too: a SIGKILLed distill.sh cannot remove its temporary directory
+# (no trap runs), so it would be left in /tmp after every run of this test
+setup() { cd "$BATS_TEST_TMPDIR"; export TMPDIR="$BATS_TEST_TMPDIR"; }
 
 GENIE_MK="$ROOT/pipelines/genie.mk"
 # a tiny zero-shot job: 2 distillation batches, 3 units, a 30-image test set
