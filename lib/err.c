@@ -70,6 +70,22 @@ static void *huge(void *p, size_t n)
     return p;
 }
 
+void gn_prefault(void *p, size_t n)
+{
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (!p || n < pg) return;
+    const uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e <= a) return;
+#ifdef MADV_POPULATE_WRITE
+    if (!madvise((void *)a, e - a, MADV_POPULATE_WRITE)) return; /* Linux 5.14 and later */
+#endif
+    /* one write per page, of the byte already there */
+    for (uintptr_t q = a; q < e; q += pg) {
+        volatile char *c = (volatile char *)q;
+        *c = *c;
+    }
+}
+
 void *gn_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

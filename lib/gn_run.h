@@ -115,6 +115,11 @@ gn_run *gn_run_new_lean_keep(gn_graph *g, int Bmax, unsigned want, const int *ke
  * or forward and backward) to the start of the run's next one, which
  * overwrites it. */
 float *gn_run_idle(gn_run *r, size_t n);
+/* Makes the run's values and gradients (a lean run's arena) and max-pool
+ * indices resident now, their contents unchanged (gn_prefault): for a
+ * caller whose first pass will write them all anyway. Not the workspace,
+ * which a pass may use only a part of. */
+void gn_run_prefault(gn_run *r);
 void gn_run_free(gn_run *r);
 /* Attaches tap to BatchNorm node k (NULL detaches): while the run uses
  * running statistics (bn_train 0), every forward fills tap->mom and every

@@ -384,6 +384,22 @@ float *gn_run_idle(gn_run *r, size_t n)
     return r->idle_off + n <= r->blk_n[0] ? r->blk[0] + r->idle_off : NULL;
 }
 
+void gn_run_prefault(gn_run *r)
+{
+    const gn_graph *g = r->g;
+    if (r->lean)
+        for (int b = 0; b < r->nblk; b++) gn_prefault(r->blk[b], r->blk_n[b] * sizeof(float));
+    else
+        for (int t = 0; t < g->nt; t++) {
+            const size_t n = (size_t)r->Bmax * gn_tensor_size(g, t) * sizeof(float);
+            gn_prefault(r->val[t], n);
+            if (r->grad[t]) gn_prefault(r->grad[t], n);
+        }
+    for (int k = 0; k < g->nn; k++)
+        if (r->argmax[k])
+            gn_prefault(r->argmax[k], (size_t)r->Bmax * gn_tensor_size(g, g->nodes[k].out) * sizeof(int));
+}
+
 void gn_run_bn_tap(gn_run *r, int k, const gn_bn_tap *tap)
 {
     GN_ASSERT(k >= 0 && k < r->g->nn && r->g->nodes[k].op == GN_OP_BN);

@@ -5,15 +5,19 @@
  * code and finite differences, the whole loss's gradient with respect to
  * the images on a tiny model, batches independent of their neighbours, and
  * a loss that falls; a lean run (values and gradients placed by lifetime)
- * against a plain one, bit for bit.
+ * against a plain one, bit for bit; gn_prefault makes a block resident
+ * and leaves what it holds as it was.
  *
  * `test_distill --write-fixture tiny|nobn|tiny2 PATH` writes a small model file
  * (with BatchNorm / without / the same graph with other weights) for the
  * bats suites. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gn_arch.h"
@@ -780,6 +784,49 @@ static void test_lean_keep(void)
     }
 }
 
+/* pages of [p, p+n) resident (mincore), or -1 */
+static long resident_pages(const void *p, size_t n)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    const size_t np = ((uintptr_t)p + n - a + pg - 1) / pg;
+    unsigned char *v = malloc(np);
+    long c = -1;
+    if (v && !mincore((void *)a, np * pg, v)) {
+        c = 0;
+        for (size_t i = 0; i < np; i++) c += v[i] & 1;
+    }
+    free(v);
+    return c;
+}
+
+static void test_prefault(void)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = 64 * pg;
+    /* a fresh mapping: no page resident until touched */
+    char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED) return;
+    CHECK(resident_pages(m, n) == 0);
+    gn_prefault(m + 100, n - 200); /* whole pages only: the first and last stay out */
+    CHECK(resident_pages(m, n) == 62);
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++) zeros += m[i] == 0;
+    CHECK(zeros == n);
+    /* contents kept */
+    for (size_t i = 0; i < n; i++) m[i] = (char)(i * 7 + 3);
+    gn_prefault(m, n);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) same += m[i] == (char)(i * 7 + 3);
+    CHECK(same == n);
+    CHECK(resident_pages(m, n) == 64);
+    munmap(m, n);
+    gn_prefault(NULL, n); /* nothing to do */
+    char small[16] = {1};
+    gn_prefault(small, sizeof small); /* less than a page: nothing to do */
+    CHECK(small[0] == 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--write-fixture")) return write_fixture(argv[2], argv[3]);
@@ -793,5 +840,6 @@ int main(int argc, char **argv)
     test_stats();
     test_lean();
     test_lean_keep();
+    test_prefault();
     return check_summary("test_distill");
 }
