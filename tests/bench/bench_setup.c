@@ -1,26 +1,26 @@
 /* bench_setup.c - what a full-size Genie-D job costs before its first
  * iteration, and its peak memory: torchvision's ResNet-18 (built in code,
  * random weights, 3x224x224, 1000 classes), distillation at batch 32 with
- * one thread. Set-up is the distiller's construction plus the first
- * iteration's excess over the second (first touch of buffers, the
- * generator's initialisation), in process CPU seconds, split into user and
- * system time, page faults and the resident memory it added. It is
- * measured twice in one process: cold (the first distiller, after 6 s
- * idle, memory as the machine gives it) and warm (a second distiller built right after the
+ * one thread.
+ * First the teacher's forward and backward to the input alone (what
+ * PyTorch's figure in README measures), in a child process each, with a
+ * plain run (one buffer per tensor and gradient) and a lean one
+ * (gn_run_new_lean, what distill uses), at batch B and B/4: peak resident
+ * memory of each, the ratio, and the memory per image from the two batches
+ * (not run when the plain run would allocate over 8 GB).
+ * Then the set-up: the distiller's construction plus the first iteration's
+ * excess over the second (first touch of buffers, the generator's
+ * initialisation), in process CPU seconds, split into user and system
+ * time, page faults and the resident memory it added. It is measured twice
+ * in one process: cold (the first distiller, after 6 s idle, memory as the
+ * machine gives it) and warm (a second distiller built right after the
  * first is freed, on pages the virtual machine has backed already). Then a
  * bare touch of as many bytes as the cold set-up added, with huge pages as
  * genie asks for them, after 6 s idle (this machine returns freed memory to
  * its host within seconds, and a page the host must back again costs some
- * 1.2-1.8 s per GB) and again at once: what first touch alone costs, cold
- * and warm. Peak resident memory is the process's (getrusage), model and
- * statistics included. Then the teacher's forward
- * and backward to the input alone (what PyTorch's figure in README
- * measures), in a child process each, with a plain run (one buffer per
- * tensor and gradient) and a lean one (gn_run_new_lean, what distill
- * uses), at batch B and B/4: peak resident memory of each, the ratio, and
- * the memory per image from the two batches (not run when the plain run
- * would allocate over 8 GB). Prints what it measured;
- * asserts nothing.
+ * 1-2 s per GB) and again at once: what first touch alone costs, cold and
+ * warm. Peak resident memory is the process's (getrusage), model and
+ * statistics included. Prints what it measured; asserts nothing.
  * Usage: bench_setup [ARCH [BATCH [ITERS]]]   (default resnet18 32 2; ITERS 0:
  *                     only the distiller's own estimate of its memory, untouched)
  *        bench_setup --setup ARCH BATCH       only the set-up, cold and warm
@@ -232,6 +232,29 @@ int main(int argc, char **argv)
         gn_distiller_free(d), gn_bnstats_free(&st), gn_graph_free(g);
         return 0;
     }
+    if (!setup_only) {
+        /* first, while this process is small: the teacher alone, in children */
+        double tm[2][2]; /* [batch B/4, B][plain, lean] */
+        const int Bq = B / 4 > 1 ? B / 4 : 2;
+        /* a plain run's activations and gradients at batch B; above 8 GB (a
+         * full-size ResNet-50 at 128 is 41 GB) the comparison is not run */
+        double plain = 0;
+        for (int t = 0; t < g->nt; t++) plain += 2.0 * B * gn_tensor_size(g, t) * sizeof(float);
+        const int compare = plain < 8e9;
+        for (int i = 0; i < 2 && compare; i++)
+            for (int l = 0; l < 2; l++) tm[i][l] = teacher_pass_mb(g, i ? B : Bq, l);
+        if (!compare)
+            printf("%s teacher alone: not compared (a plain run would allocate %.0f MB)\n", arch,
+                   plain / 1e6);
+        else
+            printf("%s teacher forward and backward to the input (as PyTorch's figure), peak RSS: "
+                   "batch %d plain %.0f MB, lean %.0f MB (plain/lean %.2f); batch %d plain %.0f MB, "
+                   "lean %.0f MB (%.2f); per image plain %.1f MB, lean %.1f MB (%.2f)\n",
+                   arch, B, tm[1][0], tm[1][1], tm[1][0] / tm[1][1], Bq, tm[0][0], tm[0][1],
+                   tm[0][0] / tm[0][1], (tm[1][0] - tm[0][0]) / (B - Bq),
+                   (tm[1][1] - tm[0][1]) / (B - Bq), (tm[1][0] - tm[0][0]) / (tm[1][1] - tm[0][1]));
+        fflush(stdout);
+    }
     /* cold: the first distiller, after 6 s idle as the bare touch below,
      * on memory as the machine gives it; warm: a second one at once, on the
      * pages the first gave back */
@@ -258,31 +281,6 @@ int main(int argc, char **argv)
     printf("  a bare touch of the %.0f MB the cold set-up made resident: %.2f CPU s after 6 s "
            "idle, %.2f at once after (%.2f and %.2f s per GB)\n",
            mb, tc, tw, tc / (mb / 1e3), tw / (mb / 1e3));
-    fflush(stdout);
-    if (setup_only) {
-        gn_bnstats_free(&st);
-        gn_graph_free(g);
-        return 0;
-    }
-    /* the teacher alone, in children (this process is small again) */
-    double tm[2][2]; /* [batch B/4, B][plain, lean] */
-    const int Bq = B / 4 > 1 ? B / 4 : 2;
-    /* a plain run's activations and gradients at batch B; above 8 GB (a
-     * full-size ResNet-50 at 128 is 41 GB) the comparison is not run */
-    double plain = 0;
-    for (int t = 0; t < g->nt; t++) plain += 2.0 * B * gn_tensor_size(g, t) * sizeof(float);
-    const int compare = plain < 8e9;
-    for (int i = 0; i < 2 && compare; i++)
-        for (int l = 0; l < 2; l++) tm[i][l] = teacher_pass_mb(g, i ? B : Bq, l);
-    if (!compare)
-        printf("%s teacher alone: not compared (a plain run would allocate %.0f MB)\n", arch, plain / 1e6);
-    else
-        printf("%s teacher forward and backward to the input (as PyTorch's figure), peak RSS: "
-           "batch %d plain %.0f MB, lean %.0f MB (plain/lean %.2f); batch %d plain %.0f MB, lean %.0f MB "
-           "(%.2f); per image plain %.1f MB, lean %.1f MB (%.2f)\n",
-           arch, B, tm[1][0], tm[1][1], tm[1][0] / tm[1][1], Bq, tm[0][0], tm[0][1],
-           tm[0][0] / tm[0][1], (tm[1][0] - tm[0][0]) / (B - Bq), (tm[1][1] - tm[0][1]) / (B - Bq),
-           (tm[1][0] - tm[0][0]) / (tm[1][1] - tm[0][1]));
     gn_bnstats_free(&st);
     gn_graph_free(g);
     return 0;
