@@ -28,6 +28,10 @@ static void usage(void)
            "                     file for pack), so units can run on any host at once\n"
            "      --upfront-steps  keep calib's activation steps instead of fitting the\n"
            "                     unit's steps at its turn (an ablation)\n"
+           "      --refit-steps  fit the unit's activation steps again now, on its input\n"
+           "                     through Q as it is, though Q says they were fitted\n"
+           "      --fp-input     train the unit on the FP32 model's input to it (x~ = x)\n"
+           "                     instead of the quantised model's\n"
            "      --tight-units  take a unit's input after its leading nodes without\n"
            "                     parameters (the classifier's pooling), as the authors'\n"
            "                     units do (an ablation)\n"
@@ -89,6 +93,7 @@ struct recon_opts {
     gn_recon_opts *o;
     const char *unfolded; /* --unfolded-steps */
     const char *resume;   /* --resume */
+    int refit;            /* --refit-steps */
 };
 
 /* recon-block's own options (the shared ones are gn_cli_parse's) */
@@ -108,6 +113,8 @@ static int on_opt(void *ctx, int c, const char *arg)
         break;
     case 'D': r->o->qdrop = 0, r->o->input_drop = 0; break;
     case 'U': r->o->lazy_steps = 0; break;
+    case 'P': r->refit = 1; break;
+    case 'X': r->o->fp_input = 1; break;
     case 'E':
         r->o->early_stop = 1;
         if (arg && (gn_parse_float(arg, 1e-6, 1, &r->o->es_budget)))
@@ -151,10 +158,10 @@ int main(int argc, char **argv)
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'},
         {"tight-units", 0, 0, 'T'}, {"qdrop-per-consumer", 0, 0, 'C'}, {"unfolded-steps", 1, 0, 'F'},
-        {"stage", 1, 0, 'G'}, {"resume", 1, 0, 'R'}, {0, 0, 0, 0}};
+        {"stage", 1, 0, 'G'}, {"resume", 1, 0, 'R'}, {"refit-steps", 0, 0, 'P'}, {"fp-input", 0, 0, 'X'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL, NULL};
+    struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL, NULL, 0};
     int threads = 0, quiet = 0;
     o.batch = 0; /* N/32 once DATA is read */
     const char *out = NULL;
@@ -290,6 +297,7 @@ int main(int argc, char **argv)
         if (ro.stage)
             snprintf(what, sizeof what, "unit %d stage %d/%d", k, ro.stage, ro.nstages);
         gn_progress_start(&pa.pr, what, o.iters, quiet);
+        if (ro.refit) q.fitted[k] = 0;
         int refit = o.lazy_steps && !q.fitted[k];
         if (gn_recon_unit(&q, k, d.x, d.n, &o, &lg)) {
             if (ro.resume) gn_err_prefix("%s", ro.resume);

@@ -53,6 +53,8 @@ typedef struct {
     float es_budget;    /* 0.3 */
     long es_every;      /* 0: iters/200, at least 1 */
     int es_patience;    /* 1 */
+    int fp_input;      /* 1: x~ is x, the FP32 model's input to the unit (the
+                          unit learns as if every unit before it were exact) */
     int tight_units;   /* 1: the unit's input is taken after its leading nodes
                           without parameters (gn_recon_tight_unit) */
     int qdrop_per_consumer; /* 1: a quantiser that several nodes of the unit

@@ -707,6 +707,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
     const int keep[2] = {u->in, u->out};
     gn_run *rc = gn_run_new_lean_keep(g, cb, 0, keep, 2);
     collect(rc, u, x, cb, &d);
+    if (o->fp_input) memcpy(d.XT, d.X, n * d.in_sz * sizeof(float));
     log->rec_before = hard_error(rc, u, cb, &d);
     int trc;
     if (g2) {

@@ -231,3 +231,31 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   run make -n "${args[@]}" MODE=wavefront FRESH_STAGES=1 o/wq.2.h5 WAVE_STEPS=2
   assert_output --partial "--wavefront 4 --fresh-stages --step 2"
 }
+
+@test "recon-block --fp-input: the unit learns on x, whatever the units before it are; --refit-steps fits kept steps again" {
+  q=$(q44); real=$(fmnist_n train 64)
+  o=(--independent --iters 4 --batch 4 --threads 1 -q)
+  # a model whose unit 2 is not calib's: unit 3's x~ changes, its x does not
+  recon-block "$q" "$real" --unit 2 "${o[@]}" -o u2.h5 2>/dev/null
+  mkdir a b
+  cp "$q" a/q.h5
+  pack -q --qmodel "$q" u2.h5 -o b/q.h5
+  cp "$real" a/real.h5 && cp "$real" b/real.h5
+  for d in a b; do
+    (cd $d && recon-block q.h5 real.h5 --unit 3 "${o[@]}" --fp-input --upfront-steps -o fp.h5 &&
+              recon-block q.h5 real.h5 --unit 3 "${o[@]}" --upfront-steps -o q.3.h5) 2>/dev/null
+  done
+  # the unit files differ only in the model they name (its SHA-256)
+  params() { h5dump -g /params "$1" | tail -n +2; }
+  [ "$(params a/fp.h5)" = "$(params b/fp.h5)" ]
+  [ "$(params a/q.3.h5)" != "$(params b/q.3.h5)" ]
+  [ "$(params a/fp.h5)" != "$(params a/q.3.h5)" ]
+  # unit 2's steps were fitted when it was reconstructed: kept, unless --refit-steps
+  run recon-block b/q.h5 "$real" --unit 2 --independent --iters 4 --batch 4 --threads 1 -o k.h5
+  assert_success
+  assert_output --partial "steps kept"
+  run recon-block b/q.h5 "$real" --unit 2 --independent --iters 4 --batch 4 --threads 1 --refit-steps -o r.h5
+  assert_success
+  assert_output --partial "steps fitted now"
+  ! cmp -s k.h5 r.h5
+}
