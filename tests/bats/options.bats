@@ -154,9 +154,9 @@ EOF
   only d1.h5
 }
 
-@test "recon-block: --independent, --upfront-steps, --tight-units, --qdrop-per-consumer take no value" {
+@test "recon-block: --independent, --upfront-steps, --tight-units, --qdrop-per-consumer, --refit-steps, --fp-input take no value" {
   q=$(q44); d=$(fmnist_n train 64)
-  for o in independent upfront-steps tight-units qdrop-per-consumer; do
+  for o in independent upfront-steps tight-units qdrop-per-consumer refit-steps fp-input; do
     quick recon-block "$q" "$d" --unit 0 --$o=1 -o x.h5
     usage_refused recon-block "option '--$o' takes no argument"
   done
