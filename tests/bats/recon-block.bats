@@ -12,7 +12,7 @@ params_of() { h5ls "$1/params" | awk '{print $1}'; }
   run recon-block --help
   assert_success
   assert_output --partial "Usage: recon-block Q.h5 DATA.h5 (--unit K | --all)"
-  for o in --unit --all --independent --upfront-steps --tight-units --qdrop-per-consumer --unfolded-steps --iters --stage --resume --batch --seed --no-qdrop --early-stop --threads --output --quiet --version; do
+  for o in --unit --all --independent --upfront-steps --tight-units --qdrop-per-consumer --refit-steps --fp-input --unfolded-steps --iters --stage --resume --batch --seed --no-qdrop --early-stop --threads --output --quiet --version; do
     assert_output --partial -- "$o"
   done
 }
