@@ -35,6 +35,7 @@ typedef struct {
     size_t n;
     float *m, *v;      /* moment state (n each), owned */
     long t;            /* steps taken */
+    float lr_scale;    /* its rate is the group's times this (1 from gn_adam_add) */
 } gn_adam_var;
 
 typedef struct {
@@ -50,7 +51,8 @@ void gn_adam_init(gn_adam *a, float lr);
  * Its moments start at zero. Returns its index. Never fails (aborts on no
  * memory). */
 int gn_adam_add(gn_adam *a, float *data, const float *grad, size_t n);
-/* One step on every variable with the group's current lr. */
+/* One step on every variable with the group's current lr (times the
+ * variable's lr_scale). */
 void gn_adam_step(gn_adam *a);
 /* Zeroes every variable's gradient (the grad arrays are written through
  * a cast: the caller handed them in as its own buffers). */

@@ -44,7 +44,9 @@ typedef struct {
                           the steps q has (calib's up-front ones) */
     /* early stop (off by default; a deviation from GENIE.md's fixed count,
      * recon-block(1)): the whole schedule (warm-up, beta 20 -> 2, the
-     * steps' cosine) runs over a budget of es_budget x iters; the last
+     * steps' cosine) runs over a budget of es_budget x iters, the learning
+     * rates x iters/budget but for 8-bit layers' weight steps
+     * (gn_recon_es_sched); the last
      * max(1, n/16) calibration samples are held out of training; from the
      * budget's end on, every es_every iterations, the unit stops at the
      * first check where its hard-rounded error on the held-out samples has
@@ -117,6 +119,13 @@ void gn_recon_defaults(gn_recon_opts *o);
  * unless the error is still falling there: the held-out error extends a
  * unit, it never shortens one. */
 void gn_recon_es_init(gn_estop *e, const gn_recon_opts *o);
+/* The early stop's schedule: *so = *o with iters the budget (es_budget x
+ * iters rounded, at least 1, at most iters) and the learning rates (of
+ * the rounding variables and of the weight and activation steps)
+ * multiplied by iters over the budget. Returns the budget. (The weight
+ * steps of layers with 8 or more bits keep o's rate: the training loop
+ * scales their Adam variables back, gn_adam_var.lr_scale.) */
+long gn_recon_es_sched(const gn_recon_opts *o, gn_recon_opts *so);
 
 typedef struct {
     double rec_first, rec_last; /* reconstruction loss, mean over the first / last 1% of iterations */

@@ -100,6 +100,7 @@ int gn_adam_add(gn_adam *a, float *data, const float *grad, size_t n)
     v->m = gn_xcalloc(n ? n : 1, sizeof(float));
     v->v = gn_xcalloc(n ? n : 1, sizeof(float));
     v->t = 0;
+    v->lr_scale = 1;
     return a->nvar++;
 }
 
@@ -108,8 +109,8 @@ void gn_adam_step(gn_adam *a)
     for (int i = 0; i < a->nvar; i++) {
         gn_adam_var *v = &a->var[i];
         v->t++;
-        gn_adam_update(v->data, v->m, v->v, v->grad, v->n, a->lr, a->beta1, a->beta2, a->eps,
-                       v->t);
+        gn_adam_update(v->data, v->m, v->v, v->grad, v->n, a->lr * v->lr_scale, a->beta1, a->beta2,
+                       a->eps, v->t);
     }
 }
 

@@ -37,6 +37,22 @@ void gn_recon_defaults(gn_recon_opts *o)
 
 void gn_recon_es_init(gn_estop *e, const gn_recon_opts *o) { gn_estop_init(e, 0.3, 1e-3, o->es_patience, 1); }
 
+long gn_recon_es_sched(const gn_recon_opts *o, gn_recon_opts *so)
+{
+    *so = *o;
+    long b = (long)((double)o->es_budget * (double)o->iters + 0.5);
+    so->iters = b < 1 ? 1 : b > o->iters ? o->iters : b;
+    /* Adam moves a parameter by about its learning rate a step, so the
+     * distance the rounding variables and steps can travel is the rate
+     * times the schedule's length: scaled by N/budget, as far as the full
+     * schedule lets them (recon-block(1)). Not the weight steps of 8-bit
+     * layers: train() gives them back the full rate (add_params) */
+    const double f = (double)o->iters / (double)so->iters;
+    so->lr_round = (float)(o->lr_round * f);
+    so->lr_wstep = (float)(o->lr_wstep * f), so->lr_astep = (float)(o->lr_astep * f);
+    return so->iters;
+}
+
 int gn_recon_batch(size_t n) { return n / 32 > 0 ? (int)(n / 32 > 65536 ? 65536 : n / 32) : 1; }
 
 /* runs nodes [0, last) of r on b samples of x */
@@ -153,8 +169,10 @@ typedef struct {
  * that two nodes share (one quantiser split per consumer) is registered
  * once. A weight step with a scale sc[j] is registered as its unfolded
  * twin, appended to us (*nus of them; us has room for every node). */
+/* wide8: the rate factor of the weight steps of layers with 8 or more
+ * bits (1, or under early stop the budget over the count: gn_recon_es_sched) */
 static void add_params(gn_run *r, const gn_unit *u, float *const *sc, gn_adam *aw, gn_adam *aa,
-                       gn_adam *av, unfolded_step *us, int *nus)
+                       gn_adam *av, unfolded_step *us, int *nus, float wide8)
 {
     gn_graph *g = r->g;
     memset(r->trainable, 0, (size_t)g->np + 1);
@@ -170,15 +188,17 @@ static void add_params(gn_run *r, const gn_unit *u, float *const *sc, gn_adam *a
             if (r->trainable[nd->p[slots[s]]]) continue;
             r->trainable[nd->p[slots[s]]] = 1;
             if (!p->grad) p->grad = gn_xcalloc(p->n, sizeof(float));
+            int vi;
             if (slots[s] == GN_P_WSTEP && sc && sc[j]) {
                 unfolded_step *w = &us[(*nus)++];
                 w->d = p->data, w->g = p->grad, w->c = sc[j], w->n = p->n;
                 w->u = gn_xmalloc(p->n * sizeof(float)), w->gu = gn_xcalloc(p->n, sizeof(float));
                 for (size_t i = 0; i < p->n; i++) w->u[i] = p->data[i] / w->c[i];
-                gn_adam_add(grp[s], w->u, w->gu, w->n);
+                vi = gn_adam_add(grp[s], w->u, w->gu, w->n);
             } else {
-                gn_adam_add(grp[s], p->data, p->grad, p->n);
+                vi = gn_adam_add(grp[s], p->data, p->grad, p->n);
             }
+            if (slots[s] == GN_P_WSTEP && nd->wbits >= 8) grp[s]->var[vi].lr_scale = wide8;
         }
     }
 }
@@ -338,15 +358,7 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
     const unit_data *d = &dt;
     es_state es;
     if (o0->early_stop) {
-        long b = (long)((double)o0->es_budget * (double)o0->iters + 0.5);
-        so.iters = b < 1 ? 1 : b > o0->iters ? o0->iters : b;
-        /* Adam moves a parameter by about its learning rate a step, so the
-         * distance the rounding variables and steps can travel is the rate
-         * times the schedule's length: scaled by N/budget, as far as the
-         * full schedule lets them (recon-block(1)) */
-        const double f = (double)o0->iters / (double)so.iters;
-        so.lr_round = (float)(o0->lr_round * f);
-        so.lr_wstep = (float)(o0->lr_wstep * f), so.lr_astep = (float)(o0->lr_astep * f);
+        gn_recon_es_sched(o0, &so);
         es_split(d0, &dt, &es);
         es.every = o0->es_every > 0 ? o0->es_every : o0->iters / 200 > 0 ? o0->iters / 200 : 1;
         gn_recon_es_init(&es.e, o0);
@@ -372,7 +384,8 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
     gn_adam_init(&av, o->lr_round);
     unfolded_step *us = gn_xcalloc((size_t)(u->last - u->first) + 1, sizeof *us);
     int nus;
-    add_params(r, u, sc, &aw, &aa, &av, us, &nus);
+    add_params(r, u, sc, &aw, &aa, &av, us, &nus,
+               o0->early_stop ? (float)((double)o->iters / (double)o0->iters) : 1.0f);
     batch_state bs;
     bs.idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) bs.idx[i] = i;
