@@ -59,6 +59,20 @@ static void test_adam(void)
     gn_adam_add(&b2, q2, gq2, 3);
     for (int s = 0; s < 5; s++) gn_adam_step(&b), gn_adam_step(&b2);
     CHECK(memcmp(q, q2, sizeof q) == 0);
+    /* a variable's lr_scale (1 when added) scales its rate alone: in a group
+     * at 0.1, one at lr_scale 0.25 takes the steps of a group at 0.025 */
+    CHECK(b.var[0].lr_scale == 1 && b.var[1].lr_scale == 1);
+    float r1[3] = {1, 2, 3}, r2[3] = {1, 2, 3}, r3[3] = {1, 2, 3}, gz[3] = {0.5f, -0.5f, 0.25f};
+    gn_adam e1, e2;
+    gn_adam_init(&e1, 0.1f);
+    gn_adam_init(&e2, 0.025f);
+    gn_adam_add(&e1, r1, gz, 3);
+    e1.var[gn_adam_add(&e1, r2, gz, 3)].lr_scale = 0.25f;
+    gn_adam_add(&e2, r3, gz, 3);
+    for (int s = 0; s < 5; s++) gn_adam_step(&e1), gn_adam_step(&e2);
+    CHECK(memcmp(r2, r3, sizeof r2) == 0 && memcmp(r1, q2, sizeof r1) == 0 && r1[0] != r2[0]);
+    gn_adam_free(&e1);
+    gn_adam_free(&e2);
     gn_adam_free(&a);
     gn_adam_free(&b);
     gn_adam_free(&b2);
