@@ -125,8 +125,9 @@ typedef struct {
 
 static void unit_data_free(unit_data *d) { free(d->X), free(d->XT), free(d->Y), free(d->YH); }
 
-/* collects x, x~ and y over the n images x through rc (cb samples a forward) */
-static void collect(gn_run *rc, const gn_unit *u, const float *x, int cb, unit_data *d)
+/* collects x, x~ and y over the n images x through rc (cb samples a
+ * forward); with fp_input x~ is x, and the quantised prefix is not run */
+static void collect(gn_run *rc, const gn_unit *u, const float *x, int cb, int fp_input, unit_data *d)
 {
     gn_graph *g = rc->g;
     size_t x_sz = gn_tensor_size(g, g->input);
@@ -136,7 +137,11 @@ static void collect(gn_run *rc, const gn_unit *u, const float *x, int cb, unit_d
         run_prefix(rc, x + s * x_sz, b, u->last);
         memcpy(d->X + s * d->in_sz, rc->val[u->in], (size_t)b * d->in_sz * sizeof(float));
         memcpy(d->Y + s * d->out_sz, rc->val[u->out], (size_t)b * d->out_sz * sizeof(float));
-        rc->qmode = 1;
+        rc->qmode = 1; /* as the hard-rounded error after it runs the unit */
+        if (fp_input) {
+            memcpy(d->XT + s * d->in_sz, d->X + s * d->in_sz, (size_t)b * d->in_sz * sizeof(float));
+            continue;
+        }
         run_prefix(rc, x + s * x_sz, b, u->first);
         memcpy(d->XT + s * d->in_sz, rc->val[u->in], (size_t)b * d->in_sz * sizeof(float));
     }
@@ -163,6 +168,14 @@ typedef struct {
     const float *c;   /* |gamma|/sigma per channel */
     size_t n;
 } unfolded_step;
+
+/* the unfolded step whose Adam variable is data, or NULL */
+static unfolded_step *unfolded_of(unfolded_step *us, int nus, const float *data)
+{
+    for (int e = 0; e < nus; e++)
+        if (us[e].u == data) return &us[e];
+    return NULL;
+}
 
 /* registers the unit's weight steps, rounding variables and activation
  * steps with their Adam groups and marks them trainable in r; a parameter
@@ -257,9 +270,6 @@ static double rec_loss(gn_run *r, const gn_unit *u, const unit_data *d, const si
     return L * hw;
 }
 
-/* adds the rounding loss's gradient (beta for iteration t1, counted from 1)
- * into the rounding variables' gradients; returns the loss when want, else 0.
- * *beta receives the beta used (beta_start during the warm-up) */
 int gn_recon_schedule(const gn_recon_opts *o, long t1, double *beta, double *lr_w, double *lr_a)
 {
     /* the learning rates of iteration t1 (from 1): the cosine at t1 - 1 */
@@ -273,19 +283,19 @@ int gn_recon_schedule(const gn_recon_opts *o, long t1, double *beta, double *lr_
     return 1;
 }
 
-static double round_step(gn_run *r, const gn_unit *u, const gn_recon_opts *o, long t1,
-                         int want, double *beta)
+/* adds the rounding loss's gradient at beta (after the warm-up:
+ * gn_recon_schedule) into the rounding variables' gradients; returns the
+ * loss when want, else 0 */
+static double round_step(gn_run *r, const gn_unit *u, const gn_recon_opts *o, double beta, int want)
 {
     gn_graph *g = r->g;
-    double L = 0, lw, la, b;
-    if (!gn_recon_schedule(o, t1, &b, &lw, &la)) return 0;
-    *beta = b;
+    double L = 0;
     for (int j = u->first; j < u->last; j++) {
         gn_node *nd = &g->nodes[j];
         if (!nd->wbits) continue;
         gn_param *v = &g->params[nd->p[GN_P_WV]];
         /* r->wsg[j]: sigmoid(v) of this iteration's forward (v is unchanged since) */
-        L += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)*beta, o->lambda, want);
+        L += gn_round_loss_sg(v->grad, r->wsg[j], v->n, (float)beta, o->lambda, want);
     }
     return L;
 }
@@ -399,9 +409,8 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
         int bad = st->nvar != aw.nvar + aa.nvar + av.nvar;
         for (int a = 0, i = 0; a < 3 && !bad; a++)
             for (int j = 0; j < grp[a]->nvar && !bad; j++, i++) {
-                int unf = 0;
-                for (int e = 0; e < nus; e++) unf |= us[e].u == grp[a]->var[j].data;
-                bad = st->var[i].n != grp[a]->var[j].n || !st->var[i].u != !unf;
+                const gn_adam_var *v = &grp[a]->var[j];
+                bad = st->var[i].n != v->n || !st->var[i].u != !unfolded_of(us, nus, v->data);
             }
         if (bad) {
             rcode = gn_err_set("the optimiser state's %d tensors are not the unit's %d learned ones", st->nvar,
@@ -416,11 +425,11 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
                 memcpy(v->m, st->var[i].m, v->n * sizeof(float));
                 memcpy(v->v, st->var[i].v, v->n * sizeof(float));
                 v->t = st->var[i].t;
-                for (int e = 0; e < nus; e++)
-                    if (us[e].u == v->data && st->var[i].u) {
-                        memcpy(us[e].u, st->var[i].u, us[e].n * sizeof(float));
-                        for (size_t c = 0; c < us[e].n; c++) us[e].d[c] = us[e].c[c] * us[e].u[c];
-                    }
+                unfolded_step *w = unfolded_of(us, nus, v->data);
+                if (w) { /* its unfolded values, and the folded step from them */
+                    memcpy(w->u, st->var[i].u, w->n * sizeof(float));
+                    for (size_t c = 0; c < w->n; c++) w->d[c] = w->c[c] * w->u[c];
+                }
             }
     }
     double hw = 1.0 / ((double)B * (double)(d->out_sz / (size_t)d->oc));
@@ -447,10 +456,11 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
         /* the rounding loss's value is only logged: it is computed (a pow in
          * double per weight) at the last iteration and when progress asks */
         const int show = it == cap - 1 || check || (pg && pg->due && pg->due(pg->arg, it + 1));
-        /* the schedule counts iterations from 1, as the reference does */
-        round_l = round_step(r, u, o, it + 1, show, &beta);
+        /* the schedule counts iterations from 1, as the reference does; no
+         * rounding loss in the warm-up, where beta stays beta_start */
         double lw, la, b;
-        gn_recon_schedule(o, it + 1, &b, &lw, &la);
+        if (gn_recon_schedule(o, it + 1, &b, &lw, &la)) round_l = round_step(r, u, o, b, show), beta = b;
+        else round_l = 0;
         aw.lr = (float)lw, aa.lr = (float)la;
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
         for (int i = 0; i < nus; i++)
@@ -485,11 +495,10 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
                 sv->n = v->n, sv->t = v->t;
                 sv->m = gn_xmalloc(v->n * sizeof(float)), sv->v = gn_xmalloc(v->n * sizeof(float));
                 memcpy(sv->m, v->m, v->n * sizeof(float)), memcpy(sv->v, v->v, v->n * sizeof(float));
-                for (int e = 0; e < nus; e++)
-                    if (us[e].u == v->data) {
-                        sv->u = gn_xmalloc(v->n * sizeof(float));
-                        memcpy(sv->u, v->data, v->n * sizeof(float));
-                    }
+                if (unfolded_of(us, nus, v->data)) {
+                    sv->u = gn_xmalloc(v->n * sizeof(float));
+                    memcpy(sv->u, v->data, v->n * sizeof(float));
+                }
             }
     }
     /* stopped: the mean over the last check period */
@@ -719,8 +728,7 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
      * input and output, which are read and written from outside */
     const int keep[2] = {u->in, u->out};
     gn_run *rc = gn_run_new_lean_keep(g, cb, 0, keep, 2);
-    collect(rc, u, x, cb, &d);
-    if (o->fp_input) memcpy(d.XT, d.X, n * d.in_sz * sizeof(float));
+    collect(rc, u, x, cb, o->fp_input, &d);
     log->rec_before = hard_error(rc, u, cb, &d);
     int trc;
     if (g2) {
