@@ -178,6 +178,7 @@ int main(int argc, char **argv)
     if (all && indep) return gn_usage_error("--independent takes one --unit, not --all");
     if (o.early_stop && o.qdrop_per_consumer)
         return gn_usage_error("--qdrop-per-consumer does not go with --early-stop");
+    if (ro.refit && !o.lazy_steps) return gn_usage_error("--refit-steps does not go with --upfront-steps");
     if (ro.stage && all) return gn_usage_error("--stage takes one --unit, not --all");
     if (ro.stage && o.early_stop) return gn_usage_error("--stage and --early-stop do not go together");
     if (ro.stage && ro.nstages > o.iters)

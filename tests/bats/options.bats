@@ -144,6 +144,9 @@ EOF
   # one QDrop mask per consumer does not go with it: refused before Q is read
   quick recon-block "$q" "$d" --unit 0 --early-stop --qdrop-per-consumer -o x.h5
   usage_refused recon-block "--qdrop-per-consumer does not go with --early-stop"
+  # refitting steps that --upfront-steps keeps: refused, not silently ignored
+  quick recon-block "$q" "$d" --unit 0 --refit-steps --upfront-steps -o x.h5
+  usage_refused recon-block "--refit-steps does not go with --upfront-steps"
   only
 }
 
