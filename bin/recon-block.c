@@ -48,8 +48,11 @@ static void usage(void)
            "                     unit's parameters in Q (a wavefront, genie-parallel(7));\n"
            "                     with --independent its unit file keeps the optimiser\n"
            "      --resume FILE  continue the optimiser that stage s-1's unit file FILE\n"
-           "                     kept (same unit, N, S, seed): S stages on unchanged\n"
+           "                     kept (same unit, N, S, seed, warm-up): S stages on unchanged\n"
            "                     inputs are the one run bit for bit\n"
+           "      --warmup F     the fraction of the schedule with the rounding loss\n"
+           "                     off before beta anneals 20 -> 2 (default 0.2, GENIE.md;\n"
+           "                     later in a wavefront: genie-parallel(7))\n"
            "  -b, --batch N      samples per iteration (default N/32 of DATA's N samples,\n"
            "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
@@ -116,6 +119,10 @@ static int on_opt(void *ctx, int c, const char *arg)
     case 'U': r->o->lazy_steps = 0; break;
     case 'P': r->refit = 1; break;
     case 'X': r->o->fp_input = 1; break;
+    case 'W':
+        if (gn_parse_float(arg, 0, 1, &r->o->warmup) || r->o->warmup >= 1)
+            return gn_usage_error("--warmup: not a fraction in [0, 1): '%s'", arg);
+        break;
     case 'E':
         r->o->early_stop = 1;
         if (arg && (gn_parse_float(arg, 1e-6, 1, &r->o->es_budget)))
@@ -159,7 +166,8 @@ int main(int argc, char **argv)
         {"unit", 1, 0, 'u'}, {"all", 0, 0, 'A'}, {"independent", 0, 0, 'I'}, {"iters", 1, 0, 'i'},
         {"no-qdrop", 0, 0, 'D'}, {"upfront-steps", 0, 0, 'U'}, {"early-stop", 2, 0, 'E'},
         {"tight-units", 0, 0, 'T'}, {"qdrop-per-consumer", 0, 0, 'C'}, {"unfolded-steps", 1, 0, 'F'},
-        {"stage", 1, 0, 'G'}, {"resume", 1, 0, 'R'}, {"refit-steps", 0, 0, 'P'}, {"fp-input", 0, 0, 'X'}, {0, 0, 0, 0}};
+        {"stage", 1, 0, 'G'}, {"resume", 1, 0, 'R'}, {"refit-steps", 0, 0, 'P'}, {"fp-input", 0, 0, 'X'},
+        {"warmup", 1, 0, 'W'}, {0, 0, 0, 0}};
     gn_recon_opts o;
     gn_recon_defaults(&o);
     struct recon_opts ro = {-1, 0, 0, 0, 0, &o, NULL, NULL, 0};

@@ -98,6 +98,7 @@ typedef struct {
 typedef struct gn_recon_state {
     int unit, batch;
     long iters, from, to; /* the schedule, and the iterations [from, to) run so far */
+    float warmup;         /* the schedule's warm-up fraction (gn_recon_opts.warmup) */
     uint64_t seed;
     gn_rng rng;
     size_t norder;

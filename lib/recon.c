@@ -482,6 +482,7 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
         gn_recon_state_free(st);
         memset(st, 0, sizeof *st);
         st->batch = B, st->iters = o->iters, st->from = from, st->to = it, st->seed = o->seed;
+        st->warmup = o->warmup;
         st->rng = rng;
         st->norder = n;
         st->order = gn_xmalloc((n + 1) * sizeof(int64_t));
@@ -681,13 +682,14 @@ int gn_recon_unit(gn_qmodel *q, int k, const float *x, size_t n, const gn_recon_
         return gn_err_set("early stop and one QDrop mask per consumer do not go together");
     if (o->resume && (o->stage_to <= 0 || o->resume->to != o->stage_from || o->resume->iters != o->iters ||
                       o->resume->seed != o->seed || o->resume->unit != k || o->resume->batch != o->batch ||
-                      o->resume->norder != n))
-        return gn_err_set("the optimiser state (unit %d, iterations %ld..%ld of %ld, seed %llu, batch %d, %zu "
-                          "samples) does not end where this stage (unit %d, iterations %ld..%ld of %ld, seed "
-                          "%llu, batch %d, %zu samples) starts",
+                      o->resume->norder != n || o->resume->warmup != o->warmup))
+        return gn_err_set("the optimiser state (unit %d, iterations %ld..%ld of %ld, warm-up %g, seed %llu, batch "
+                          "%d, %zu samples) does not end where this stage (unit %d, iterations %ld..%ld of %ld, "
+                          "warm-up %g, seed %llu, batch %d, %zu samples) starts",
                           o->resume->unit, o->resume->from + 1, o->resume->to, o->resume->iters,
-                          (unsigned long long)o->resume->seed, o->resume->batch, o->resume->norder, k,
-                          o->stage_from + 1, o->stage_to, o->iters, (unsigned long long)o->seed, o->batch, n);
+                          (double)o->resume->warmup, (unsigned long long)o->resume->seed, o->resume->batch,
+                          o->resume->norder, k, o->stage_from + 1, o->stage_to, o->iters, (double)o->warmup,
+                          (unsigned long long)o->seed, o->batch, n);
     if (o->resume)
         for (size_t i = 0; i < n; i++)
             if (o->resume->order[i] < 0 || (size_t)o->resume->order[i] >= n)
@@ -777,7 +779,8 @@ int gn_recon_state_write(hid_t f, const char *name, const gn_recon_state *s)
     memcpy(&sp, &s->rng.spare, sizeof sp);
     split64(r + 8, sp), split64(r + 10, s->seed);
     r[12] = s->rng.have_spare;
-    int rc = gn_h5_attr_ints_w(g, "schedule", sched, 6) || gn_h5_attr_ints_w(g, "rng", r, 13);
+    int rc = gn_h5_attr_ints_w(g, "schedule", sched, 6) || gn_h5_attr_ints_w(g, "rng", r, 13) ||
+             gn_h5_attr_floats_w(g, "warmup", &s->warmup, 1);
     int *ord = gn_xmalloc((s->norder + 1) * sizeof(int));
     for (size_t i = 0; i < s->norder; i++) ord[i] = (int)s->order[i];
     size_t dn = s->norder;
@@ -818,6 +821,13 @@ int gn_recon_state_read(hid_t f, const char *path, const char *name, gn_recon_st
         return 1;
     }
     s->unit = sched[0], s->batch = sched[1], s->iters = sched[2], s->from = sched[3], s->to = sched[4];
+    /* files before --warmup have none: GENIE.md's 0.2 */
+    s->warmup = 0.2f;
+    if (gn_h5_attr_floats_r(g, "warmup", &s->warmup, 1, 1)) {
+        gn_err_prefix("%s: /%s", path, name);
+        H5Gclose(g);
+        return 1;
+    }
     if (sched[5] < 0 || sched[5] > 1 << 20) {
         H5Gclose(g);
         return gn_err_set("%s: /%s: schedule: %d tensors", path, name, sched[5]);

@@ -66,6 +66,10 @@
 #   FRESH_STAGES   1: MODE=wavefront's stages each a short schedule of their
 #                  own (warm-up and beta annealing again in each), not one
 #                  schedule continued (recon-parallel.sh --fresh-stages; empty)
+#   WARMUP         MODE=wavefront: the fraction of each unit's schedule with
+#                  the rounding loss off (recon-block --warmup; empty:
+#                  GENIE.md's 0.2); (STAGES-1)/STAGES anneals beta in each
+#                  unit's last stage only, on final inputs
 #   SEED           seed of distill and recon-block (0)
 #   JOBS           processes GNU parallel runs at a time, on each host (2)
 #   THREADS        OpenBLAS threads of each program (all cores; under GNU
@@ -122,6 +126,7 @@ ROUNDS        ?= 3
 ROUND_ITERS   ?=
 STAGES        ?=
 FRESH_STAGES  ?=
+WARMUP        ?=
 SEED          ?= 0
 JOBS          ?= 2
 THREADS       ?=
@@ -186,6 +191,9 @@ WSTAGES := $(or $(STAGES),4)
 $(if $(filter-out 0 1,$(FRESH_STAGES)),$(error FRESH_STAGES=$(FRESH_STAGES): expected 1 or empty))
 $(if $(filter 1,$(FRESH_STAGES)),$(if $(filter wavefront,$(MODE)),,$(error FRESH_STAGES=1 takes MODE=wavefront, not $(MODE))))
 FRESH := $(if $(filter 1,$(FRESH_STAGES)),--fresh-stages)
+$(if $(WARMUP),$(if $(shell [[ '$(WARMUP)' =~ ^0(\.[0-9]+)?$$ ]] && echo ok),,$(error WARMUP=$(WARMUP): expected 0 or a fraction 0.F (below 1))))
+$(if $(WARMUP),$(if $(filter wavefront,$(MODE)),,$(error WARMUP=$(WARMUP) takes MODE=wavefront, not $(MODE))))
+WARM := $(if $(WARMUP),--warmup $(WARMUP))
 $(if $(filter wavefront,$(MODE)),$(if $(shell [ $(WSTAGES) -le $(RECON_ITERS) ] && echo ok),,$(error STAGES=$(WSTAGES): more stages than RECON_ITERS=$(RECON_ITERS))))
 $(call count,ROUNDS,$(ROUNDS),1,100)
 $(if $(ROUND_ITERS),$(call count,ROUND_ITERS,$(ROUND_ITERS),1,100000000))
@@ -245,7 +253,7 @@ $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
-$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1, resume=1)))
+$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1, resume=1)$(if $(WARMUP), warmup=$(WARMUP))))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -328,7 +336,7 @@ else ifeq ($(MODE),wavefront)
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
 	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
-	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH)) --step $(1)$(if $(or $(FRESH),$(filter 1,$(1))),, --resume-dir $(OUT)/step.$(shell echo $$(( $(1) - 1 )))) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH))$(if $(WARM), $(WARM)) --step $(1)$(if $(or $(FRESH),$(filter 1,$(1))),, --resume-dir $(OUT)/step.$(shell echo $$(( $(1) - 1 )))) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
 $(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))
@@ -366,7 +374,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) "fresh_stages": $(if $(FRESH),true,false)$(comma) )"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) "fresh_stages": $(if $(FRESH),true,false)$(comma) $(if $(WARMUP),"warmup": $(WARMUP)$(comma) ))"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -376,7 +384,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) $(if $(FRESH),fresh )stages)), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) $(if $(FRESH),fresh )stages$(if $(WARMUP), warm-up $(WARMUP)))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \

@@ -39,6 +39,10 @@
 #                       own (recon-block --iters of the stage's length, from
 #                       the unit's parameters, warm-up and beta annealing
 #                       again) instead of one schedule continued (--stage)
+#   --warmup F          recon-block --warmup: the fraction of each unit's
+#                       schedule with the rounding loss off (default 0.2,
+#                       GENIE.md); with --wavefront S, (S-1)/S anneals beta
+#                       in the last stage only, on final inputs
 #   --step T            with --wavefront, only time step T (1 .. N+S-1):
 #                       Q.0.h5 is then the model after step T-1 (the
 #                       calibrated one for T = 1); its unit files go to DIR
@@ -80,7 +84,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages='' resume_dir=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages='' resume_dir='' warmup=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -95,6 +99,8 @@ while [ $# -gt 0 ]; do
     --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
     -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
     --fresh-stages) fresh_stages=1; shift ;;
+    --warmup) [ $# -ge 2 ] || usage_error "$1 needs a value"
+       [[ $2 =~ ^0(\.[0-9]+)?$ ]] || usage_error "$1: not a fraction in [0, 1): '$2'"; warmup=$2; shift 2 ;;
     --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
     --resume-dir) [ $# -ge 2 ] || usage_error "$1 needs a value"; resume_dir=$2; shift 2 ;;
     --next) [ $# -ge 2 ] || usage_error "$1 needs a value"; next=$2; shift 2 ;;
@@ -148,7 +154,7 @@ round() {
   [ -z "$joblog0" ] || [ "$nsteps" = 1 ] || [ -n "$step" ] || gp_joblog=$joblog0.$r
   mkdir -p "$dir"
   # settings the unit files depend on; a change invalidates all of them
-  settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads"
+  settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads${warmup:+ warmup=$warmup}"
   if [ -n "$stages" ]; then
     settings+=" wavefront=$stages step=$r${fresh_stages:+ fresh}${fresh_stages:- resume}"
     # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K
@@ -201,7 +207,7 @@ round() {
   st=0
   printf '%s\n' "${todo[@]}" | gp_run "$work" "${inputs[*]%%=*}" "unit.{}.h5" -- \
     recon-block "$qn" "$dn" --unit {} --independent --iters "$iters" --batch "$batch" \
-      --seed "$seed" "${stage[@]}" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
+      --seed "$seed" ${warmup:+--warmup "$warmup"} "${stage[@]}" --threads "$gp_threads" $quiet -o 'unit.{}.h5' 2>&1 |
     awk -v q="$quiet" '/: warning: .* has [0-9]+-bit weights: independent reconstruction/ { if (q != "" || seen++) next }
                        { print; fflush() }' >&2 || st=${PIPESTATUS[1]}
   for k in "${todo[@]}"; do

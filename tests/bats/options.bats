@@ -133,6 +133,25 @@ EOF
   refute_output --partial batch_iters
 }
 
+@test "recon-block --warmup F: F outside [0, 1) is a usage error, nothing written" {
+  q=$(q44); d=$(fmnist_n train 64)
+  for v in 1 1.5 -0.1 x "" nan; do
+    quick recon-block "$q" "$d" --unit 0 --warmup="$v" -o x.h5
+    usage_refused recon-block "--warmup: not a fraction in [0, 1): '$v'"
+  done
+  # 0 and 0.9 are fractions: refused only for the missing DATA
+  for v in 0 0.9; do
+    quick recon-block "$q" --unit 0 --warmup "$v" -o x.h5
+    usage_refused recon-block "expected Q and DATA files, got 1 argument(s)"
+  done
+  # recon-parallel.sh refuses the same before anything runs
+  for v in 1 x ""; do
+    quick "$ROOT/pipelines/recon-parallel.sh" "$q" "$d" --warmup "$v" -d parts -o x.h5
+    usage_refused recon-parallel.sh "--warmup: not a fraction in [0, 1): '$v'"
+  done
+  [ ! -e parts ]
+}
+
 @test "recon-block --early-stop=F: F outside (0, 1] is a usage error, nothing written" {
   q=$(q44); d=$(fmnist_n train 64)
   for v in 0 -0.5 1.5 x "" nan 1e-7; do

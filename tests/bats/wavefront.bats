@@ -84,7 +84,21 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_failure 2
   [ "${#lines[@]}" = 1 ]
   assert_output --partial "STAGES=2 takes MODE=wavefront, not jacobi"
+  # WARMUP: a fraction in [0, 1), MODE=wavefront only; passed on to every step
+  for a in WARMUP=1 WARMUP=x WARMUP=.5 WARMUP=-0.1; do
+    run make "${args[@]}" MODE=wavefront "$a"
+    assert_failure 2
+    [ "${#lines[@]}" = 1 ] || { echo "$output"; false; }
+    assert_output --partial "$a: expected 0 or a fraction 0.F (below 1)"
+  done
+  run make "${args[@]}" MODE=sequential WARMUP=0.5
+  assert_failure 2
+  assert_output --partial "WARMUP=0.5 takes MODE=wavefront, not sequential"
   [ ! -e o ]
+  run make -n "${args[@]}" MODE=wavefront STAGES=2 WARMUP=0.5 WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 2 --warmup 0.5 --step 3 "
+  rm -rf o
 }
 
 @test "recon-parallel.sh --wavefront: the same files as genie.mk's steps; usage errors" {
@@ -175,6 +189,34 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
     run recon-block q1.h5 "$real" --iters 8 --unit 3 $bad -o x.h5
     assert_failure 2
   done
+  [ ! -e x.h5 ]
+}
+
+@test "recon-block --warmup: 4 resumed stages are the one run at the same warm-up, not another; a state of another warm-up refused" {
+  q=$(q44); real=$(fmnist_n train 64)
+  o=(--unit 3 --independent --iters 8 --batch 4 --threads 1 -q --warmup 0.75)
+  recon-block "$q" "$real" "${o[@]}" -o whole.h5 2>/dev/null
+  pack -q "$q" whole.h5 -o whole.int.h5
+  recon-block "$q" "$real" "${o[@]}" --stage 1/4 -o s1.h5 2>/dev/null
+  pack -q --qmodel "$q" s1.h5 -o q1.h5
+  for s in 2 3 4; do
+    run recon-block q$((s - 1)).h5 "$real" "${o[@]}" --stage $s/4 --resume s$((s - 1)).h5 -o s$s.h5
+    assert_success
+    pack -q --qmodel q$((s - 1)).h5 s$s.h5 -o q$s.h5
+  done
+  pack -q q4.h5 -o staged.int.h5
+  cmp staged.int.h5 whole.int.h5
+  # the unit file records the warm-up (genie-unit(5))
+  h5dump -a /optim/warmup s4.h5 | grep -q '0.75'
+  # the warm-up changes the model: GENIE.md's 0.2 is another one
+  recon-block "$q" "$real" --unit 3 --independent --iters 8 --batch 4 --threads 1 -q -o std.h5 2>/dev/null
+  pack -q "$q" std.h5 -o std.int.h5
+  ! cmp -s std.int.h5 whole.int.h5
+  # resuming a state of another warm-up: one line, exit 1
+  run recon-block q1.h5 "$real" --unit 3 --independent --iters 8 --batch 4 --threads 1 -q --stage 2/4 --resume s1.h5 -o x.h5
+  assert_failure 1
+  [ "${#lines[@]}" = 1 ]
+  assert_output --partial "warm-up 0.75"
   [ ! -e x.h5 ]
 }
 
