@@ -332,6 +332,10 @@ int main(int argc, char **argv)
                     gn_prog(), k, lg.stopped ? "stopped early after" : "ran all", lg.iters_run,
                     o.iters, lg.es_sched, lg.es_heldout, lg.es_best, lg.es_best_at, o.es_patience,
                     o.es_patience == 1 ? "" : "s", lg.es_every, 100.0 * lg.es_share, lg.nheld);
+        if (o.early_stop && lg.guard_at)
+            fprintf(stderr, "%s: unit %d: guard: held-out error %.5g at iteration %ld above its start %.5g: "
+                    "restarted with the full rate on the 8-bit weight steps (%ld iterations run before)\n",
+                    gn_prog(), k, lg.guard_err, lg.guard_at, lg.guard_start, lg.guard_at);
         total_its += lg.iters_run;
     }
     if (!rc && o.early_stop)

@@ -45,8 +45,10 @@ typedef struct {
     /* early stop (off by default; a deviation from GENIE.md's fixed count,
      * recon-block(1)): the whole schedule (warm-up, beta 20 -> 2, the
      * steps' cosine) runs over a budget of es_budget x iters, the learning
-     * rates x iters/budget but for 8-bit layers' weight steps
-     * (gn_recon_es_sched); the last
+     * rates x iters/budget (gn_recon_es_sched; a unit with an 8-bit
+     * weight layer whose held-out error at the warm-up's end is above twice
+     * its start's restarts with the full rate on those weight steps: the
+     * guard, gn_recon_log.guard_at); the last
      * max(1, n/16) calibration samples are held out of training; from the
      * budget's end on, every es_every iterations, the unit stops at the
      * first check where its hard-rounded error on the held-out samples has
@@ -124,8 +126,9 @@ void gn_recon_es_init(gn_estop *e, const gn_recon_opts *o);
  * iters rounded, at least 1, at most iters) and the learning rates (of
  * the rounding variables and of the weight and activation steps)
  * multiplied by iters over the budget. Returns the budget. (The weight
- * steps of layers with 8 or more bits keep o's rate: the training loop
- * scales their Adam variables back, gn_adam_var.lr_scale.) */
+ * steps of layers with 8 or more bits get o's rate back, through their
+ * Adam variables' lr_scale, in a unit the early stop's guard reruns:
+ * gn_recon_log.guard_at.) */
 long gn_recon_es_sched(const gn_recon_opts *o, gn_recon_opts *so);
 
 typedef struct {
@@ -145,6 +148,11 @@ typedef struct {
     int stopped;
     long nheld, es_best_at, es_sched, es_every;
     double es_heldout, es_best, es_share;
+    /* early stop's guard: the iteration (from 1) at which the unit restarted
+     * with the full rate on its 8-bit weight steps (0: it did not; its
+     * iterations are in iters_run), its held-out error at the start and there */
+    long guard_at;
+    double guard_start, guard_err;
 } gn_recon_log;
 
 /* The reconstruction loss's kernel: returns sum (yh-y)^2 over n elements

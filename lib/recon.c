@@ -45,8 +45,9 @@ long gn_recon_es_sched(const gn_recon_opts *o, gn_recon_opts *so)
     /* Adam moves a parameter by about its learning rate a step, so the
      * distance the rounding variables and steps can travel is the rate
      * times the schedule's length: scaled by N/budget, as far as the full
-     * schedule lets them (recon-block(1)). Not the weight steps of 8-bit
-     * layers: train() gives them back the full rate (add_params) */
+     * schedule lets them (recon-block(1)). The weight steps of 8-bit
+     * layers too, unless the guard finds the unit worse than its start at
+     * the warm-up's end: train() reruns it with their full rate (set_wide8) */
     const double f = (double)o->iters / (double)so->iters;
     so->lr_round = (float)(o->lr_round * f);
     so->lr_wstep = (float)(o->lr_wstep * f), so->lr_astep = (float)(o->lr_astep * f);
@@ -182,10 +183,8 @@ static unfolded_step *unfolded_of(unfolded_step *us, int nus, const float *data)
  * that two nodes share (one quantiser split per consumer) is registered
  * once. A weight step with a scale sc[j] is registered as its unfolded
  * twin, appended to us (*nus of them; us has room for every node). */
-/* wide8: the rate factor of the weight steps of layers with 8 or more
- * bits (1, or under early stop the budget over the count: gn_recon_es_sched) */
 static void add_params(gn_run *r, const gn_unit *u, float *const *sc, gn_adam *aw, gn_adam *aa,
-                       gn_adam *av, unfolded_step *us, int *nus, float wide8)
+                       gn_adam *av, unfolded_step *us, int *nus)
 {
     gn_graph *g = r->g;
     memset(r->trainable, 0, (size_t)g->np + 1);
@@ -201,18 +200,39 @@ static void add_params(gn_run *r, const gn_unit *u, float *const *sc, gn_adam *a
             if (r->trainable[nd->p[slots[s]]]) continue;
             r->trainable[nd->p[slots[s]]] = 1;
             if (!p->grad) p->grad = gn_xcalloc(p->n, sizeof(float));
-            int vi;
             if (slots[s] == GN_P_WSTEP && sc && sc[j]) {
                 unfolded_step *w = &us[(*nus)++];
                 w->d = p->data, w->g = p->grad, w->c = sc[j], w->n = p->n;
                 w->u = gn_xmalloc(p->n * sizeof(float)), w->gu = gn_xcalloc(p->n, sizeof(float));
                 for (size_t i = 0; i < p->n; i++) w->u[i] = p->data[i] / w->c[i];
-                vi = gn_adam_add(grp[s], w->u, w->gu, w->n);
+                gn_adam_add(grp[s], w->u, w->gu, w->n);
             } else {
-                vi = gn_adam_add(grp[s], p->data, p->grad, p->n);
+                gn_adam_add(grp[s], p->data, p->grad, p->n);
             }
-            if (slots[s] == GN_P_WSTEP && nd->wbits >= 8) grp[s]->var[vi].lr_scale = wide8;
         }
+    }
+}
+
+/* whether unit u has a weight layer of 8 or more bits */
+static int has_wide8(const gn_graph *g, const gn_unit *u)
+{
+    for (int j = u->first; j < u->last; j++)
+        if (g->nodes[j].wbits >= 8) return 1;
+    return 0;
+}
+
+/* sets the rate factor of the weight steps of u's layers with 8 or more
+ * bits (their Adam variables in aw: the step, or its unfolded twin) */
+static void set_wide8(gn_adam *aw, gn_graph *g, const gn_unit *u, unfolded_step *us, int nus, float f)
+{
+    for (int j = u->first; j < u->last; j++) {
+        const gn_node *nd = &g->nodes[j];
+        if (nd->wbits < 8) continue;
+        float *d = g->params[nd->p[GN_P_WSTEP]].data;
+        for (int e = 0; e < nus; e++)
+            if (us[e].d == d) d = us[e].u;
+        for (int v = 0; v < aw->nvar; v++)
+            if (aw->var[v].data == d) aw->var[v].lr_scale = f;
     }
 }
 
@@ -354,6 +374,64 @@ static int es_check(es_state *es, gn_run *rc, const gn_unit *u, int cb, const gn
     return stagnant;
 }
 
+/* the early stop's guard: the unit's start, to go back to. It fires when
+ * the held-out error at the warm-up's end is above GUARD_RISE times the
+ * start's (resnet20's first unit at F = 0.45: 35 times, 1.1e-4 to 0.0039;
+ * mbv2-tiny's, which then falls below its start: 1.06 times) */
+#define GUARD_RISE 2.0
+
+typedef struct {
+    int on;
+    long at;            /* the iteration of the check (from 1): the warm-up's end */
+    long fired;         /* the iteration it fired at, or 0 */
+    double start, err;  /* the held-out error at the start, and when it fired */
+    float **data;       /* [nvar] copies of the Adam variables' values */
+    int nvar;
+    gn_rng rng;
+    size_t *idx;        /* [n] the sample order */
+} guard_state;
+
+static void guard_init(guard_state *gs, gn_adam *const *grp, const gn_rng *rng, const batch_state *bs,
+                       size_t n, gn_run *rc, const gn_unit *u, int cb, es_state *es)
+{
+    gs->on = 1;
+    gs->start = hard_error(rc, u, cb, &es->held);
+    gs->nvar = grp[0]->nvar + grp[1]->nvar + grp[2]->nvar;
+    gs->data = gn_xcalloc((size_t)gs->nvar + 1, sizeof *gs->data);
+    for (int a = 0, i = 0; a < 3; a++)
+        for (int j = 0; j < grp[a]->nvar; j++, i++) {
+            const gn_adam_var *v = &grp[a]->var[j];
+            gs->data[i] = gn_xmalloc(v->n * sizeof(float));
+            memcpy(gs->data[i], v->data, v->n * sizeof(float));
+        }
+    gs->rng = *rng;
+    gs->idx = gn_xmalloc((n + 1) * sizeof(size_t));
+    memcpy(gs->idx, bs->idx, n * sizeof(size_t));
+}
+
+/* the parameters, optimiser and random stream as at guard_init */
+static void guard_restore(const guard_state *gs, gn_adam *const *grp, gn_rng *rng, batch_state *bs, size_t n,
+                          unfolded_step *us, int nus)
+{
+    for (int a = 0, i = 0; a < 3; a++)
+        for (int j = 0; j < grp[a]->nvar; j++, i++) {
+            gn_adam_var *v = &grp[a]->var[j];
+            memcpy(v->data, gs->data[i], v->n * sizeof(float));
+            memset(v->m, 0, v->n * sizeof(float)), memset(v->v, 0, v->n * sizeof(float));
+            v->t = 0;
+        }
+    for (int i = 0; i < nus; i++)
+        for (size_t c = 0; c < us[i].n; c++) us[i].d[c] = us[i].c[c] * us[i].u[c];
+    *rng = gs->rng;
+    memcpy(bs->idx, gs->idx, n * sizeof(size_t));
+}
+
+static void guard_free(guard_state *gs)
+{
+    for (int i = 0; i < gs->nvar; i++) free(gs->data[i]);
+    free(gs->data), free(gs->idx);
+}
+
 /* trains unit u of g (q's graph, or a split one: gn_recon_split_graph);
  * sc: the unfolded-step factors by node of g, or NULL; rc runs q's graph
  * for the early stop's held-out error (not with a split graph) */
@@ -394,8 +472,7 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
     gn_adam_init(&av, o->lr_round);
     unfolded_step *us = gn_xcalloc((size_t)(u->last - u->first) + 1, sizeof *us);
     int nus;
-    add_params(r, u, sc, &aw, &aa, &av, us, &nus,
-               o0->early_stop ? (float)((double)o->iters / (double)o0->iters) : 1.0f);
+    add_params(r, u, sc, &aw, &aa, &av, us, &nus);
     batch_state bs;
     bs.idx = gn_xmalloc((size_t)(n < (size_t)B ? (size_t)B : n) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) bs.idx[i] = i;
@@ -403,6 +480,17 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
     bs.bits = gn_xmalloc(bs.nbits * sizeof(uint64_t));
     bs.picks = gn_xmalloc((size_t)B * sizeof(size_t));
     gn_adam *grp[3] = {&aw, &aa, &av};
+    /* the early stop's guard (recon-block(1)): a unit with an 8-bit weight
+     * layer starts with every rate divided; if at the warm-up's end its
+     * held-out hard-rounded error is above GUARD_RISE times its start, it
+     * restarts from its initial parameters, optimiser and random stream
+     * with the full rate on the 8-bit weight steps */
+    guard_state gs = {0};
+    if (o0->early_stop && from == 0 && !o0->resume && has_wide8(g, u)) {
+        guard_init(&gs, grp, &rng, &bs, n, rc, u, cb, &es);
+        gs.at = (long)((double)o->warmup * (double)o->iters + 0.5);
+        if (gs.at < 1) gs.at = 1;
+    }
     if (o0->resume) {
         /* the previous stage's optimiser, as it left it (checked by gn_recon_unit) */
         const gn_recon_state *st = o0->resume;
@@ -475,8 +563,23 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
             break;
         }
         if (check) rec_since = 0, n_since = 0;
+        if (gs.on && !gs.fired && it + 1 == gs.at) {
+            double e = hard_error(rc, u, cb, &es.held);
+            if (e > GUARD_RISE * gs.start) {
+                /* back to the start, the 8-bit weight steps at the full rate */
+                gs.fired = it + 1, gs.err = e;
+                guard_restore(&gs, grp, &rng, &bs, n, us, nus);
+                set_wide8(&aw, g, u, us, nus, (float)((double)o->iters / (double)o0->iters));
+                gn_recon_es_init(&es.e, o0);
+                log->rec_first = 0, rec_acc = 0, acc_n = 0, rec_since = 0, n_since = 0;
+                round_l = 0, beta = o->beta_start;
+                it = from - 1;
+            }
+        }
     }
-    log->iters_run = it - from;
+    log->iters_run = it - from + gs.fired;
+    log->guard_at = gs.fired, log->guard_start = gs.start, log->guard_err = gs.err;
+    guard_free(&gs);
     if (o0->save) {
         gn_recon_state *st = o0->save;
         gn_recon_state_free(st);

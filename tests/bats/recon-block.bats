@@ -221,3 +221,28 @@ units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/
   run recon-block "$q" "$d" --unit 0 --iters 20 --batch 8 -t 1 -q -o c.h5
   refute_output --partial "early stop"
 }
+
+@test "recon-block --early-stop's guard reruns an 8-bit first unit that the divided rate makes worse, counts the wasted iterations, not a 2-bit unit" {
+  m=$(ref_model); d=$(fmnist_n train 64)
+  calib "$m" "$d" -w 2 -a 2 --first-last 8 -t 1 -q -o q.h5
+  # unit 0 (conv1 at 8 bits): about 70x worse than its start at the warm-up's end (90 of 450)
+  run recon-block q.h5 "$d" --unit 0 --iters 1000 --batch 8 -t 1 -q --early-stop=0.45 -o a.h5
+  assert_success
+  echo "$output"
+  assert_output --regexp "recon-block: unit 0: guard: held-out error [0-9.e-]+ at iteration 90 above its start [0-9.e-]+: restarted with the full rate on the 8-bit weight steps \(90 iterations run before\)"
+  # 90 wasted + the schedule of 450 + one check of 5
+  assert_output --partial "unit 0 stopped early after 545 of 1000 iterations (schedule over 450)"
+  assert_output --partial "early stop: 545 reconstruction iterations in all (1000 without)"
+  e=$(printf '%s\n' "$output" | sed -n 's/.*guard: held-out error \([0-9.e-]*\) at .* its start \([0-9.e-]*\):.*/\1 \2/p')
+  awk -v e="$e" 'BEGIN{split(e, a, " "); exit !(a[1] > 2 * a[2])}'
+  # the rerun ends below the calibrated start: rec A -> B with B < A
+  printf '%s\n' "$output" | sed -n 's/.*unit 0 (.*rec \([0-9.e-]*\) -> \([0-9.e-]*\) .*/\1 \2/p' |
+    awk '{exit !($2 < $1)}'
+  recon-block q.h5 "$d" --unit 0 --iters 1000 --batch 8 -t 1 -q --early-stop=0.45 -o b.h5 2>/dev/null
+  cmp a.h5 b.h5
+  # unit 1 (2 bits): no guard, the schedule and one check
+  run recon-block q.h5 "$d" --unit 1 --iters 1000 --batch 8 -t 1 -q --early-stop=0.45 -o c.h5
+  assert_success
+  refute_output --partial "guard"
+  assert_output --partial "early stop: 455 reconstruction iterations in all (1000 without)"
+}
