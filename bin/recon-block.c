@@ -57,7 +57,7 @@ static void usage(void)
            "                     at least 1: the authors' choice)\n"
            "  -s, --seed S       random seed (default 0); unit K uses stream (S, K)\n"
            "      --early-stop[=F]  run the schedule (warm-up, beta 20 -> 2) over F x N\n"
-           "                     iterations (default 0.3) at learning rates / F (a\n"
+           "                     iterations (default 0.45) at learning rates / F (a\n"
            "                     unit twice worse than its start at the warm-up's end\n"
            "                     reruns with its 8-bit weight steps' full rate), hold\n"
            "                     out the last n/16 samples, and stop a unit at the\n"

@@ -54,7 +54,7 @@ typedef struct {
      * first check where its hard-rounded error on the held-out samples has
      * stopped falling (gn_recon_es_init); iters stays the cap */
     int early_stop;
-    float es_budget;    /* 0.3 */
+    float es_budget;    /* 0.45 */
     long es_every;      /* 0: iters/200, at least 1 */
     int es_patience;    /* 1 */
     int fp_input;      /* 1: x~ is x, the FP32 model's input to the unit (the

@@ -31,7 +31,7 @@ void gn_recon_defaults(gn_recon_opts *o)
     o->qdrop = 1;
     o->collect_batch = 64;
     o->lazy_steps = 1;
-    o->es_budget = 0.3f;
+    o->es_budget = 0.45f;
     o->es_patience = 1;
 }
 

@@ -210,10 +210,10 @@ units_cell() { h5dump -d /units -s "$2,$3" -c 1,1 -y "$1" | sed -n '/DATA {/,/}/
   assert_success
   echo "$output"
   line=$(printf '%s\n' "$output" | grep '^recon-block: unit 0 stopped early after ')
-  it=$(echo "$line" | sed -n 's/.*stopped early after \([0-9]*\) of 3000 iterations (schedule over 900): held-out error average .*, best .* at iteration \([0-9]*\), 1 check every 15 without a 0.1% fall to stop, undecided [0-9.]*%, 4 samples held out$/\1 \2/p')
-  # the first check is at the schedule's end (900); the stop one check after the best
+  it=$(echo "$line" | sed -n 's/.*stopped early after \([0-9]*\) of 3000 iterations (schedule over 1350): held-out error average .*, best .* at iteration \([0-9]*\), 1 check every 15 without a 0.1% fall to stop, undecided [0-9.]*%, 4 samples held out$/\1 \2/p')
+  # the first check is at the schedule's end (1350); the stop one check after the best
   set -- $it
-  [ -n "$1" ] && [ "$2" -ge 900 ] && [ "$1" -eq $(($2 + 15)) ] && [ "$1" -lt 3000 ]
+  [ -n "$1" ] && [ "$2" -ge 1350 ] && [ "$1" -eq $(($2 + 15)) ] && [ "$1" -lt 3000 ]
   assert_output --partial "early stop: $1 reconstruction iterations in all (3000 without)"
   recon-block "$q" "$d" --unit 0 --iters 3000 --batch 8 -t 1 -q --early-stop -o b.h5 2>/dev/null
   cmp a.h5 b.h5

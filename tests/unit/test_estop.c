@@ -70,7 +70,7 @@ int main(void)
      * past its budget */
     gn_recon_opts o;
     gn_recon_defaults(&o);
-    CHECK(o.es_patience == 1 && fabs(o.es_budget - 0.3) < 1e-7);
+    CHECK(o.es_patience == 1 && fabs(o.es_budget - 0.45) < 1e-7);
     for (int i = 0; i < 64; i++) v[i] = 0.1139;
     gn_recon_es_init(&e, &o);
     CHECK(stop_at(&e, v, 64) == 2);
@@ -91,17 +91,19 @@ int main(void)
     for (int i = 0; i < 64; i++) v[i] = 1.0 + 0.01 * i;
     gn_recon_es_init(&e, &o);
     CHECK(stop_at(&e, v, 64) == 2);
-    /* the budget's schedule (gn_recon_es_sched): 0.3 x 4000 = 1200
-     * iterations, every rate x 4000/1200; the budget rounds, and stays in
+    /* the budget's schedule (gn_recon_es_sched): 0.45 x 4000 = 1800
+     * iterations, every rate x 4000/1800; the budget rounds, and stays in
      * [1, iters] */
     gn_recon_opts so;
     o.iters = 4000;
-    CHECK(gn_recon_es_sched(&o, &so) == 1200 && so.iters == 1200 && o.iters == 4000);
-    CHECK_NEAR(so.lr_round, 1e-3 * 4000.0 / 1200.0, 1e-9);
-    CHECK_NEAR(so.lr_wstep, 1e-4 * 4000.0 / 1200.0, 1e-10);
-    CHECK_NEAR(so.lr_astep, 4e-5 * 4000.0 / 1200.0, 1e-10);
+    CHECK(gn_recon_es_sched(&o, &so) == 1800 && so.iters == 1800 && o.iters == 4000);
+    CHECK_NEAR(so.lr_round, 1e-3 * 4000.0 / 1800.0, 1e-9);
+    CHECK_NEAR(so.lr_wstep, 1e-4 * 4000.0 / 1800.0, 1e-10);
+    CHECK_NEAR(so.lr_astep, 4e-5 * 4000.0 / 1800.0, 1e-10);
     CHECK(so.beta_start == o.beta_start && so.warmup == o.warmup);
     o.iters = 1000;
+    CHECK(gn_recon_es_sched(&o, &so) == 450);
+    o.es_budget = 0.3f;
     CHECK(gn_recon_es_sched(&o, &so) == 300);
     o.iters = 5, o.es_budget = 0.1f;
     CHECK(gn_recon_es_sched(&o, &so) == 1 && so.lr_round == o.lr_round * 5);
