@@ -157,19 +157,27 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   [ ! -e x.h5 ]
 }
 
-@test "recon-block --stage --resume: 4 stages, each resuming the one before, are the one run; wrong states refused" {
-  q=$(q44); real=$(fmnist_n train 64)
-  o=(--unit 3 --independent --iters 8 --batch 4 --threads 1 -q)
-  recon-block "$q" "$real" "${o[@]}" -o whole.h5 2>/dev/null
+# recon-block Q REAL OPTIONS... as one run (whole.h5, whole.int.h5) and as
+# 4 stages, each resuming the one before (s1..s4.h5, the models q1..q4.h5,
+# staged.int.h5)
+four_stages() {
+  local q=$1 real=$2
+  shift 2
+  recon-block "$q" "$real" "$@" -o whole.h5 2>/dev/null
   pack -q "$q" whole.h5 -o whole.int.h5
-  recon-block "$q" "$real" "${o[@]}" --stage 1/4 -o s1.h5 2>/dev/null
+  recon-block "$q" "$real" "$@" --stage 1/4 -o s1.h5 2>/dev/null
   pack -q --qmodel "$q" s1.h5 -o q1.h5
   for s in 2 3 4; do
-    run recon-block q$((s - 1)).h5 "$real" "${o[@]}" --stage $s/4 --resume s$((s - 1)).h5 -o s$s.h5
-    assert_success
+    recon-block q$((s - 1)).h5 "$real" "$@" --stage $s/4 --resume s$((s - 1)).h5 -o s$s.h5 || return 1
     pack -q --qmodel q$((s - 1)).h5 s$s.h5 -o q$s.h5
   done
   pack -q q4.h5 -o staged.int.h5
+}
+
+@test "recon-block --stage --resume: 4 stages, each resuming the one before, are the one run; wrong states refused" {
+  q=$(q44); real=$(fmnist_n train 64)
+  o=(--unit 3 --independent --iters 8 --batch 4 --threads 1 -q)
+  four_stages "$q" "$real" "${o[@]}"
   cmp staged.int.h5 whole.int.h5
   # without --resume, stage 4 is another model
   recon-block q3.h5 "$real" "${o[@]}" --stage 4/4 -o f4.h5 2>/dev/null
@@ -195,16 +203,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
 @test "recon-block --warmup: 4 resumed stages are the one run at the same warm-up, not another; a state of another warm-up refused" {
   q=$(q44); real=$(fmnist_n train 64)
   o=(--unit 3 --independent --iters 8 --batch 4 --threads 1 -q --warmup 0.75)
-  recon-block "$q" "$real" "${o[@]}" -o whole.h5 2>/dev/null
-  pack -q "$q" whole.h5 -o whole.int.h5
-  recon-block "$q" "$real" "${o[@]}" --stage 1/4 -o s1.h5 2>/dev/null
-  pack -q --qmodel "$q" s1.h5 -o q1.h5
-  for s in 2 3 4; do
-    run recon-block q$((s - 1)).h5 "$real" "${o[@]}" --stage $s/4 --resume s$((s - 1)).h5 -o s$s.h5
-    assert_success
-    pack -q --qmodel q$((s - 1)).h5 s$s.h5 -o q$s.h5
-  done
-  pack -q q4.h5 -o staged.int.h5
+  four_stages "$q" "$real" "${o[@]}"
   cmp staged.int.h5 whole.int.h5
   # the unit file records the warm-up (genie-unit(5))
   h5dump -a /optim/warmup s4.h5 | grep -q '0.75'
