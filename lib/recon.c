@@ -170,6 +170,12 @@ typedef struct {
     size_t n;
 } unfolded_step;
 
+/* the folded step from its unfolded values: d = c*u */
+static void fold(unfolded_step *w)
+{
+    for (size_t c = 0; c < w->n; c++) w->d[c] = w->c[c] * w->u[c];
+}
+
 /* the unfolded step whose Adam variable is data, or NULL */
 static unfolded_step *unfolded_of(unfolded_step *us, int nus, const float *data)
 {
@@ -420,8 +426,7 @@ static void guard_restore(const guard_state *gs, gn_adam *const *grp, gn_rng *rn
             memset(v->m, 0, v->n * sizeof(float)), memset(v->v, 0, v->n * sizeof(float));
             v->t = 0;
         }
-    for (int i = 0; i < nus; i++)
-        for (size_t c = 0; c < us[i].n; c++) us[i].d[c] = us[i].c[c] * us[i].u[c];
+    for (int i = 0; i < nus; i++) fold(&us[i]);
     *rng = gs->rng;
     memcpy(bs->idx, gs->idx, n * sizeof(size_t));
 }
@@ -516,7 +521,7 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
                 unfolded_step *w = unfolded_of(us, nus, v->data);
                 if (w) { /* its unfolded values, and the folded step from them */
                     memcpy(w->u, st->var[i].u, w->n * sizeof(float));
-                    for (size_t c = 0; c < w->n; c++) w->d[c] = w->c[c] * w->u[c];
+                    fold(w);
                 }
             }
     }
@@ -551,8 +556,7 @@ static int train(gn_graph *g, const gn_unit *u, float *const *sc, int k, const u
         else round_l = 0;
         aw.lr = (float)lw, aa.lr = (float)la;
         gn_adam_step(&aw), gn_adam_step(&aa), gn_adam_step(&av);
-        for (int i = 0; i < nus; i++)
-            for (size_t c = 0; c < us[i].n; c++) us[i].d[c] = us[i].c[c] * us[i].u[c];
+        for (int i = 0; i < nus; i++) fold(&us[i]);
         if (it - from < win) log->rec_first += L / (double)win;
         if (it >= cap - win) rec_acc += L, acc_n++;
         rec_since += L, n_since++;
