@@ -199,7 +199,7 @@ bench: all $(BENCHES)
 # and a user run in PREFIX/share/genie (genie.mk finds the programs in
 # PREFIX/bin from there). The scripts that rebuild the bundled models and
 # tables (demo, ladder, reference-table, teacher) need a clone and stay in it.
-PIPE_FILES = genie.mk distill.sh recon-parallel.sh parallel.bash plot-loss.sh slurm-array.sbatch
+PIPE_FILES = genie.mk distill.sh recon-parallel.sh parallel.bash plot-loss.sh slurm-array.sbatch wave-plan.sh
 MAN_FILES  = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 
 install: all

@@ -23,7 +23,7 @@ mk() { local s=''; [ "$(cat "$ROOT/build/variant" 2>/dev/null)" = san ] && s=SAN
   [ -f "$D$P/share/man/man1/genie-eval.1" ] && [ -f "$D$P/share/man/man1/eval.1" ]
   [ -f "$D$P/share/man/man7/genie-method.7" ] && [ -f "$D$P/share/man/man5/genie-model.5" ]
   [ -f "$D$P/share/genie/genie.mk" ]
-  for s in distill.sh recon-parallel.sh parallel.bash plot-loss.sh slurm-array.sbatch; do
+  for s in distill.sh recon-parallel.sh parallel.bash plot-loss.sh slurm-array.sbatch wave-plan.sh; do
     [ -x "$D$P/share/genie/$s" ]
   done
   # the alias page is the program's page

@@ -8,7 +8,7 @@ load quick
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
 P="$ROOT/pipelines"
-SCRIPTS="demo.sh distill.sh ladder.sh onnx-check.sh parallel.bash plot-early-stop.sh plot-loss.sh recon-parallel.sh reference-table.sh seed-table.sh slurm-array.sbatch teacher.sh walltime.sh"
+SCRIPTS="demo.sh distill.sh ladder.sh onnx-check.sh parallel.bash plot-early-stop.sh plot-loss.sh recon-parallel.sh reference-table.sh seed-table.sh slurm-array.sbatch teacher.sh walltime.sh wave-plan.sh"
 
 # nothing but the files named in $@ in the current directory
 only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n' "$@" | sort | grep -v '^$' | tr '\n' ' ')"; }
@@ -45,7 +45,7 @@ only() { run bash -c 'ls -A | sort | tr "\n" " "'; assert_output "$(printf '%s\n
            "plot-early-stop.sh -o x.png" \
            "recon-parallel.sh --bogus" "recon-parallel.sh -i x q.h5 d.h5" \
            "distill.sh m.h5" "slurm-array.sbatch distill a b" "parallel.bash" \
-           "seed-table.sh --bogus" "onnx-check.sh m.h5" "walltime.sh --bogus" "walltime.sh extra"; do
+           "seed-table.sh --bogus" "onnx-check.sh m.h5" "walltime.sh --bogus" "walltime.sh extra" "wave-plan.sh --bogus" "wave-plan.sh a b"; do
     quick env WORK="$T/w" OUT="$T/o" "$P/${c%% *}" ${c#* }
     assert_failure 2
     s=${c%% *}

@@ -300,3 +300,34 @@ four_stages() {
   assert_output --partial "steps fitted now"
   ! cmp -s k.h5 r.h5
 }
+
+@test "wave-plan.sh: lock step and dataflow wall times from a sequential log's unit times, against the count" {
+  # three units of 3, 1 and 3 s in 2 stages: the count is (3+2-1)/2/3; in
+  # lock step every time step waits for a 3 s unit's stage (4 x 1.5 s of
+  # 7 s); in dataflow the longest chain is 1.5 + 1.5 + 0.5 + 1.5 = 5 s
+  printf '%s\n' "recon-block: warning: something else" \
+    "recon-block: unit 0 (a .. b (2 nodes, 1 weight layers)): rec 1 -> 0.5 (train 1 -> 1), round 3, beta 2.0, undecided 1/2, 3.0 s, steps fitted now" \
+    "recon-block: unit 1 (b .. c (2 nodes, 1 weight layers)): rec 1 -> 0.5 (train 1 -> 1), round 3, beta 2.0, undecided 1/2, 1.0 s, steps fitted now" \
+    "recon-block: unit 2 (c .. d (2 nodes, 1 weight layers)): rec 1 -> 0.5 (train 1 -> 1), round 3, beta 2.0, undecided 1/2, 3.0 s, steps fitted now" > seq.log
+  run "$ROOT/pipelines/wave-plan.sh" -S 2,1 seq.log
+  assert_success
+  assert_output "$(printf 'stages\tunits\tcount\tlockstep\tdataflow\tlockstep_s\n2\t3\t0.667\t0.857\t0.714\t6.0\n1\t3\t1.000\t1.000\t1.000\t7.0')"
+  # twice the iterations per unit: every figure doubles; the log from stdin
+  run bash -c "'$ROOT/pipelines/wave-plan.sh' -S 2 -f 2 - < seq.log"
+  assert_success
+  assert_line --index 1 "$(printf '2\t3\t1.333\t1.714\t1.429\t12.0')"
+  # a unit missing, no unit lines, bad options
+  grep -v "unit 1 " seq.log > gap.log
+  run "$ROOT/pipelines/wave-plan.sh" gap.log
+  assert_failure 1
+  assert_output "wave-plan.sh: gap.log: no time for unit 1"
+  echo nothing > none.log
+  run "$ROOT/pipelines/wave-plan.sh" none.log
+  assert_failure 1
+  assert_output "wave-plan.sh: none.log: no recon-block unit lines"
+  for bad in "-S 0 seq.log" "-S 2,x seq.log" "-f 0 seq.log" "-f -1 seq.log" "seq.log seq.log" ""; do
+    run "$ROOT/pipelines/wave-plan.sh" $bad
+    assert_failure 2
+    assert_output --partial "Try 'wave-plan.sh --help' for more information."
+  done
+}
