@@ -66,16 +66,24 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   assert_output --partial "stages=3"
 }
 
+# each setting in $2.. refused alone by genie.mk (args, MODE=wavefront): exit
+# 2 and one line, naming the setting with message $1
+refused() {
+  local msg=$1 a
+  shift
+  for a in "$@"; do
+    run make "${args[@]}" MODE=wavefront "$a"
+    assert_failure 2
+    [ "${#lines[@]}" = 1 ] || { echo "$output"; false; }
+    assert_output --partial "$a: $msg"
+  done
+}
+
 @test "genie.mk MODE=wavefront: bad STAGES are refused before anything runs" {
   cp "$(ref_model)" model.h5
   real=$(fmnist_n train 64)
   args=(-s -f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 OUT=o)
-  for a in STAGES=0 STAGES=x STAGES=-1 STAGES=1001; do
-    run make "${args[@]}" MODE=wavefront "$a"
-    assert_failure 2
-    [ "${#lines[@]}" = 1 ] || { echo "$output"; false; }
-    assert_output --partial "$a: expected an integer in 1..1000"
-  done
+  refused "expected an integer in 1..1000" STAGES=0 STAGES=x STAGES=-1 STAGES=1001
   run make "${args[@]}" MODE=wavefront STAGES=5
   assert_failure 2
   [ "${#lines[@]}" = 1 ]
@@ -85,12 +93,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   [ "${#lines[@]}" = 1 ]
   assert_output --partial "STAGES=2 takes MODE=wavefront, not jacobi"
   # WARMUP: a fraction in [0, 1), MODE=wavefront only; passed on to every step
-  for a in WARMUP=1 WARMUP=x WARMUP=.5 WARMUP=-0.1; do
-    run make "${args[@]}" MODE=wavefront "$a"
-    assert_failure 2
-    [ "${#lines[@]}" = 1 ] || { echo "$output"; false; }
-    assert_output --partial "$a: expected 0 or a fraction 0.F (below 1)"
-  done
+  refused "expected 0 or a fraction 0.F (below 1)" WARMUP=1 WARMUP=x WARMUP=.5 WARMUP=-0.1
   run make "${args[@]}" MODE=sequential WARMUP=0.5
   assert_failure 2
   assert_output --partial "WARMUP=0.5 takes MODE=wavefront, not sequential"
