@@ -54,7 +54,8 @@
 #                  with 1 <= T-K <= STAGES runs its stage T-K, all at once,
 #                  on the model after step T-1; step T is the stage
 #                  OUT/wq.T.h5, its units in OUT/step.T/; wall time
-#                  (N+STAGES-1)/STAGES unit reconstructions; see
+#                  (N+STAGES-1)/STAGES unit reconstructions, or
+#                  (N+STAGES-3)/STAGES with OVERLAP_ENDS; see
 #                  genie-parallel(7)) (sequential)
 #   ROUNDS         rounds of MODE=jacobi (3)
 #   ROUND_ITERS    reconstruction iterations per unit in rounds 2..ROUNDS of
@@ -63,6 +64,10 @@
 #   STAGES         stages per unit of MODE=wavefront (4: on the 11 units of
 #                  the bundled resnet20, 14 steps of RECON_ITERS/4, a wall
 #                  time of 3.5 unit reconstructions against 11 sequential)
+#   OVERLAP_ENDS   1: MODE=wavefront's unit 1 starts with unit 0 and unit N-1
+#                  with unit N-2 (recon-parallel.sh --overlap-ends): N+STAGES-3
+#                  steps, for 8-bit first and last layers (FIRST_LAST);
+#                  empty: every unit a step after the one before
 #   FRESH_STAGES   1: MODE=wavefront's stages each a short schedule of their
 #                  own (warm-up and beta annealing again in each), not one
 #                  schedule continued (recon-parallel.sh --fresh-stages; empty)
@@ -126,6 +131,7 @@ ROUNDS        ?= 3
 ROUND_ITERS   ?=
 STAGES        ?=
 FRESH_STAGES  ?=
+OVERLAP_ENDS  ?=
 WARMUP        ?=
 SEED          ?= 0
 JOBS          ?= 2
@@ -191,6 +197,9 @@ WSTAGES := $(or $(STAGES),4)
 $(if $(filter-out 0 1,$(FRESH_STAGES)),$(error FRESH_STAGES=$(FRESH_STAGES): expected 1 or empty))
 $(if $(filter 1,$(FRESH_STAGES)),$(if $(filter wavefront,$(MODE)),,$(error FRESH_STAGES=1 takes MODE=wavefront, not $(MODE))))
 FRESH := $(if $(filter 1,$(FRESH_STAGES)),--fresh-stages)
+$(if $(filter-out 0 1,$(OVERLAP_ENDS)),$(error OVERLAP_ENDS=$(OVERLAP_ENDS): expected 1 or empty))
+$(if $(filter 1,$(OVERLAP_ENDS)),$(if $(filter wavefront,$(MODE)),,$(error OVERLAP_ENDS=1 takes MODE=wavefront, not $(MODE))))
+OVERLAP := $(if $(filter 1,$(OVERLAP_ENDS)),--overlap-ends)
 $(if $(WARMUP),$(if $(shell [[ '$(WARMUP)' =~ ^0(\.[0-9]+)?$$ ]] && echo ok),,$(error WARMUP=$(WARMUP): expected 0 or a fraction 0.F (below 1))))
 $(if $(WARMUP),$(if $(filter wavefront,$(MODE)),,$(error WARMUP=$(WARMUP) takes MODE=wavefront, not $(MODE))))
 WARM := $(if $(WARMUP),--warmup $(WARMUP))
@@ -253,7 +262,7 @@ $(call stamp,recon,mode=$(MODE) iters=$(RECON_ITERS) batch=$(RECON_BATCH) seed=$
 $(call stamp,test,test=$(abspath $(TESTSET)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,rounds,rounds=$(ROUNDS)))
 $(if $(filter jacobi,$(MODE)),$(call stamp,round_iters,round_iters=$(RITERS)))
-$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1, resume=1)$(if $(WARMUP), warmup=$(WARMUP))))
+$(if $(filter wavefront,$(MODE)),$(call stamp,stages,stages=$(WSTAGES)$(if $(FRESH), fresh=1, resume=1)$(if $(WARMUP), warmup=$(WARMUP))$(if $(OVERLAP), overlap_ends=1)))
 endif
 
 # ---- zero-shot data: Genie-D --------------------------------------------------
@@ -336,15 +345,15 @@ else ifeq ($(MODE),wavefront)
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
 	BIN=$(BIN) $(GENIE_DIR)/recon-parallel.sh -j $(JOBS) -i $(RECON_ITERS) -b $(RECON_BATCH) -s $(SEED) \
-	  --wavefront $(WSTAGES)$(if $(FRESH), $(FRESH))$(if $(WARM), $(WARM)) --step $(1)$(if $(or $(FRESH),$(filter 1,$(1))),, --resume-dir $(OUT)/step.$(shell echo $$(( $(1) - 1 )))) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
+	  --wavefront $(WSTAGES)$(if $(OVERLAP), $(OVERLAP))$(if $(FRESH), $(FRESH))$(if $(WARM), $(WARM)) --step $(1)$(if $(or $(FRESH),$(filter 1,$(1))),, --resume-dir $(OUT)/step.$(shell echo $$(( $(1) - 1 )))) $(THR) $(PAR) --joblog $(OUT)/recon.step.$(1).joblog -d $(OUT)/step.$(1) $(Q) \
 	  --next $$@ $$< $(CAL)
 endef
 $(if $(WAVE_STEPS),$(call count,WAVE_STEPS,$(WAVE_STEPS),1,1000000))
 $(foreach t,$(if $(WAVE_STEPS),$(shell seq 1 $(WAVE_STEPS))),$(eval $(call wave_step,$(t))))
 
 $(OUT)/wq.h5: $(Q0) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
-	@n=$$($(B)calib --list-units $(Q0) | wc -l); t=$$(( n + $(WSTAGES) - 1 )); \
-	echo "genie.mk: wavefront of $$n units in $(WSTAGES) stages: $$t time steps" >&2; \
+	@n=$$($(B)calib --list-units $(Q0) | wc -l); t=$$(( n + $(WSTAGES) - 1 $(if $(OVERLAP),- (n > 2 ? 2 : n - 1)) )); \
+	echo "genie.mk: wavefront of $$n units in $(WSTAGES) stages$(if $(OVERLAP), (its ends overlapped)): $$t time steps" >&2; \
 	$(MAKE) --no-print-directory -f $(GENIE_MK) WAVE_STEPS=$$t $(OUT)/wq.$$t.h5; \
 	cp $(OUT)/wq.$$t.h5 $@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 
@@ -374,7 +383,7 @@ $(OUT)/result.json: $(OUT)/fp32.json $(OUT)/quant.json
 	    '$(MODEL)' $(WBITS) $(ABITS) $(FIRST_LAST) '$(BITS)'; \
 	  printf '"calibration": "%s", "samples": %d, ' '$(if $(REAL),real,$(METHOD))' $(SAMPLES); \
 	  printf '%s ' '$(CAL_JSON)'; \
-	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) "fresh_stages": $(if $(FRESH),true,false)$(comma) $(if $(WARMUP),"warmup": $(WARMUP)$(comma) ))"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
+	  printf '"mode": "%s", $(if $(filter jacobi,$(MODE)),"rounds": $(ROUNDS)$(comma) "round_iters": $(RITERS)$(comma) )$(if $(filter wavefront,$(MODE)),"stages": $(WSTAGES)$(comma) "overlap_ends": $(if $(OVERLAP),true,false)$(comma) "fresh_stages": $(if $(FRESH),true,false)$(comma) $(if $(WARMUP),"warmup": $(WARMUP)$(comma) ))"recon_iters": %d, "recon_batch": %d, "seed": %s, ' $(MODE) $(RECON_ITERS) $(RECON_BATCH) $(SEED); \
 	  printf '"test": "%s", "model_bytes": %d, "packed_bytes": %d, ' '$(TESTSET)' $$(stat -c %s $(MODEL)) $$(stat -c %s $(PACKED)); \
 	  printf '"fp32": %s, "quantised": %s}\n' "$$(cat $(OUT)/fp32.json)" "$$(cat $(OUT)/quant.json)"; \
 	} >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
@@ -384,7 +393,7 @@ $(OUT)/summary.txt: $(OUT)/result.json
 	@get() { sed -n "s/.*\"$$2\": \([0-9.eE+-]*\).*/\1/p" $(OUT)/$$1.json; }; \
 	{ echo "genie: $(MODEL) quantised to W$(WBITS)A$(ABITS) (first and last layers $(FIRST_LAST) bits$(if $(BITS), overrides $(BITS)))"; \
 	  echo "calibration:    $(CAL_TEXT)"; \
-	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) $(if $(FRESH),fresh )stages$(if $(WARMUP), warm-up $(WARMUP)))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
+	  echo "reconstruction: $(MODE)$(if $(filter jacobi,$(MODE)), ($(ROUNDS) round$(if $(filter 1,$(ROUNDS)),,s)$(if $(ROUND_ITERS),$(if $(filter 1,$(ROUNDS)),,, $(ROUND_ITERS) iterations per unit after the first))))$(if $(filter wavefront,$(MODE)), ($(WSTAGES) $(if $(FRESH),fresh )stages$(if $(OVERLAP), with its ends overlapped)$(if $(WARMUP), warm-up $(WARMUP)))), $(RECON_ITERS) iterations per unit, batch $(RECON_BATCH), seed $(SEED)"; \
 	  echo "test set:       $(TESTSET), $$(get fp32 n) images"; \
 	  printf '%-16s%12s%12s%10s\n' "" FP32 W$(WBITS)A$(ABITS) change; \
 	  awk -v a="$$(get fp32 top1)" -v b="$$(get quant top1)" 'BEGIN{printf "%-16s%11.2f%%%11.2f%%%+10.2f\n", "top-1", 100*a, 100*b, 100*(b-a)}'; \

@@ -15,7 +15,11 @@
 # stage T-K, all at once, on the model after step T-1 (the calibrated model
 # with every unit file so far applied), so unit K's stage s sees unit K-1
 # after its stage s; N+S-1 steps of I/S iterations cost (N+S-1)/S unit
-# reconstructions of wall time on enough hosts.
+# reconstructions of wall time on enough hosts. With --overlap-ends, the
+# first unit and the last share their steps with their neighbours: unit 1
+# starts with unit 0 and unit N-1 with unit N-2 (each a step earlier than
+# above), so unit K runs stage T-K+z(K), z = 0 for unit 0, 2 for unit N-1
+# and 1 between, and N+S-3 steps cost (N+S-3)/S.
 #
 # Usage: pipelines/recon-parallel.sh [options] Q.0.h5 DATA.h5 [-o MODEL.int.h5]
 #   -i, --iters N       recon-block --iters (default 20000)
@@ -35,6 +39,11 @@
 #   -w, --wavefront S   a wavefront of S stages per unit instead of rounds:
 #                       step T's unit files go to DIR/step.T, the quantised
 #                       model after step T to DIR/q.step.T.h5
+#   --overlap-ends      with --wavefront, unit 1 starts with unit 0 and unit
+#                       N-1 with unit N-2: two steps fewer; meant for 8-bit
+#                       first and last layers (calib --first-last, 8 by
+#                       default), whose units change their neighbours'
+#                       inputs little (genie-parallel(7))
 #   --fresh-stages      with --wavefront, each stage a short schedule of its
 #                       own (recon-block --iters of the stage's length, from
 #                       the unit's parameters, warm-up and beta annealing
@@ -43,7 +52,8 @@
 #                       schedule with the rounding loss off (default 0.2,
 #                       GENIE.md); with --wavefront S, (S-1)/S anneals beta
 #                       in the last stage only, on final inputs
-#   --step T            with --wavefront, only time step T (1 .. N+S-1):
+#   --step T            with --wavefront, only time step T (1 .. N+S-1, or
+#                       N+S-3 with --overlap-ends):
 #                       Q.0.h5 is then the model after step T-1 (the
 #                       calibrated one for T = 1); its unit files go to DIR
 #   --resume-dir DIR    with --step T > 1: the unit files of step T-1, whose
@@ -84,7 +94,7 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1: not a positive count: '$2'"; }
 . "$here/parallel.bash"
 
-iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' fresh_stages='' resume_dir='' warmup=''
+iters=20000 batch=32 seed=0 dir='' out='' force=0 quiet='' rounds=1 next='' round_iters='' stages='' step='' overlap='' fresh_stages='' resume_dir='' warmup=''
 args=()
 while [ $# -gt 0 ]; do
   gp_option "$@"; [ "$GP_SHIFT" = 0 ] || { shift "$GP_SHIFT"; continue; }
@@ -99,6 +109,7 @@ while [ $# -gt 0 ]; do
     --round-iters) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; round_iters=$2; shift 2 ;;
     -w|--wavefront) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; stages=$2; shift 2 ;;
     --fresh-stages) fresh_stages=1; shift ;;
+    --overlap-ends) overlap=1; shift ;;
     --warmup) [ $# -ge 2 ] || usage_error "$1 needs a value"
        [[ $2 =~ ^0(\.[0-9]+)?$ ]] || usage_error "$1: not a fraction in [0, 1): '$2'"; warmup=$2; shift 2 ;;
     --step) [ $# -ge 2 ] || usage_error "$1 needs a value"; count "$1" "$2"; step=$2; shift 2 ;;
@@ -124,6 +135,7 @@ else
   [ -z "$step" ] || usage_error "--step takes --wavefront"
   [ -z "$resume_dir" ] || usage_error "--resume-dir takes --wavefront"
   [ -z "$fresh_stages" ] || usage_error "--fresh-stages takes --wavefront"
+  [ -z "$overlap" ] || usage_error "--overlap-ends takes --wavefront"
 fi
 [ ${#args[@]} -eq 2 ] || usage_error "expected Q.0.h5 and DATA.h5, got ${#args[@]} argument(s)"
 q=${args[0]} data=${args[1]}
@@ -144,7 +156,7 @@ joblog0=$gp_joblog
 
 # one round (or wavefront step): the units $3 (every unit when empty) of
 # quantised model $1 at once, unit files in $2; in a wavefront step T
-# (--wavefront S) unit K runs its stage T-K of S
+# (--wavefront S) unit K runs its stage T-K+z(K) of S (stage_at)
 round() {
   local q=$1 dir=$2 run=${3:-$units} settings stamp todo k f work w qn dn st iters=$iters what
   local stage=()
@@ -156,15 +168,16 @@ round() {
   # settings the unit files depend on; a change invalidates all of them
   settings="q=$q data=$data iters=$iters batch=$batch seed=$seed threads=$gp_threads${warmup:+ warmup=$warmup}"
   if [ -n "$stages" ]; then
-    settings+=" wavefront=$stages step=$r${fresh_stages:+ fresh}${fresh_stages:- resume}"
-    # recon-block --stage T-K/S, T-K computed by GNU parallel from the unit K
-    # ({}); --fresh-stages: --iters of stage T-K's length instead, after --iters
-    stage=(--stage "{= \$_ = $r - \$_ =}/$stages")
+    settings+=" wavefront=$stages step=$r${overlap:+ overlap_ends}${fresh_stages:+ fresh}${fresh_stages:- resume}"
+    # recon-block --stage T-K+z(K)/S, computed by GNU parallel from the unit
+    # K ({}) (stage_perl); --fresh-stages: --iters of that stage's length
+    # instead, after --iters
+    stage=(--stage "{= \$_ = $(stage_perl "$r") =}/$stages")
     # a stage after the first resumes its optimiser from the unit's file of
     # step r-1 (staged as prev.K.h5); a stage 1 has none, and its argument
     # is then its --stage again, which changes nothing
-    [ -n "$fresh_stages" ] || stage+=("{= \$_ = $r - \$_ > 1 ? \"--resume=prev.\$_.h5\" : \"--stage=1/$stages\" =}")
-    [ -z "$fresh_stages" ] || stage=(--iters "{= my \$s = $r - \$_; \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
+    [ -n "$fresh_stages" ] || stage+=("{= \$_ = $(stage_perl "$r") > 1 ? \"--resume=prev.\$_.h5\" : \"--stage=1/$stages\" =}")
+    [ -z "$fresh_stages" ] || stage=(--iters "{= my \$s = $(stage_perl "$r"); \$_ = int(\$s * $iters / $stages) - int((\$s - 1) * $iters / $stages) =}")
   fi
   stamp=$dir/unit.args
   if [ "$force" = 1 ] || ! printf '%s\n' "$settings" | cmp -s - "$stamp"; then
@@ -179,7 +192,7 @@ round() {
   done
   [ ${#todo[@]} -gt 0 ] || return 0
   if [ -n "$stages" ]; then
-    what="step $r of $nsteps (wavefront of $stages stages): units $(set -- $run; echo "$1..${!#}") of $q"
+    what="step $r of $nsteps (wavefront of $stages stages${overlap:+, its ends overlapped}): units $(set -- $run; echo "$1..${!#}") of $q"
   else
     what="$([ "$rounds" = 1 ] || echo "round $r of $rounds: ")$n units of $q"
   fi
@@ -193,9 +206,10 @@ round() {
   local inputs=("$qn=$q" "$dn=$data")
   if [ -n "$stages" ] && [ -z "$fresh_stages" ]; then
     for k in "${todo[@]}"; do
-      [ $(( r - k )) -gt 1 ] || continue
+      st=$(stage_at "$r" "$k")
+      [ "$st" -gt 1 ] || continue
       f=$(prev_dir)/unit.$k.h5
-      [ -f "$f" ] || die "$f: No such file or directory (unit $k's stage $(( r - k - 1 )), which its stage $(( r - k )) resumes)"
+      [ -f "$f" ] || die "$f: No such file or directory (unit $k's stage $(( st - 1 )), which its stage $st resumes)"
       inputs+=("prev.$k.h5=$f")
     done
   fi
@@ -219,17 +233,26 @@ round() {
   for k in "${todo[@]}"; do [ -f "$dir/unit.$k.h5" ] || die "unit $k did not come back from its host"; done
 }
 
-# the wavefront (--wavefront S): N+S-1 time steps; step T runs the units K
-# with 1 <= T-K <= S (K counted from 0), each its stage T-K
+# the wavefront (--wavefront S): step T runs the units K (counted from 0)
+# with 1 <= T-K+z(K) <= S, each its stage T-K+z(K); z(K) = 0 for every unit,
+# or with --overlap-ends 0 for unit 0, 2 for unit N-1 (N > 2) and 1 between;
+# N+S-1-z(N-1) time steps
+zshift() { if [ -z "$overlap" ] || [ "$1" = 0 ]; then echo 0; elif [ "$1" = $(( n - 1 )) ] && [ "$n" -gt 2 ]; then echo 2; else echo 1; fi; }
+stage_at() { echo $(( $1 - $2 + $(zshift "$2") )); }
+# the same as a Perl expression of the unit \$_, for GNU parallel
+stage_perl() {
+  if [ -z "$overlap" ]; then echo "$1 - \$_"
+  else echo "$1 - \$_ + (\$_ > 0 ? 1 : 0) + (\$_ == $(( n - 1 )) && $n > 2 ? 1 : 0)"; fi
+}
 nsteps=$rounds first=1
 if [ -n "$stages" ]; then
-  nsteps=$(( n + stages - 1 ))
+  nsteps=$(( n + stages - 1 - $(zshift $(( n - 1 ))) ))
   if [ -n "$step" ]; then
-    [ "$step" -le "$nsteps" ] || usage_error "--step $step: the wavefront of $n units in $stages stages has steps 1..$nsteps"
+    [ "$step" -le "$nsteps" ] || usage_error "--step $step: the wavefront of $n units in $stages stages${overlap:+ with its ends overlapped} has steps 1..$nsteps"
     first=$step
   fi
 fi
-step_units() { local k; for k in $units; do if [ $(( $1 - k )) -ge 1 ] && [ $(( $1 - k )) -le "$stages" ]; then echo "$k"; fi; done; }
+step_units() { local k s; for k in $units; do s=$(stage_at "$1" "$k"); if [ "$s" -ge 1 ] && [ "$s" -le "$stages" ]; then echo "$k"; fi; done; }
 
 # the unit files of the step before this one (r), which its stages resume
 prev_dir() { if [ -n "$step" ]; then echo "$resume_dir"; else echo "$topdir/step.$(( r - 1 ))"; fi; }

@@ -34,7 +34,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   done
   run cat out/summary.txt
   assert_output --partial "wavefront (2 stages), 4 iterations per unit"
-  grep -q '"mode": "wavefront", "stages": 2, "fresh_stages": false, "recon_iters": 4,' out/result.json
+  grep -q '"mode": "wavefront", "stages": 2, "overlap_ends": false, "fresh_stages": false, "recon_iters": 4,' out/result.json
   # unit 4 at step 6 is its stage 2 of 2, recon-block --stage 2/2 on the model after step 5,
   # resuming the optimiser of its stage 1 (step 5's unit file)
   (cd out && recon-block wq.5.h5 real.h5 --unit 4 --independent --iters 4 --batch 4 --seed 0 --stage 2/2 --resume step.5/unit.4.h5 --threads 1 -q -o ../u4.h5)
@@ -319,6 +319,12 @@ four_stages() {
   run bash -c "'$ROOT/pipelines/wave-plan.sh' -S 2 -f 2 - < seq.log"
   assert_success
   assert_line --index 1 "$(printf '2\t3\t1.333\t1.714\t1.429\t12.0')"
+  # -e, the ends overlapped: units 1 and 2 start with unit 0, 2 steps of
+  # 1.5 s in lock step; the longest chain is unit 0's 3 s, or unit 2's
+  # stage 1 then its stage 2 after unit 1's stage 1 (1.5 + 1.5)
+  run "$ROOT/pipelines/wave-plan.sh" -e -S 2 seq.log
+  assert_success
+  assert_line --index 1 "$(printf '2\t3\t0.333\t0.429\t0.429\t3.0')"
   # a unit missing, no unit lines, bad options
   grep -v "unit 1 " seq.log > gap.log
   run "$ROOT/pipelines/wave-plan.sh" gap.log
@@ -333,4 +339,66 @@ four_stages() {
     assert_failure 2
     assert_output --partial "Try 'wave-plan.sh --help' for more information."
   done
+}
+
+@test "recon-parallel.sh --wavefront --overlap-ends: units 1 and N-1 start with their neighbours, N+S-3 steps; the same files by --step, genie.mk and slurm-array.sbatch" {
+  rp="$ROOT/pipelines/recon-parallel.sh" sb="$ROOT/pipelines/slurm-array.sbatch"
+  q=$(q44); real=$(fmnist_n train 64)
+  run "$rp" "$q" "$real" -i 3 -b 4 -j 2 -t 1 --wavefront 3 --overlap-ends -d wf -o wf.int.h5
+  echo "$output"
+  assert_success
+  assert_output --partial "step 1 of 11 (wavefront of 3 stages, its ends overlapped): units 0..1"
+  # 11 units, 3 stages: 11 steps; unit K starts at step K (unit 0 at 1, unit 10 at 9)
+  [ -s wf/step.11/unit.10.h5 ] && [ ! -e wf/step.12 ]
+  for t in $(seq 1 11); do
+    want=''
+    for k in $(seq 0 10); do
+      s=$(( t - k + (k > 0) + (k == 10) ))
+      if [ $s -ge 1 ] && [ $s -le 3 ]; then want+=" $k"; fi
+    done
+    got=$(cd wf/step.$t && ls unit.*.h5 | sed 's/unit\.\([0-9]*\)\.h5/\1/' | sort -n | tr '\n' ' ')
+    [ " ${got% }" = "$want" ] || { echo "step $t: units '$got', expected '$want'"; false; }
+  done
+  # a unit's stage is recon-block --stage T-K+z(K): unit 1 at step 1 is its
+  # stage 1 on the calibrated model, unit 10 at step 10 its stage 2 resumed
+  recon-block "$q" "$real" --unit 1 --independent --iters 3 --batch 4 --seed 0 --stage 1/3 --threads 1 -q -o u1.h5
+  cmp u1.h5 wf/step.1/unit.1.h5
+  recon-block wf/q.step.9.h5 "$real" --unit 10 --independent --iters 3 --batch 4 --seed 0 --stage 2/3 --resume wf/step.9/unit.10.h5 --threads 1 -q -o u10.h5
+  cmp u10.h5 wf/step.10/unit.10.h5
+  pack -q wf/q.step.11.h5 -o again.int.h5
+  cmp again.int.h5 wf.int.h5
+  # one step alone, from the model after the one before
+  run "$rp" wf/q.step.9.h5 "$real" -i 3 -b 4 -j 2 -t 1 -q --wavefront 3 --overlap-ends --step 10 --resume-dir wf/step.9 -d s10 --next s10.h5
+  assert_success
+  for k in 8 9 10; do cmp s10/unit.$k.h5 wf/step.10/unit.$k.h5; done
+  cmp s10.h5 wf/q.step.10.h5
+  # the same step as array tasks
+  for k in 8 9 10; do
+    SLURM_ARRAY_TASK_ID=$k run "$sb" recon wf/q.step.9.h5 "$real" parts --iters 3 --batch 4 --wavefront-step 10/3 --overlap-ends --wavefront-prev wf/step.9 -q
+    assert_success
+    cmp parts/unit.$k.h5 wf/step.10/unit.$k.h5
+  done
+  SLURM_ARRAY_TASK_ID=7 run "$sb" recon wf/q.step.9.h5 "$real" parts --iters 3 --wavefront-step 10/3 --overlap-ends
+  assert_failure 2
+  assert_output --partial "--wavefront-step 10/3 --overlap-ends: unit 7 has no stage at step 10"
+  SLURM_ARRAY_TASK_ID=1 run "$sb" recon "$q" "$real" parts --iters 3 --overlap-ends
+  assert_failure 2
+  assert_output --partial "--overlap-ends takes --wavefront-step"
+  # usage errors: one line and the hint, exit 2
+  for bad in "--overlap-ends" "--wavefront 3 --overlap-ends --step 12 --resume-dir wf"; do
+    run "$rp" "$q" "$real" -i 3 $bad
+    assert_failure 2
+    [ "${#lines[@]}" = 2 ] || { echo "$bad: $output"; false; }
+  done
+  # genie.mk OVERLAP_ENDS: passed on to every step, 1 or empty, MODE=wavefront only
+  cp "$(ref_model)" model.h5
+  args=(-s -f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 OUT=o)
+  run make -n "${args[@]}" MODE=wavefront STAGES=2 OVERLAP_ENDS=1 WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 2 --overlap-ends --step 3 "
+  refused "expected 1 or empty" OVERLAP_ENDS=2 OVERLAP_ENDS=x
+  run make "${args[@]}" MODE=jacobi OVERLAP_ENDS=1
+  assert_failure 2
+  assert_output --partial "OVERLAP_ENDS=1 takes MODE=wavefront, not jacobi"
+  rm -rf o
 }
