@@ -61,13 +61,14 @@
 #   ROUND_ITERS    reconstruction iterations per unit in rounds 2..ROUNDS of
 #                  MODE=jacobi: each starts from the round before, and a
 #                  round's wall time is its iterations (RECON_ITERS)
-#   STAGES         stages per unit of MODE=wavefront (4: on the 11 units of
-#                  the bundled resnet20, 14 steps of RECON_ITERS/4, a wall
-#                  time of 3.5 unit reconstructions against 11 sequential)
-#   OVERLAP_ENDS   1: MODE=wavefront's unit 1 starts with unit 0 and unit N-1
+#   STAGES         stages per unit of MODE=wavefront (3: on the 11 units of
+#                  the bundled resnet20 and mbv2-tiny, with OVERLAP_ENDS, 11
+#                  steps of RECON_ITERS/3, a wall time of 3.67 unit
+#                  reconstructions against 11 sequential)
+#   OVERLAP_ENDS   MODE=wavefront: 1, unit 1 starts with unit 0 and unit N-1
 #                  with unit N-2 (recon-parallel.sh --overlap-ends): N+STAGES-3
-#                  steps, for 8-bit first and last layers (FIRST_LAST);
-#                  empty: every unit a step after the one before
+#                  steps, for 8-bit first and last layers (FIRST_LAST); 0,
+#                  every unit a step after the one before (1)
 #   FRESH_STAGES   1: MODE=wavefront's stages each a short schedule of their
 #                  own (warm-up and beta annealing again in each), not one
 #                  schedule continued (recon-parallel.sh --fresh-stages; empty)
@@ -193,13 +194,13 @@ $(if $(SLF),$(if $(wildcard $(SLF)),,$(error SLF=$(SLF): no such file)))
 $(if $(filter $(MODE),sequential independent jacobi wavefront),,$(error MODE=$(MODE): expected sequential, independent, jacobi or wavefront))
 $(if $(STAGES),$(call count,STAGES,$(STAGES),1,1000))
 $(if $(STAGES),$(if $(filter wavefront,$(MODE)),,$(error STAGES=$(STAGES) takes MODE=wavefront, not $(MODE))))
-WSTAGES := $(or $(STAGES),4)
+WSTAGES := $(or $(STAGES),3)
 $(if $(filter-out 0 1,$(FRESH_STAGES)),$(error FRESH_STAGES=$(FRESH_STAGES): expected 1 or empty))
 $(if $(filter 1,$(FRESH_STAGES)),$(if $(filter wavefront,$(MODE)),,$(error FRESH_STAGES=1 takes MODE=wavefront, not $(MODE))))
 FRESH := $(if $(filter 1,$(FRESH_STAGES)),--fresh-stages)
-$(if $(filter-out 0 1,$(OVERLAP_ENDS)),$(error OVERLAP_ENDS=$(OVERLAP_ENDS): expected 1 or empty))
-$(if $(filter 1,$(OVERLAP_ENDS)),$(if $(filter wavefront,$(MODE)),,$(error OVERLAP_ENDS=1 takes MODE=wavefront, not $(MODE))))
-OVERLAP := $(if $(filter 1,$(OVERLAP_ENDS)),--overlap-ends)
+$(if $(filter-out 0 1,$(OVERLAP_ENDS)),$(error OVERLAP_ENDS=$(OVERLAP_ENDS): expected 0 or 1))
+$(if $(OVERLAP_ENDS),$(if $(filter wavefront,$(MODE)),,$(error OVERLAP_ENDS=$(OVERLAP_ENDS) takes MODE=wavefront, not $(MODE))))
+OVERLAP := $(if $(filter wavefront,$(MODE)),$(if $(filter 0,$(OVERLAP_ENDS)),,--overlap-ends))
 $(if $(WARMUP),$(if $(shell [[ '$(WARMUP)' =~ ^0(\.[0-9]+)?$$ ]] && echo ok),,$(error WARMUP=$(WARMUP): expected 0 or a fraction 0.F (below 1))))
 $(if $(WARMUP),$(if $(filter wavefront,$(MODE)),,$(error WARMUP=$(WARMUP) takes MODE=wavefront, not $(MODE))))
 WARM := $(if $(WARMUP),--warmup $(WARMUP))

@@ -34,7 +34,8 @@
 # core-minutes a run on the bundled resnet20):
 #   WBITS=2 ABITS=4 FIRST_LAST=8 SAMPLES=256 BATCH=64 DISTILL_ITERS=100
 #   RECON_ITERS=500 RECON_BATCH=8 SEED=0 THREADS=1
-#   ROUNDS=4 ROUND_ITERS=125 (jacobi only)  STAGES=4 (wavefront only)
+#   ROUNDS=4 ROUND_ITERS=125 (jacobi only)
+#   STAGES=3 OVERLAP_ENDS=1 (wavefront only; genie.mk's defaults)
 # Under Slurm the script submits the stages itself (slurm-array.sbatch
 # arrays for the batches, each round's units and each wavefront time step's
 # units, sbatch --wrap for the rest: the joins, the pack --qmodel after each
@@ -69,7 +70,8 @@ usage_error() { echo "$prog: $*" >&2; echo "Try '$prog --help' for more informat
 places=local modes=sequential,jacobi jobs=1,2,4 dir=walltime.runs out='' model=$root/data/fmnist-resnet20.h5
 logins=() sshcmd='' test_hosts=0 test_cluster=0
 declare -A set=([WBITS]=2 [ABITS]=4 [FIRST_LAST]=8 [SAMPLES]=256 [BATCH]=64 [DISTILL_ITERS]=100
-                [RECON_ITERS]=500 [RECON_BATCH]=8 [SEED]=0 [THREADS]=1 [ROUNDS]=4 [ROUND_ITERS]=125 [STAGES]=4)
+                [RECON_ITERS]=500 [RECON_BATCH]=8 [SEED]=0 [THREADS]=1 [ROUNDS]=4 [ROUND_ITERS]=125 [STAGES]=3
+                [OVERLAP_ENDS]=1)
 order=(WBITS ABITS FIRST_LAST SAMPLES BATCH DISTILL_ITERS RECON_ITERS RECON_BATCH SEED THREADS)
 while [ $# -gt 0 ]; do
   case $1 in
@@ -104,6 +106,7 @@ for j in "${J[@]}"; do [[ $j =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--jobs: not
 for v in SAMPLES BATCH DISTILL_ITERS RECON_ITERS RECON_BATCH THREADS ROUNDS ROUND_ITERS STAGES; do
   [ "${set[$v]}" -ge 1 ] || usage_error "$v: must be at least 1"
 done
+[ "${set[OVERLAP_ENDS]}" -le 1 ] || usage_error "OVERLAP_ENDS: 0 or 1, not ${set[OVERLAP_ENDS]}"
 [ $(( set[SAMPLES] % set[BATCH] )) = 0 ] || usage_error "SAMPLES=${set[SAMPLES]} is not a multiple of BATCH=${set[BATCH]}"
 has() { local x; for x in "${@:2}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 if has ssh "${P[@]}"; then
@@ -185,7 +188,7 @@ mk_args() {
   for v in "${order[@]}"; do a+=("$v=${set[$v]}"); done
   case $1 in
     jacobi) a+=(ROUNDS="${set[ROUNDS]}" ROUND_ITERS="${set[ROUND_ITERS]}") ;;
-    wavefront) a+=(STAGES="${set[STAGES]}") ;;
+    wavefront) a+=(STAGES="${set[STAGES]}" OVERLAP_ENDS="${set[OVERLAP_ENDS]}") ;;
   esac
   printf '%s\n' "${a[@]}"
 }
@@ -194,7 +197,7 @@ settings() {
   for v in "${order[@]}"; do s+="$v=${set[$v]} "; done
   case $1 in
     jacobi) s+="ROUNDS=${set[ROUNDS]} ROUND_ITERS=${set[ROUND_ITERS]} " ;;
-    wavefront) s+="STAGES=${set[STAGES]} " ;;
+    wavefront) s+="STAGES=${set[STAGES]} OVERLAP_ENDS=${set[OVERLAP_ENDS]} " ;;
   esac
   echo "${s% }"
 }
@@ -247,16 +250,26 @@ run_slurm() {  # OUT MODE JOBS
           cp '$o/q.$n.h5' '$o/q.h5' && pack -q '$o/q.h5' -o '$o/model.int.h5'") || return 1
   elif [ "$m" = wavefront ]; then
     # genie.mk MODE=wavefront: time step T = 1 .. n+S-1 one array of the
-    # units K with 1 <= T-K <= S, each its stage T-K (slurm-array.sbatch
+    # units K with 1 <= T-K+z(K) <= S, each its stage T-K+z(K) (slurm-array.sbatch
     # --wavefront-step; a later stage resumes its file of step T-1), on
     # wq.T-1.h5 (q.0.h5 for T = 1), their files in step.T/; then wq.T.h5,
-    # that model with them applied (recon-parallel.sh --next: pack --qmodel)
-    local S=${set[STAGES]} nt lo hi w=q.0.h5
-    nt=$(( n + S - 1 )) prev=''
+    # that model with them applied (recon-parallel.sh --next: pack --qmodel);
+    # z = 0, or with OVERLAP_ENDS=1 0 for unit 0, 2 for unit n-1 (n > 2) and
+    # 1 between, n+S-1-z(n-1) steps
+    local S=${set[STAGES]} nt lo hi w=q.0.h5 z=() ov=''
+    for u in $(seq 0 $(( n - 1 ))); do
+      z[u]=0
+      [ "${set[OVERLAP_ENDS]}" = 0 ] || [ "$u" = 0 ] || z[u]=$(( u == n - 1 && n > 2 ? 2 : 1 ))
+    done
+    [ "${set[OVERLAP_ENDS]}" = 0 ] || ov=--overlap-ends
+    nt=$(( n + S - 1 - z[n - 1] )) prev=''
     for k in $(seq 1 "$nt"); do
-      lo=$(( k > S ? k - S : 0 )) hi=$(( k < n ? k - 1 : n - 1 ))
+      lo='' hi=''
+      for u in $(seq 0 $(( n - 1 ))); do
+        if [ $(( k - u + z[u] )) -ge 1 ] && [ $(( k - u + z[u] )) -le "$S" ]; then lo=${lo:-$u} hi=$u; fi
+      done
       a=$(sb -J step$k ${prev:+-d afterok:$prev} --array="$lo-$hi%$j" "$s" recon "$w" synth.h5 step.$k \
-            --iters "$ri" --batch "$rb" --seed "$seed" -q --wavefront-step "$k/$S" \
+            --iters "$ri" --batch "$rb" --seed "$seed" -q --wavefront-step "$k/$S" $ov \
             ${prev:+--wavefront-prev step.$(( k - 1 ))}) || return 1
       files=$(for u in $(seq "$lo" "$hi"); do printf "'%s' " "$o/step.$k/unit.$u.h5"; done)
       q="pack -q --qmodel '$o/$w' $files-o '$o/wq.$k.h5'"

@@ -11,7 +11,7 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   cp "$(ref_model)" model.h5
   real=$(fmnist_n train 64); test=$(fmnist_n t10k 200)
   args=(-f "$GENIE_MK" MODEL=model.h5 REAL="$real" SAMPLES=16 RECON_ITERS=4 RECON_BATCH=4 TEST="$test"
-        OUT=out THREADS=1 JOBS=2 QUIET=1 MODE=wavefront)
+        OUT=out THREADS=1 JOBS=2 QUIET=1 MODE=wavefront OVERLAP_ENDS=0)
   run make "${args[@]}" STAGES=2
   echo "$output"
   assert_success
@@ -100,7 +100,7 @@ refused() {
   [ ! -e o ]
   run make -n "${args[@]}" MODE=wavefront STAGES=2 WARMUP=0.5 WAVE_STEPS=3 o/wq.3.h5
   assert_success
-  assert_output --partial "--wavefront 2 --warmup 0.5 --step 3 "
+  assert_output --partial "--wavefront 2 --overlap-ends --warmup 0.5 --step 3 "
   rm -rf o
 }
 
@@ -273,7 +273,7 @@ four_stages() {
   assert_failure 2
   assert_output --partial "FRESH_STAGES=1 takes MODE=wavefront, not jacobi"
   run make -n "${args[@]}" MODE=wavefront FRESH_STAGES=1 o/wq.2.h5 WAVE_STEPS=2
-  assert_output --partial "--wavefront 4 --fresh-stages --step 2"
+  assert_output --partial "--wavefront 3 --overlap-ends --fresh-stages --step 2"
 }
 
 @test "recon-block --fp-input: the unit learns on x, whatever the units before it are; --refit-steps fits kept steps again" {
@@ -396,9 +396,16 @@ four_stages() {
   run make -n "${args[@]}" MODE=wavefront STAGES=2 OVERLAP_ENDS=1 WAVE_STEPS=3 o/wq.3.h5
   assert_success
   assert_output --partial "--wavefront 2 --overlap-ends --step 3 "
-  refused "expected 1 or empty" OVERLAP_ENDS=2 OVERLAP_ENDS=x
+  refused "expected 0 or 1" OVERLAP_ENDS=2 OVERLAP_ENDS=x
   run make "${args[@]}" MODE=jacobi OVERLAP_ENDS=1
   assert_failure 2
   assert_output --partial "OVERLAP_ENDS=1 takes MODE=wavefront, not jacobi"
+  # the default: 3 stages, the ends overlapped; OVERLAP_ENDS=0 turns it off
+  run make -n "${args[@]}" MODE=wavefront WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 3 --overlap-ends --step 3 "
+  run make -n "${args[@]}" MODE=wavefront OVERLAP_ENDS=0 WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 3 --step 3 "
   rm -rf o
 }
