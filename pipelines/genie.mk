@@ -67,8 +67,9 @@
 #                  reconstructions against 11 sequential)
 #   OVERLAP_ENDS   MODE=wavefront: 1, unit 1 starts with unit 0 and unit N-1
 #                  with unit N-2 (recon-parallel.sh --overlap-ends): N+STAGES-3
-#                  steps, for 8-bit first and last layers (FIRST_LAST); 0,
-#                  every unit a step after the one before (1)
+#                  steps, for 8-bit first and last layers; 0, every unit a
+#                  step after the one before (1 with FIRST_LAST=8, else 0:
+#                  measured with 8-bit ends only)
 #   FRESH_STAGES   1: MODE=wavefront's stages each a short schedule of their
 #                  own (warm-up and beta annealing again in each), not one
 #                  schedule continued (recon-parallel.sh --fresh-stages; empty)
@@ -200,7 +201,7 @@ $(if $(filter 1,$(FRESH_STAGES)),$(if $(filter wavefront,$(MODE)),,$(error FRESH
 FRESH := $(if $(filter 1,$(FRESH_STAGES)),--fresh-stages)
 $(if $(filter-out 0 1,$(OVERLAP_ENDS)),$(error OVERLAP_ENDS=$(OVERLAP_ENDS): expected 0 or 1))
 $(if $(OVERLAP_ENDS),$(if $(filter wavefront,$(MODE)),,$(error OVERLAP_ENDS=$(OVERLAP_ENDS) takes MODE=wavefront, not $(MODE))))
-OVERLAP := $(if $(filter wavefront,$(MODE)),$(if $(filter 0,$(OVERLAP_ENDS)),,--overlap-ends))
+OVERLAP := $(if $(filter wavefront,$(MODE)),$(if $(filter 0,$(OVERLAP_ENDS)),,$(if $(or $(OVERLAP_ENDS),$(filter 8,$(FIRST_LAST))),--overlap-ends)))
 $(if $(WARMUP),$(if $(shell [[ '$(WARMUP)' =~ ^0(\.[0-9]+)?$$ ]] && echo ok),,$(error WARMUP=$(WARMUP): expected 0 or a fraction 0.F (below 1))))
 $(if $(WARMUP),$(if $(filter wavefront,$(MODE)),,$(error WARMUP=$(WARMUP) takes MODE=wavefront, not $(MODE))))
 WARM := $(if $(WARMUP),--warmup $(WARMUP))

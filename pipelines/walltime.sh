@@ -35,7 +35,8 @@
 #   WBITS=2 ABITS=4 FIRST_LAST=8 SAMPLES=256 BATCH=64 DISTILL_ITERS=100
 #   RECON_ITERS=500 RECON_BATCH=8 SEED=0 THREADS=1
 #   ROUNDS=4 ROUND_ITERS=125 (jacobi only)
-#   STAGES=3 OVERLAP_ENDS=1 (wavefront only; genie.mk's defaults)
+#   STAGES=3 OVERLAP_ENDS=1 (wavefront only; genie.mk's defaults: OVERLAP_ENDS
+#   is 0 unless FIRST_LAST=8)
 # Under Slurm the script submits the stages itself (slurm-array.sbatch
 # arrays for the batches, each round's units and each wavefront time step's
 # units, sbatch --wrap for the rest: the joins, the pack --qmodel after each
@@ -71,7 +72,7 @@ places=local modes=sequential,jacobi jobs=1,2,4 dir=walltime.runs out='' model=$
 logins=() sshcmd='' test_hosts=0 test_cluster=0
 declare -A set=([WBITS]=2 [ABITS]=4 [FIRST_LAST]=8 [SAMPLES]=256 [BATCH]=64 [DISTILL_ITERS]=100
                 [RECON_ITERS]=500 [RECON_BATCH]=8 [SEED]=0 [THREADS]=1 [ROUNDS]=4 [ROUND_ITERS]=125 [STAGES]=3
-                [OVERLAP_ENDS]=1)
+                [OVERLAP_ENDS]='')
 order=(WBITS ABITS FIRST_LAST SAMPLES BATCH DISTILL_ITERS RECON_ITERS RECON_BATCH SEED THREADS)
 while [ $# -gt 0 ]; do
   case $1 in
@@ -106,6 +107,7 @@ for j in "${J[@]}"; do [[ $j =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--jobs: not
 for v in SAMPLES BATCH DISTILL_ITERS RECON_ITERS RECON_BATCH THREADS ROUNDS ROUND_ITERS STAGES; do
   [ "${set[$v]}" -ge 1 ] || usage_error "$v: must be at least 1"
 done
+[ -n "${set[OVERLAP_ENDS]}" ] || set[OVERLAP_ENDS]=$(( set[FIRST_LAST] == 8 ? 1 : 0 ))
 [ "${set[OVERLAP_ENDS]}" -le 1 ] || usage_error "OVERLAP_ENDS: 0 or 1, not ${set[OVERLAP_ENDS]}"
 [ $(( set[SAMPLES] % set[BATCH] )) = 0 ] || usage_error "SAMPLES=${set[SAMPLES]} is not a multiple of BATCH=${set[BATCH]}"
 has() { local x; for x in "${@:2}"; do [ "$x" = "$1" ] && return 0; done; return 1; }

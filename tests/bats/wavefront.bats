@@ -407,5 +407,12 @@ four_stages() {
   run make -n "${args[@]}" MODE=wavefront OVERLAP_ENDS=0 WAVE_STEPS=3 o/wq.3.h5
   assert_success
   assert_output --partial "--wavefront 3 --step 3 "
+  # first and last layers below 8 bits: not overlapped unless asked
+  run make -n "${args[@]}" MODE=wavefront FIRST_LAST=4 WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 3 --step 3 "
+  run make -n "${args[@]}" MODE=wavefront FIRST_LAST=4 OVERLAP_ENDS=1 WAVE_STEPS=3 o/wq.3.h5
+  assert_success
+  assert_output --partial "--wavefront 3 --overlap-ends --step 3 "
   rm -rf o
 }
