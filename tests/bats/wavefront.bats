@@ -64,6 +64,12 @@ GENIE_MK="$ROOT/pipelines/genie.mk"
   # other STAGES redo every step
   run make -n "${args[@]}" STAGES=3
   assert_output --partial "stages=3"
+  # the ends overlapped (the default with FIRST_LAST=8): 11+2-3 = 10 steps
+  run make -n "${args[@]}" STAGES=2 OVERLAP_ENDS=1
+  assert_success
+  assert_output --partial "wavefront of 11 units in 2 stages (its ends overlapped): 10 time steps"
+  assert_output --partial "--wavefront 2 --overlap-ends --step 10 "
+  refute_output --partial "--step 11 "
 }
 
 # each setting in $2.. refused alone by genie.mk (args, MODE=wavefront): exit
