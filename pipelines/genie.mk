@@ -52,7 +52,9 @@
 #                  pipeline: each unit's RECON_ITERS in STAGES stages of one
 #                  schedule; at time step T = 1 .. N+STAGES-1 every unit K
 #                  with 1 <= T-K <= STAGES runs its stage T-K, all at once,
-#                  on the model after step T-1; step T is the stage
+#                  on the model after step T-1 (with OVERLAP_ENDS stage
+#                  T-K+1, unit 0 T and unit N-1 T-K+2, N+STAGES-3 steps);
+#                  step T is the stage
 #                  OUT/wq.T.h5, its units in OUT/step.T/; wall time
 #                  (N+STAGES-1)/STAGES unit reconstructions, or
 #                  (N+STAGES-3)/STAGES with OVERLAP_ENDS; see
@@ -338,11 +340,12 @@ $(PACKED): $(OUT)/jq.$(ROUNDS).h5 $(OUT)/rounds.args
 	$(B)pack $(Q) $< -o $@
 else ifeq ($(MODE),wavefront)
 # time step T: the units K with 1 <= T-K <= STAGES, each its stage T-K
+# (T-K+z(K) with OVERLAP_ENDS: z = 0 for unit 0, 2 for unit N-1, else 1)
 # (recon-block --stage, resuming the optimiser of its stage before from
 # step.T-1/: --resume), all at once on wq.T-1.h5 (q.0.h5 for T = 1), their
 # unit files in step.T/, and wq.T.h5 that model with them applied; each step
 # a stage of its own, so an interrupted run resumes at its step. The number
-# of steps, N+STAGES-1, is known once q.0.h5 is: wq.h5 (the model after the
+# of steps, N+STAGES-1 (N+STAGES-3 with OVERLAP_ENDS), is known once q.0.h5 is: wq.h5 (the model after the
 # last step) asks this makefile again for that step, with WAVE_STEPS set.
 define wave_step
 $(OUT)/wq.$(1).h5: $(if $(filter 1,$(1)),$(Q0),$(OUT)/wq.$(shell echo $$(( $(1) - 1 ))).h5) $(CAL) $(OUT)/recon.args $(OUT)/stages.args
