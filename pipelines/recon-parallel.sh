@@ -239,11 +239,10 @@ round() {
 # N+S-1-z(N-1) time steps
 zshift() { if [ -z "$overlap" ] || [ "$1" = 0 ]; then echo 0; elif [ "$1" = $(( n - 1 )) ] && [ "$n" -gt 2 ]; then echo 2; else echo 1; fi; }
 stage_at() { echo $(( $1 - $2 + $(zshift "$2") )); }
-# the same as a Perl expression of the unit \$_, for GNU parallel
-stage_perl() {
-  if [ -z "$overlap" ]; then echo "$1 - \$_"
-  else echo "$1 - \$_ + (\$_ > 0 ? 1 : 0) + (\$_ == $(( n - 1 )) && $n > 2 ? 1 : 0)"; fi
-}
+# the same as a Perl expression of the unit \$_, for GNU parallel: z(K)
+# looked up in the list of zshift's values (calib numbers units 0..N-1)
+zlist=''; for k in $units; do zlist+=" $(zshift "$k")"; done
+stage_perl() { echo "$1 - \$_ + (qw($zlist))[\$_]"; }
 nsteps=$rounds first=1
 if [ -n "$stages" ]; then
   nsteps=$(( n + stages - 1 - $(zshift $(( n - 1 ))) ))

@@ -70,12 +70,14 @@ awk -v stages="$stages" -v f="$factor" -v overlap="$overlap" -v name="${log/#\/d
       }
       # the longest chain: L[k,j] = t[k]f/s + max(L[k,j-1], L[k-1,j-d]),
       # d = z[k]-z[k-1] (stage j of unit k reads unit k-1 after its stage j-d)
-      for (k = 0; k < n; k++)
+      for (k = 0; k < n; k++) {
+        d = k > 0 ? z[k] - z[k - 1] : 0
         for (j = 1; j <= s; j++) {
           a = j > 1 ? L[k, j - 1] : 0
-          b = k > 0 && j - (z[k] - z[k - 1]) >= 1 ? L[k - 1, j - (z[k] - z[k - 1])] : 0
+          b = k > 0 && j - d >= 1 ? L[k - 1, j - d] : 0
           L[k, j] = t[k] * f / s + (a > b ? a : b)
         }
+      }
       printf "%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\n", s, n, steps / s * f / n, lock / seq, L[n - 1, s] / seq, lock
     }
   }' "$log"
