@@ -15,7 +15,7 @@ W="$ROOT/pipelines/walltime.sh"
   assert_output --partial "Usage: pipelines/walltime.sh"
   assert_output --partial "busy_cores"
   for a in "--bogus" "-p mars" "-p local,,ssh" "-m greedy" "-j 0" "-j x" "-j 1,,2" "FOO=1" "SAMPLES=x" \
-           "SAMPLES=0" "SAMPLES=100 BATCH=64" "-p ssh" "extra" "-d"; do
+           "SAMPLES=0" "SAMPLES=100 BATCH=64" "OVERLAP_ENDS=2" "-p ssh" "extra" "-d"; do
     quick "$W" -d runs $a
     assert_failure 2
     assert_output --partial "Try 'walltime.sh --help'"
